@@ -1,0 +1,20 @@
+package keys
+
+import "time"
+
+// Info describes a signing key for listings: no key material.
+type Info struct {
+	ID          string    `json:"kid"`
+	State       string    `json:"state"` // next, active, retired, revoked
+	Bits        int       `json:"bits"`
+	Encrypted   bool      `json:"encrypted"`
+	CreatedAt   time.Time `json:"created_at"`
+	PublishedAt time.Time `json:"published_at,omitzero"`
+	ActivatedAt time.Time `json:"activated_at,omitzero"`
+	RetiredAt   time.Time `json:"retired_at,omitzero"`
+	RemoveAt    time.Time `json:"remove_at,omitzero"`
+	RevokedAt   time.Time `json:"revoked_at,omitzero"`
+	// NextRotation is when this key is scheduled to change state next
+	// (next→active, active→retired); zero if none is scheduled.
+	NextRotation time.Time `json:"next_rotation,omitzero"`
+}

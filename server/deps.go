@@ -1,0 +1,48 @@
+package server
+
+import (
+	"context"
+	"time"
+
+	"github.com/authd/authd/keys"
+)
+
+// Keys is what the server needs of the signing keys. *keys.Manager
+// implements it.
+type Keys interface {
+	// Sign signs the JSON claims as an RFC 9068 access token (header
+	// {"alg":"RS256","typ":"at+jwt","kid":...}) with the active key.
+	Sign(claims []byte) (string, error)
+	// Verify checks an RS256 compact JWS against the published, unrevoked
+	// keys (explicit algorithm list, typ at+jwt) and returns its payload.
+	// It does not check claims such as exp.
+	Verify(token string) (payload []byte, err error)
+	// JWKS returns the pre-serialised JWKS document and its ETag (quoted).
+	// The slice must not be modified.
+	JWKS() (body []byte, etag string)
+	// Ready reports whether a key is active.
+	Ready() bool
+
+	// Management, for the admin API and the CLI.
+	List(ctx context.Context) ([]keys.Info, error)
+	Rotate(ctx context.Context, now bool) (keys.Info, error)
+	Revoke(ctx context.Context, kid string) (keys.Info, error)
+}
+
+// PasswordHasher hashes and verifies user passwords. *password.Hasher
+// implements it.
+type PasswordHasher interface {
+	// Hash returns a PHC string of pw with the current parameters.
+	Hash(ctx context.Context, pw string) (string, error)
+	// Verify checks pw against the PHC string. rehash is true when the hash
+	// uses other parameters or another algorithm than the current ones and
+	// should be replaced after a successful login. err is password.ErrBusy
+	// when no hashing slot became free in time, or ctx's error.
+	Verify(ctx context.Context, phc, pw string) (ok, rehash bool, err error)
+	// VerifyDummy spends the same time as Verify with a wrong password, for
+	// unknown or disabled users, so that timing reveals nothing.
+	VerifyDummy(ctx context.Context, pw string) error
+}
+
+// Clock returns the current time. Tests inject their own.
+type Clock func() time.Time

@@ -1,0 +1,319 @@
+package server
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/authd/authd/storage"
+)
+
+// AccessClaims are the verified claims of an authd access token.
+type AccessClaims struct {
+	Issuer    string
+	Subject   string
+	Audience  []string
+	Username  string
+	ClientID  string
+	Scope     []string
+	JTI       string
+	Exp       time.Time
+	IssuedAt  time.Time
+	NotBefore time.Time
+	AuthTime  time.Time
+}
+
+// errTokenInvalid covers every reason an access token is not accepted.
+var errTokenInvalid = errors.New("server: access token invalid")
+
+// verifyAccessToken checks an access token as a resource server would
+// (RFC 9068 §4) and more: signature by a published, unrevoked key, typ
+// at+jwt, our issuer, not expired, not before nbf, and not on the deny list.
+func (s *Server) verifyAccessToken(ctx context.Context, token string) (*AccessClaims, error) {
+	if len(token) > 16<<10 || strings.Count(token, ".") != 2 {
+		return nil, errTokenInvalid
+	}
+	payload, err := s.keys.Verify(token)
+	if err != nil {
+		return nil, errTokenInvalid
+	}
+	ac, err := parseAccessClaims(payload)
+	if err != nil {
+		return nil, errTokenInvalid
+	}
+	now := s.now()
+	if ac.Issuer != s.cfg.Issuer || !now.Before(ac.Exp) || now.Add(time.Minute).Before(ac.NotBefore) {
+		return nil, errTokenInvalid
+	}
+	denied, err := s.store.AccessTokenDenied(ctx, ac.JTI)
+	if err != nil {
+		return nil, err
+	}
+	if denied {
+		return nil, errTokenInvalid
+	}
+	return ac, nil
+}
+
+// parseAccessClaims decodes the claims of a verified payload. exp, iat and
+// jti are required.
+func parseAccessClaims(payload []byte) (*AccessClaims, error) {
+	var raw struct {
+		Iss      string          `json:"iss"`
+		Sub      string          `json:"sub"`
+		Aud      json.RawMessage `json:"aud"`
+		Exp      *json.Number    `json:"exp"`
+		Iat      *json.Number    `json:"iat"`
+		Nbf      *json.Number    `json:"nbf"`
+		AuthTime *json.Number    `json:"auth_time"`
+		JTI      string          `json:"jti"`
+		ClientID string          `json:"client_id"`
+		Scope    string          `json:"scope"`
+		Username string          `json:"preferred_username"`
+	}
+	if err := json.Unmarshal(payload, &raw); err != nil {
+		return nil, err
+	}
+	if raw.Exp == nil || raw.Iat == nil || raw.JTI == "" || raw.Sub == "" {
+		return nil, errTokenInvalid
+	}
+	ac := &AccessClaims{Issuer: raw.Iss, Subject: raw.Sub, JTI: raw.JTI, ClientID: raw.ClientID, Username: raw.Username}
+	var err error
+	if ac.Exp, err = unixTime(raw.Exp); err != nil {
+		return nil, err
+	}
+	if ac.IssuedAt, err = unixTime(raw.Iat); err != nil {
+		return nil, err
+	}
+	if raw.Nbf != nil {
+		if ac.NotBefore, err = unixTime(raw.Nbf); err != nil {
+			return nil, err
+		}
+	}
+	if raw.AuthTime != nil {
+		if ac.AuthTime, err = unixTime(raw.AuthTime); err != nil {
+			return nil, err
+		}
+	}
+	if len(raw.Aud) > 0 {
+		var one string
+		if json.Unmarshal(raw.Aud, &one) == nil {
+			ac.Audience = []string{one}
+		} else if err := json.Unmarshal(raw.Aud, &ac.Audience); err != nil {
+			return nil, err
+		}
+	}
+	ac.Scope, _ = parseScope(raw.Scope)
+	return ac, nil
+}
+
+func unixTime(n *json.Number) (time.Time, error) {
+	v, err := n.Int64()
+	if err != nil {
+		return time.Time{}, err
+	}
+	return time.Unix(v, 0), nil
+}
+
+// HasScope reports whether the token carries scope.
+func (ac *AccessClaims) HasScope(scope string) bool { return slices.Contains(ac.Scope, scope) }
+
+// introspection is the RFC 7662 §2.2 answer for an active token.
+type introspection struct {
+	Active    bool   `json:"active"`
+	Scope     string `json:"scope,omitempty"`
+	ClientID  string `json:"client_id,omitempty"`
+	Username  string `json:"username,omitempty"`
+	TokenType string `json:"token_type,omitempty"`
+	Exp       int64  `json:"exp,omitempty"`
+	Iat       int64  `json:"iat,omitempty"`
+	Nbf       int64  `json:"nbf,omitempty"`
+	Sub       string `json:"sub,omitempty"`
+	Aud       any    `json:"aud,omitempty"`
+	Iss       string `json:"iss,omitempty"`
+	JTI       string `json:"jti,omitempty"`
+}
+
+var inactive = []byte(`{"active":false}`)
+
+// handleIntrospect implements RFC 7662 for confidential clients. Access
+// tokens are verified as a resource server would; refresh tokens are
+// reported only to the client they were issued to. Anything not active is
+// {"active":false} and nothing else.
+func (s *Server) handleIntrospect(c *gin.Context) {
+	ctx := c.Request.Context()
+	f, e := readForm(c.Request)
+	if e != nil {
+		s.writeError(c, e)
+		return
+	}
+	cl, e := s.authenticateClient(ctx, c.Request, f)
+	if e != nil {
+		s.writeError(c, e)
+		return
+	}
+	if cl.Public {
+		s.writeError(c, invalidClient("introspection requires a confidential client", false))
+		return
+	}
+	token := f.get("token")
+	if token == "" {
+		s.writeError(c, invalidRequest("missing token"))
+		return
+	}
+	var ans *introspection
+	var err error
+	if strings.HasPrefix(token, refreshPrefix) {
+		ans, err = s.introspectRefresh(ctx, token, cl)
+	} else {
+		ans, err = s.introspectAccess(ctx, token)
+	}
+	if err != nil {
+		s.writeError(c, serverError(err))
+		return
+	}
+	noStore(c)
+	if ans == nil {
+		c.Data(http.StatusOK, "application/json", inactive)
+		return
+	}
+	body, _ := json.Marshal(ans)
+	c.Data(http.StatusOK, "application/json", body)
+}
+
+func (s *Server) introspectAccess(ctx context.Context, token string) (*introspection, error) {
+	ac, err := s.verifyAccessToken(ctx, token)
+	if errors.Is(err, errTokenInvalid) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	ans := &introspection{
+		Active: true, Scope: strings.Join(ac.Scope, " "), ClientID: ac.ClientID, Username: ac.Username,
+		TokenType: "Bearer", Exp: ac.Exp.Unix(), Iat: ac.IssuedAt.Unix(), Sub: ac.Subject, Iss: ac.Issuer, JTI: ac.JTI,
+	}
+	if !ac.NotBefore.IsZero() {
+		ans.Nbf = ac.NotBefore.Unix()
+	}
+	if len(ac.Audience) == 1 {
+		ans.Aud = ac.Audience[0]
+	} else if len(ac.Audience) > 1 {
+		ans.Aud = ac.Audience
+	}
+	return ans, nil
+}
+
+func (s *Server) introspectRefresh(ctx context.Context, token string, cl storage.Client) (*introspection, error) {
+	hash, ok := refreshTokenHash(token)
+	if !ok {
+		return nil, nil
+	}
+	tok, fam, err := s.store.GetRefreshToken(ctx, hash)
+	if errors.Is(err, storage.ErrNotFound) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	now := s.now()
+	if fam.ClientID != cl.ID || fam.Revoked() || tok.Spent() || !now.Before(tok.IdleExpiresAt) || !now.Before(fam.ExpiresAt) {
+		return nil, nil
+	}
+	u, err := s.store.GetUserByID(ctx, fam.UserID)
+	if errors.Is(err, storage.ErrNotFound) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	if u.Disabled || u.SessionGen != fam.UserGen {
+		return nil, nil
+	}
+	return &introspection{
+		Active: true, Scope: strings.Join(fam.Scope, " "), ClientID: fam.ClientID, Username: u.Username,
+		Exp: minTime(tok.IdleExpiresAt, fam.ExpiresAt).Unix(), Iat: tok.IssuedAt.Unix(), Sub: u.ID, Iss: s.cfg.Issuer,
+	}, nil
+}
+
+// handleRevoke implements RFC 7009. Revoking a refresh token revokes its
+// family; revoking an access token denies its jti until it expires. Unknown
+// tokens and tokens of other clients: 200 and nothing changes (§2.2).
+func (s *Server) handleRevoke(c *gin.Context) {
+	ctx := c.Request.Context()
+	f, e := readForm(c.Request)
+	if e != nil {
+		s.writeError(c, e)
+		return
+	}
+	cl, e := s.authenticateClient(ctx, c.Request, f)
+	if e != nil {
+		s.writeError(c, e)
+		return
+	}
+	token := f.get("token")
+	if token == "" {
+		s.writeError(c, invalidRequest("missing token"))
+		return
+	}
+	var err error
+	if strings.HasPrefix(token, refreshPrefix) {
+		err = s.revokeRefresh(ctx, token, cl)
+	} else {
+		err = s.revokeAccess(ctx, token, cl)
+	}
+	if err != nil {
+		s.writeError(c, serverError(err))
+		return
+	}
+	noStore(c)
+	c.Status(http.StatusOK)
+}
+
+func (s *Server) revokeRefresh(ctx context.Context, token string, cl storage.Client) error {
+	hash, ok := refreshTokenHash(token)
+	if !ok {
+		return nil
+	}
+	_, fam, err := s.store.GetRefreshToken(ctx, hash)
+	if errors.Is(err, storage.ErrNotFound) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if fam.ClientID != cl.ID || fam.Revoked() {
+		return nil
+	}
+	if _, err := s.store.RevokeFamily(ctx, fam.ID, s.now(), "revoked by client"); err != nil && !errors.Is(err, storage.ErrNotFound) {
+		return err
+	}
+	s.metrics.revocations.WithLabelValues("refresh_token").Inc()
+	s.log.Info("refresh token revoked", "event", "revocation", "token_type", "refresh_token", "family_id", fam.ID, "client_id", cl.ID)
+	return nil
+}
+
+func (s *Server) revokeAccess(ctx context.Context, token string, cl storage.Client) error {
+	ac, err := s.verifyAccessToken(ctx, token)
+	if errors.Is(err, errTokenInvalid) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if ac.ClientID != cl.ID {
+		return nil
+	}
+	if err := s.store.DenyAccessToken(ctx, ac.JTI, ac.Exp); err != nil {
+		return err
+	}
+	s.metrics.revocations.WithLabelValues("access_token").Inc()
+	s.log.Info("access token revoked", "event", "revocation", "token_type", "access_token", "jti", ac.JTI, "client_id", cl.ID)
+	return nil
+}

@@ -1,0 +1,169 @@
+package server
+
+import (
+	"encoding/json"
+	"net"
+	"net/http"
+	"net/netip"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/gin-gonic/gin"
+)
+
+// metadata is the RFC 8414 authorization server metadata document.
+type metadata struct {
+	Issuer                           string   `json:"issuer"`
+	TokenEndpoint                    string   `json:"token_endpoint"`
+	JWKSURI                          string   `json:"jwks_uri"`
+	RevocationEndpoint               string   `json:"revocation_endpoint"`
+	IntrospectionEndpoint            string   `json:"introspection_endpoint"`
+	GrantTypesSupported              []string `json:"grant_types_supported"`
+	ResponseTypesSupported           []string `json:"response_types_supported"`
+	TokenEndpointAuthMethods         []string `json:"token_endpoint_auth_methods_supported"`
+	RevocationEndpointAuthMethods    []string `json:"revocation_endpoint_auth_methods_supported"`
+	IntrospectionEndpointAuthMethods []string `json:"introspection_endpoint_auth_methods_supported"`
+	// RFC 9068 access tokens are RS256-signed.
+	AccessTokenSigningAlgs []string `json:"access_token_signing_alg_values_supported"`
+}
+
+// metadataDocument builds the metadata body once; it changes only with the
+// configuration.
+func metadataDocument(issuer string) []byte {
+	base := strings.TrimSuffix(issuer, "/")
+	m := metadata{
+		Issuer:                           issuer,
+		TokenEndpoint:                    base + "/token",
+		JWKSURI:                          base + "/.well-known/jwks.json",
+		RevocationEndpoint:               base + "/revoke",
+		IntrospectionEndpoint:            base + "/introspect",
+		GrantTypesSupported:              []string{GrantPassword, GrantRefreshToken, GrantClientCredentials},
+		ResponseTypesSupported:           []string{},
+		TokenEndpointAuthMethods:         []string{"client_secret_basic", "client_secret_post", "none"},
+		RevocationEndpointAuthMethods:    []string{"client_secret_basic", "client_secret_post", "none"},
+		IntrospectionEndpointAuthMethods: []string{"client_secret_basic", "client_secret_post"},
+		AccessTokenSigningAlgs:           []string{"RS256"},
+	}
+	b, err := json.MarshalIndent(m, "", "  ")
+	if err != nil {
+		panic(err) // a fixed struct of strings always marshals
+	}
+	return append(b, '\n')
+}
+
+func (s *Server) handleMetadata(c *gin.Context) {
+	c.Header("Cache-Control", "public, max-age=3600")
+	c.Data(http.StatusOK, "application/json", s.metadata)
+}
+
+// handleJWKS serves the pre-built JWKS with caching headers and answers a
+// matching If-None-Match with 304 (SPEC §2.3). Nothing is built per
+// request.
+func (s *Server) handleJWKS(c *gin.Context) {
+	body, etag := s.keys.JWKS()
+	h := c.Writer.Header()
+	h["Cache-Control"] = s.jwksCacheControl
+	h["Etag"] = []string{etag}
+	if etagMatch(c.Request.Header.Get("If-None-Match"), etag) {
+		c.Status(http.StatusNotModified)
+		return
+	}
+	h["Content-Type"] = jsonContentType
+	h["Content-Length"] = []string{strconv.Itoa(len(body))}
+	c.Status(http.StatusOK)
+	if c.Request.Method != http.MethodHead {
+		c.Writer.Write(body)
+	}
+}
+
+var jsonContentType = []string{"application/json"}
+
+// etagMatch implements the weak comparison of If-None-Match (RFC 9110
+// §13.1.2).
+func etagMatch(header, etag string) bool {
+	if header == "" {
+		return false
+	}
+	if strings.TrimSpace(header) == "*" {
+		return true
+	}
+	want := strings.TrimPrefix(etag, "W/")
+	for _, t := range strings.Split(header, ",") {
+		if strings.TrimPrefix(strings.TrimSpace(t), "W/") == want {
+			return true
+		}
+	}
+	return false
+}
+
+func (s *Server) handleHealthz(c *gin.Context) {
+	c.Data(http.StatusOK, "application/json", []byte(`{"status":"ok"}`+"\n"))
+}
+
+// handleReadyz: ready when the database answers and a signing key is
+// active.
+func (s *Server) handleReadyz(c *gin.Context) {
+	if err := s.store.Ping(c.Request.Context()); err != nil {
+		c.Data(http.StatusServiceUnavailable, "application/json", []byte(`{"status":"unavailable","reason":"database"}`+"\n"))
+		return
+	}
+	if !s.keys.Ready() {
+		c.Data(http.StatusServiceUnavailable, "application/json", []byte(`{"status":"unavailable","reason":"no active signing key"}`+"\n"))
+		return
+	}
+	c.Data(http.StatusOK, "application/json", []byte(`{"status":"ready"}`+"\n"))
+}
+
+func cacheControl(maxAge time.Duration) []string {
+	n := strconv.Itoa(int(maxAge / time.Second))
+	return []string{"public, max-age=" + n + ", stale-while-revalidate=" + n}
+}
+
+// clientIP is the address throttling and logs use: the peer's, or, when
+// the peer is a trusted proxy, the nearest untrusted address of
+// X-Forwarded-For.
+func (s *Server) clientIP(r *http.Request) netip.Addr {
+	peer := remoteAddr(r)
+	if len(s.cfg.TrustedProxies) == 0 || !s.trusted(peer) {
+		return peer
+	}
+	hops := r.Header.Values("X-Forwarded-For")
+	var list []string
+	for _, h := range hops {
+		list = append(list, strings.Split(h, ",")...)
+	}
+	for i := len(list) - 1; i >= 0; i-- {
+		a, err := netip.ParseAddr(strings.TrimSpace(list[i]))
+		if err != nil {
+			return peer
+		}
+		a = a.Unmap()
+		if !s.trusted(a) {
+			return a
+		}
+		peer = a
+	}
+	return peer
+}
+
+func (s *Server) trusted(a netip.Addr) bool {
+	for _, p := range s.cfg.TrustedProxies {
+		if p.Contains(a) {
+			return true
+		}
+	}
+	return false
+}
+
+func remoteAddr(r *http.Request) netip.Addr {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		host = r.RemoteAddr
+	}
+	a, err := netip.ParseAddr(host)
+	if err != nil {
+		return netip.IPv4Unspecified()
+	}
+	return a.Unmap()
+}

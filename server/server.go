@@ -1,0 +1,197 @@
+// Package server is authd's HTTP face: the token endpoint (RFC 6749), token
+// revocation (RFC 7009), introspection (RFC 7662), server metadata (RFC
+// 8414), the JWKS route, health checks, and the admin API. It is the only
+// package that imports gin.
+//
+// A Server is built once with New and is safe for concurrent use. Its
+// Handler serves the public routes and the bearer-protected admin API; its
+// AdminHandler serves the same admin API without a token, for the control
+// socket that only the local operator can reach.
+package server
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"runtime"
+	"strconv"
+	"time"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/authd/authd/server/password"
+	"github.com/authd/authd/server/throttle"
+	"github.com/authd/authd/storage"
+)
+
+func init() { gin.SetMode(gin.ReleaseMode) }
+
+// Server serves authd's HTTP API.
+type Server struct {
+	cfg    Config
+	store  storage.Storage
+	keys   Keys
+	hasher PasswordHasher
+	log    *slog.Logger
+	now    Clock
+
+	// rtKey derives a refresh token's successor from the token itself, so
+	// that a retried rotation yields the same successor while only hashes
+	// are stored.
+	rtKey []byte
+
+	throttle *throttle.Limiter
+	metrics  *metrics
+	// sleepFn replaces the real delay of throttled logins in tests.
+	sleepFn func(context.Context, time.Duration) error
+
+	metadata         []byte
+	jwksCacheControl []string
+
+	handler      http.Handler
+	adminHandler http.Handler
+}
+
+// New validates cfg and builds a Server. ctx bounds the set-up work only.
+func New(ctx context.Context, cfg Config) (*Server, error) {
+	cfg.SetDefaults()
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("server: invalid configuration: %w", err)
+	}
+	s := &Server{
+		cfg:    cfg,
+		store:  cfg.Storage,
+		keys:   cfg.Keys,
+		hasher: cfg.Hasher,
+		log:    cfg.Logger,
+		now:    cfg.Now,
+	}
+	if s.hasher == nil {
+		n := cfg.MaxConcurrentHashes
+		if n <= 0 {
+			n = runtime.GOMAXPROCS(0)
+		}
+		s.hasher = password.New(password.Config{Params: password.DefaultParams, MaxConcurrent: n, Wait: cfg.HashWait})
+	}
+	key, err := s.store.Secret(ctx, "refresh-token-derivation", func() ([]byte, error) {
+		b := make([]byte, 32)
+		_, err := rand.Read(b)
+		return b, err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("server: refresh token secret: %w", err)
+	}
+	s.rtKey = key
+	s.throttle = throttle.New(throttle.Config{Now: cfg.Now})
+	s.metrics = newMetrics(s)
+	s.metadata = metadataDocument(cfg.Issuer)
+	s.jwksCacheControl = cacheControl(cfg.JWKSMaxAge)
+	if err := s.ensureBuiltins(ctx); err != nil {
+		return nil, err
+	}
+	s.handler = s.routes()
+	s.adminHandler = s.adminAPI(false)
+	return s, nil
+}
+
+// Handler returns the HTTP handler of all public routes and the admin API.
+func (s *Server) Handler() http.Handler { return s.handler }
+
+// AdminHandler returns the admin API without bearer authentication, rooted
+// at /admin/api/, for the control socket.
+func (s *Server) AdminHandler() http.Handler { return s.adminHandler }
+
+func (s *Server) routes() http.Handler {
+	r := gin.New()
+	r.HandleMethodNotAllowed = true
+	r.Use(s.requestLog(), s.recoverer())
+	r.NoRoute(func(c *gin.Context) {
+		c.JSON(http.StatusNotFound, gin.H{"error": "not_found", "error_description": "no such endpoint"})
+	})
+	r.NoMethod(func(c *gin.Context) {
+		c.JSON(http.StatusMethodNotAllowed, gin.H{"error": "invalid_request", "error_description": "method not allowed"})
+	})
+
+	r.POST("/token", s.handleToken)
+	r.POST("/revoke", s.handleRevoke)
+	r.POST("/introspect", s.handleIntrospect)
+	r.GET("/.well-known/jwks.json", s.handleJWKS)
+	r.HEAD("/.well-known/jwks.json", s.handleJWKS)
+	r.GET("/.well-known/oauth-authorization-server", s.handleMetadata)
+	r.GET("/.well-known/openid-configuration", s.handleMetadata)
+	r.GET("/healthz", s.handleHealthz)
+	r.GET("/readyz", s.handleReadyz)
+	r.GET("/metrics", s.metrics.handler())
+	s.mountAdmin(r)
+	return r
+}
+
+// requestLog writes one line per request and sets the request id.
+func (s *Server) requestLog() gin.HandlerFunc {
+	return func(c *gin.Context) {
+		start := time.Now()
+		id := c.GetHeader("X-Request-Id")
+		if !validRequestID(id) {
+			id = newRequestID()
+		}
+		c.Set("request_id", id)
+		c.Header("X-Request-Id", id)
+		c.Next()
+		route := c.FullPath()
+		if route == "" {
+			route = "unmatched"
+		}
+		s.metrics.requestDuration.WithLabelValues(route, c.Request.Method, strconv.Itoa(c.Writer.Status())).Observe(time.Since(start).Seconds())
+		s.log.LogAttrs(c.Request.Context(), slog.LevelInfo, "request",
+			slog.String("method", c.Request.Method),
+			slog.String("path", c.Request.URL.Path),
+			slog.Int("status", c.Writer.Status()),
+			slog.Duration("duration", time.Since(start)),
+			slog.String("request_id", id),
+			slog.String("client_ip", s.clientIP(c.Request).String()),
+		)
+	}
+}
+
+func validRequestID(id string) bool {
+	if id == "" || len(id) > 128 {
+		return false
+	}
+	for i := 0; i < len(id); i++ {
+		b := id[i]
+		if !(b >= 'a' && b <= 'z' || b >= 'A' && b <= 'Z' || b >= '0' && b <= '9' || b == '-' || b == '_' || b == '.') {
+			return false
+		}
+	}
+	return true
+}
+
+func newRequestID() string {
+	var b [12]byte
+	rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+// recoverer turns a panic into a 503 JSON answer and an error log line, so
+// that no input ever produces a bare 500 page. A panic is a bug; it is
+// logged with the request id.
+func (s *Server) recoverer() gin.HandlerFunc {
+	return func(c *gin.Context) {
+		defer func() {
+			if v := recover(); v != nil {
+				if v == http.ErrAbortHandler {
+					panic(v)
+				}
+				s.log.Error("panic serving request", "path", c.Request.URL.Path, "request_id", c.GetString("request_id"), "panic", fmt.Sprint(v))
+				if !c.Writer.Written() {
+					s.writeError(c, serverError(fmt.Errorf("panic: %v", v)))
+				}
+				c.Abort()
+			}
+		}()
+		c.Next()
+	}
+}

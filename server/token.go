@@ -1,0 +1,529 @@
+package server
+
+import (
+	"context"
+	"crypto/hmac"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/authd/authd/server/password"
+	"github.com/authd/authd/storage"
+)
+
+// Grant types.
+const (
+	GrantPassword          = "password"
+	GrantRefreshToken      = "refresh_token"
+	GrantClientCredentials = "client_credentials"
+)
+
+// refreshPrefix marks authd refresh tokens so that secret scanners find
+// leaked ones.
+const refreshPrefix = "authd_rt_"
+
+// tokenResponse is the success body of RFC 6749 §5.1.
+type tokenResponse struct {
+	AccessToken  string `json:"access_token"`
+	TokenType    string `json:"token_type"`
+	ExpiresIn    int64  `json:"expires_in"`
+	RefreshToken string `json:"refresh_token,omitempty"`
+	Scope        string `json:"scope"`
+}
+
+// accessTokenClaims are the RFC 9068 claims authd issues.
+type accessTokenClaims struct {
+	Issuer            string `json:"iss"`
+	Subject           string `json:"sub"`
+	Audience          string `json:"aud"`
+	Expiry            int64  `json:"exp"`
+	IssuedAt          int64  `json:"iat"`
+	NotBefore         int64  `json:"nbf"`
+	JTI               string `json:"jti"`
+	ClientID          string `json:"client_id"`
+	Scope             string `json:"scope"`
+	AuthTime          int64  `json:"auth_time,omitempty"`
+	PreferredUsername string `json:"preferred_username,omitempty"`
+}
+
+func (s *Server) handleToken(c *gin.Context) {
+	ctx := c.Request.Context()
+	f, e := readForm(c.Request)
+	if e != nil {
+		s.tokenError(c, e)
+		return
+	}
+	grant := f.get("grant_type")
+	switch grant {
+	case "":
+		s.tokenError(c, invalidRequest("missing grant_type"))
+		return
+	case GrantPassword, GrantRefreshToken, GrantClientCredentials:
+	default:
+		s.tokenError(c, oauthErr(http.StatusBadRequest, "unsupported_grant_type", "the grant type is not supported"))
+		return
+	}
+	cl, e := s.authenticateClient(ctx, c.Request, f)
+	if e != nil {
+		s.tokenError(c, e)
+		return
+	}
+	if !slices.Contains(cl.Grants, grant) {
+		s.tokenError(c, unauthorizedClient("the client may not use this grant type"))
+		return
+	}
+	var resp *tokenResponse
+	switch grant {
+	case GrantPassword:
+		resp, e = s.passwordGrant(ctx, c.Request, f, cl)
+	case GrantRefreshToken:
+		resp, e = s.refreshGrant(ctx, f, cl)
+	case GrantClientCredentials:
+		resp, e = s.clientCredentialsGrant(ctx, f, cl)
+	}
+	if e != nil {
+		s.tokenError(c, e)
+		return
+	}
+	s.metrics.tokensIssued.WithLabelValues(grant).Inc()
+	body, err := json.Marshal(resp)
+	if err != nil {
+		s.tokenError(c, serverError(err))
+		return
+	}
+	noStore(c)
+	c.Data(http.StatusOK, "application/json", body)
+}
+
+func (s *Server) tokenError(c *gin.Context, e *Error) {
+	s.metrics.tokenErrors.WithLabelValues(e.Code).Inc()
+	s.writeError(c, e)
+}
+
+func noStore(c *gin.Context) {
+	c.Header("Cache-Control", "no-store")
+	c.Header("Pragma", "no-cache")
+}
+
+// writeError renders an OAuth error (RFC 6749 §5.2). The cause goes to the
+// log, never to the client.
+func (s *Server) writeError(c *gin.Context, e *Error) {
+	if e.Status >= 500 {
+		s.log.Error("request failed", "path", c.Request.URL.Path, "request_id", c.GetString("request_id"), "error", e.Error())
+	}
+	noStore(c)
+	if e.BasicChallenge {
+		c.Header("WWW-Authenticate", `Basic realm="authd"`)
+	}
+	if e.RetryAfter > 0 {
+		c.Header("Retry-After", retryAfterSeconds(e.RetryAfter))
+	}
+	body, _ := json.Marshal(struct {
+		Error       string `json:"error"`
+		Description string `json:"error_description,omitempty"`
+	}{e.Code, e.Description})
+	c.Data(e.Status, "application/json", body)
+	c.Abort()
+}
+
+// passwordGrant implements RFC 6749 §4.3 with the defences of SPEC §2.1:
+// throttling per username and address, bounded hashing, and equal time and
+// answer for unknown users, disabled users and wrong passwords.
+func (s *Server) passwordGrant(ctx context.Context, r *http.Request, f form, cl storage.Client) (*tokenResponse, *Error) {
+	username, pw := f.get("username"), f.get("password")
+	if username == "" || pw == "" {
+		return nil, invalidRequest("username and password are required")
+	}
+	if len(pw) > password.MaxPasswordLen {
+		return nil, invalidRequest("password too long")
+	}
+	if len(username) > 256 {
+		return nil, invalidGrant("invalid username or password")
+	}
+	requested, ok := parseScope(f.get("scope"))
+	if !ok {
+		return nil, invalidScope("malformed scope")
+	}
+	aud, e := s.audience(cl, f.get("resource"), "")
+	if e != nil {
+		return nil, e
+	}
+	username = strings.ToLower(username)
+	addr := s.clientIP(r)
+
+	d := s.throttle.Check(username, addr)
+	if d.Block {
+		s.metrics.loginsThrottled.Inc()
+		s.log.Warn("login throttled", "event", "login_throttled", "username", username, "client_ip", addr.String(), "client_id", cl.ID)
+		return nil, &Error{Code: "slow_down", Description: "too many failed attempts; retry later", Status: http.StatusTooManyRequests, RetryAfter: d.RetryAfter}
+	}
+	if d.Delay > 0 {
+		s.metrics.loginsThrottled.Inc()
+		if err := s.sleep(ctx, d.Delay); err != nil {
+			return nil, serverError(err)
+		}
+	}
+
+	fail := func() (*tokenResponse, *Error) {
+		s.throttle.Failure(username, addr)
+		s.metrics.loginsRejected.Inc()
+		s.log.Info("login failed", "event", "login_failed", "username", username, "client_ip", addr.String(), "client_id", cl.ID)
+		return nil, invalidGrant("invalid username or password")
+	}
+	busy := func(err error) (*tokenResponse, *Error) {
+		if errors.Is(err, password.ErrBusy) {
+			s.metrics.loginsOverloaded.Inc()
+			return nil, &Error{Code: "temporarily_unavailable", Description: "the server is busy; retry later", Status: http.StatusServiceUnavailable, RetryAfter: time.Second, Cause: err}
+		}
+		return nil, serverError(err)
+	}
+
+	u, err := s.store.GetUser(ctx, username)
+	if err != nil && !errors.Is(err, storage.ErrNotFound) {
+		return nil, serverError(err)
+	}
+	if err != nil || u.Disabled {
+		if err := s.hasher.VerifyDummy(ctx, pw); err != nil {
+			return busy(err)
+		}
+		return fail()
+	}
+	match, rehash, err := s.hasher.Verify(ctx, u.PasswordHash, pw)
+	if err != nil {
+		return busy(err)
+	}
+	if !match {
+		return fail()
+	}
+	s.throttle.Success(username, addr)
+	if rehash {
+		s.rehash(ctx, u, pw)
+	}
+
+	scope, e := grantScope(cl, u, requested)
+	if e != nil {
+		return nil, e
+	}
+	now := s.now()
+	resp, e := s.issue(u.ID, u.Username, cl.ID, aud, scope, now, now)
+	if e != nil {
+		return nil, e
+	}
+	if slices.Contains(cl.Grants, GrantRefreshToken) {
+		rt, hash, err := newRefreshToken()
+		if err != nil {
+			return nil, serverError(err)
+		}
+		fam := storage.Family{
+			ID: newID(), UserID: u.ID, ClientID: cl.ID, Scope: scope, Audience: aud,
+			UserGen: u.SessionGen, AuthTime: now, CreatedAt: now, LastUsedAt: now,
+			ExpiresAt: now.Add(s.cfg.RefreshTTL),
+		}
+		tok := storage.RefreshToken{Hash: hash, FamilyID: fam.ID, IssuedAt: now, IdleExpiresAt: minTime(now.Add(s.cfg.RefreshIdleTTL), fam.ExpiresAt)}
+		if err := s.store.CreateFamily(ctx, fam, tok); err != nil {
+			return nil, serverError(err)
+		}
+		resp.RefreshToken = rt
+	}
+	s.log.Info("login ok", "event", "login_ok", "username", u.Username, "user_id", u.ID, "client_id", cl.ID, "client_ip", addr.String())
+	return resp, nil
+}
+
+// rehash replaces a hash made with older parameters (or an imported bcrypt
+// hash) after a successful login. Failure is logged, not fatal: the old
+// hash still works.
+func (s *Server) rehash(ctx context.Context, u storage.User, pw string) {
+	h, err := s.hasher.Hash(ctx, pw)
+	if err != nil {
+		s.log.Warn("password rehash skipped", "user_id", u.ID, "error", err)
+		return
+	}
+	old := u.PasswordHash
+	_, err = s.store.UpdateUser(ctx, u.Username, func(cur storage.User) (storage.User, error) {
+		if cur.PasswordHash == old {
+			cur.PasswordHash = h
+			cur.UpdatedAt = s.now()
+		}
+		return cur, nil
+	})
+	if err != nil {
+		s.log.Warn("password rehash not stored", "user_id", u.ID, "error", err)
+		return
+	}
+	s.log.Info("password hash upgraded", "event", "password_rehash", "user_id", u.ID)
+}
+
+// rotation outcomes of the refresh compare-and-swap.
+type rotationOutcome int
+
+const (
+	rotated rotationOutcome = iota + 1
+	retried                 // within the grace: same successor again
+	reused                  // spent token replayed: family revoked
+)
+
+// refreshGrant implements RFC 6749 §6 with rotation, families and reuse
+// detection (SPEC §2.1, RFC 9700 §4.14.2).
+func (s *Server) refreshGrant(ctx context.Context, f form, cl storage.Client) (*tokenResponse, *Error) {
+	presented := f.get("refresh_token")
+	if presented == "" {
+		return nil, invalidRequest("missing refresh_token")
+	}
+	requested, ok := parseScope(f.get("scope"))
+	if !ok {
+		return nil, invalidScope("malformed scope")
+	}
+	hash, ok := refreshTokenHash(presented)
+	if !ok {
+		return nil, invalidGrant("refresh token invalid")
+	}
+	_, fam, err := s.store.GetRefreshToken(ctx, hash)
+	if errors.Is(err, storage.ErrNotFound) {
+		return nil, invalidGrant("refresh token invalid")
+	}
+	if err != nil {
+		return nil, serverError(err)
+	}
+	if fam.ClientID != cl.ID {
+		return nil, invalidGrant("refresh token was issued to another client")
+	}
+	u, err := s.store.GetUserByID(ctx, fam.UserID)
+	if errors.Is(err, storage.ErrNotFound) {
+		return nil, invalidGrant("refresh token revoked: the user no longer exists")
+	}
+	if err != nil {
+		return nil, serverError(err)
+	}
+	if u.Disabled {
+		return nil, invalidGrant("refresh token revoked: the user is disabled")
+	}
+	if requested != nil && !subset(requested, fam.Scope) {
+		return nil, invalidScope("the requested scope exceeds the scope originally granted")
+	}
+	aud, e := s.audience(cl, f.get("resource"), fam.Audience)
+	if e != nil {
+		return nil, e
+	}
+
+	successor := deriveSuccessor(s.rtKey, presented)
+	succHash := hashToken(successor)
+	now := s.now()
+	var outcome rotationOutcome
+	var famNow storage.Family
+	err = s.store.UpdateRefresh(ctx, hash, func(tok storage.RefreshToken, fam storage.Family, succ *storage.RefreshToken) (storage.RefreshChange, error) {
+		outcome, famNow = 0, fam
+		switch {
+		case fam.ClientID != cl.ID:
+			return storage.RefreshChange{}, invalidGrant("refresh token was issued to another client")
+		case fam.Revoked():
+			return storage.RefreshChange{}, invalidGrant("refresh token revoked")
+		case fam.UserGen != u.SessionGen:
+			return storage.RefreshChange{}, invalidGrant("refresh token revoked")
+		case !now.Before(fam.ExpiresAt):
+			return storage.RefreshChange{}, invalidGrant("refresh token expired")
+		}
+		if !tok.Spent() {
+			if !now.Before(tok.IdleExpiresAt) {
+				return storage.RefreshChange{}, invalidGrant("refresh token expired")
+			}
+			outcome = rotated
+			tok.SpentAt, tok.SuccessorHash = now, succHash
+			fam.LastUsedAt = now
+			famNow = fam
+			next := storage.RefreshToken{Hash: succHash, FamilyID: fam.ID, IssuedAt: now, IdleExpiresAt: minTime(now.Add(s.cfg.RefreshIdleTTL), fam.ExpiresAt)}
+			return storage.RefreshChange{Token: &tok, Family: &fam, Insert: &next}, nil
+		}
+		grace := s.cfg.RefreshReuseGrace
+		if grace > 0 && now.Sub(tok.SpentAt) <= grace && tok.SuccessorHash == succHash && succ != nil && !succ.Spent() {
+			outcome = retried
+			return storage.RefreshChange{}, nil
+		}
+		outcome = reused
+		fam.RevokedAt, fam.RevokeReason = now, "refresh token reuse detected"
+		famNow = fam
+		return storage.RefreshChange{Family: &fam}, nil
+	})
+	var oe *Error
+	if errors.As(err, &oe) {
+		return nil, oe
+	}
+	if errors.Is(err, storage.ErrNotFound) {
+		return nil, invalidGrant("refresh token invalid")
+	}
+	if err != nil {
+		return nil, serverError(err)
+	}
+	if outcome == reused {
+		s.metrics.refreshReuse.Inc()
+		s.log.Warn("refresh token reuse detected; family revoked", "event", "refresh_reuse", "security", true, "family_id", famNow.ID, "user_id", famNow.UserID, "client_id", cl.ID)
+		return nil, invalidGrant("refresh token revoked: reuse detected")
+	}
+
+	scope := famNow.Scope
+	if requested != nil {
+		scope = requested
+	}
+	resp, e := s.issue(u.ID, u.Username, cl.ID, aud, scope, famNow.AuthTime, now)
+	if e != nil {
+		return nil, e
+	}
+	resp.RefreshToken = successor
+	if outcome == retried {
+		s.log.Info("refresh retried within grace", "event", "refresh_retry", "family_id", famNow.ID, "client_id", cl.ID)
+	} else {
+		s.log.Info("refresh", "event", "refresh", "family_id", famNow.ID, "user_id", u.ID, "client_id", cl.ID)
+	}
+	return resp, nil
+}
+
+// clientCredentialsGrant implements RFC 6749 §4.4: confidential clients
+// only, sub is the client id, no refresh token.
+func (s *Server) clientCredentialsGrant(ctx context.Context, f form, cl storage.Client) (*tokenResponse, *Error) {
+	if cl.Public {
+		return nil, unauthorizedClient("public clients may not use client_credentials")
+	}
+	requested, ok := parseScope(f.get("scope"))
+	if !ok {
+		return nil, invalidScope("malformed scope")
+	}
+	scope := cl.Scopes
+	if requested != nil {
+		if !subset(requested, cl.Scopes) || slices.Contains(requested, AdminScope) {
+			return nil, invalidScope("the requested scope is invalid, unknown, or exceeds what was granted")
+		}
+		scope = requested
+	}
+	scope = slices.DeleteFunc(slices.Clone(scope), func(s string) bool { return s == AdminScope })
+	aud, e := s.audience(cl, f.get("resource"), "")
+	if e != nil {
+		return nil, e
+	}
+	now := s.now()
+	resp, e := s.issue(cl.ID, "", cl.ID, aud, scope, time.Time{}, now)
+	if e != nil {
+		return nil, e
+	}
+	s.log.Info("client credentials", "event", "client_credentials", "client_id", cl.ID)
+	return resp, nil
+}
+
+// audience picks the aud of an access token: the RFC 8707 resource when
+// given (it must be one of the client's audiences), else fallback, else the
+// client's first audience, else the server's default.
+func (s *Server) audience(cl storage.Client, resource, fallback string) (string, *Error) {
+	if resource != "" {
+		if slices.Contains(cl.Audiences, resource) || (len(cl.Audiences) == 0 && resource == s.cfg.Audience) {
+			return resource, nil
+		}
+		return "", oauthErr(http.StatusBadRequest, "invalid_target", "the requested resource is not allowed for this client")
+	}
+	if fallback != "" {
+		return fallback, nil
+	}
+	if len(cl.Audiences) > 0 {
+		return cl.Audiences[0], nil
+	}
+	return s.cfg.Audience, nil
+}
+
+// issue signs an access token.
+func (s *Server) issue(sub, username, clientID, aud string, scope []string, authTime, now time.Time) (*tokenResponse, *Error) {
+	claims := accessTokenClaims{
+		Issuer: s.cfg.Issuer, Subject: sub, Audience: aud,
+		Expiry: now.Add(s.cfg.AccessTTL).Unix(), IssuedAt: now.Unix(), NotBefore: now.Unix(),
+		JTI: newID(), ClientID: clientID, Scope: strings.Join(scope, " "),
+		PreferredUsername: username,
+	}
+	if !authTime.IsZero() {
+		claims.AuthTime = authTime.Unix()
+	}
+	payload, err := json.Marshal(claims)
+	if err != nil {
+		return nil, serverError(err)
+	}
+	at, err := s.keys.Sign(payload)
+	if err != nil {
+		return nil, serverError(err)
+	}
+	return &tokenResponse{AccessToken: at, TokenType: "Bearer", ExpiresIn: int64(s.cfg.AccessTTL / time.Second), Scope: claims.Scope}, nil
+}
+
+// newRefreshToken returns a fresh refresh token (256 bits of randomness)
+// and its storage hash.
+func newRefreshToken() (token, hash string, err error) {
+	var b [32]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		return "", "", err
+	}
+	token = refreshPrefix + base64.RawURLEncoding.EncodeToString(b[:])
+	return token, hashToken(token), nil
+}
+
+// deriveSuccessor computes the token that replaces presented: HMAC of the
+// presented token under a server-held key. Only someone who holds the
+// presented token (and the server) can compute it, so the server stores
+// nothing but hashes and yet can answer a retried rotation with the same
+// successor.
+func deriveSuccessor(key []byte, presented string) string {
+	m := hmac.New(sha256.New, key)
+	m.Write([]byte(presented))
+	return refreshPrefix + base64.RawURLEncoding.EncodeToString(m.Sum(nil))
+}
+
+// refreshTokenLen is the length of every refresh token authd issues.
+var refreshTokenLen = len(refreshPrefix) + base64.RawURLEncoding.EncodedLen(32)
+
+// refreshTokenHash checks a presented refresh token's form and returns its
+// storage hash. It is a parser of untrusted input (FuzzRefreshTokenHash).
+func refreshTokenHash(t string) (string, bool) {
+	if len(t) != refreshTokenLen || !strings.HasPrefix(t, refreshPrefix) {
+		return "", false
+	}
+	if _, err := base64.RawURLEncoding.Strict().DecodeString(t[len(refreshPrefix):]); err != nil {
+		return "", false
+	}
+	return hashToken(t), true
+}
+
+func hashToken(t string) string {
+	h := sha256.Sum256([]byte(t))
+	return hex.EncodeToString(h[:])
+}
+
+// newID returns 128 random bits, base64url.
+func newID() string {
+	var b [16]byte
+	rand.Read(b[:])
+	return base64.RawURLEncoding.EncodeToString(b[:])
+}
+
+func minTime(a, b time.Time) time.Time {
+	if a.Before(b) {
+		return a
+	}
+	return b
+}
+
+// sleep waits d or until ctx ends.
+func (s *Server) sleep(ctx context.Context, d time.Duration) error {
+	if s.sleepFn != nil {
+		return s.sleepFn(ctx, d)
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}

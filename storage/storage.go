@@ -1,0 +1,256 @@
+// Package storage is the contract between authd and the databases it can run
+// on, in the manner of database/sql/driver: value types, the Storage
+// interface, and sentinel errors. It imports nothing of the project.
+//
+// # Guarantees every backend gives
+//
+//   - Every method is safe for concurrent use.
+//   - Every write is durable when the method returns nil: a crash after the
+//     return does not lose it. A caller may therefore answer a client as soon
+//     as the write returns.
+//   - Update methods that take a function are atomic compare-and-swap
+//     operations: the function sees the current committed state and its result
+//     is applied only if that state has not changed in between. The function
+//     may run more than once (on conflict, or when a backend retries a batch),
+//     so it must not have side effects beyond its return values.
+//   - Values returned are copies owned by the caller.
+//   - Errors wrap the sentinels below, so callers test them with errors.Is.
+//
+// A backend passes the conformance suite in package storagetest. The bbolt
+// backend lives in storage/bolt; the interface is shaped so that a distributed
+// store with compare-and-swap transactions (etcd) can implement it too: no
+// method needs a transaction that spans more than the keys it names.
+package storage
+
+import (
+	"context"
+	"errors"
+	"io"
+	"time"
+)
+
+// Sentinel errors. Backends wrap them with context (fmt.Errorf("...: %w", ...)).
+var (
+	// ErrNotFound: the named item does not exist.
+	ErrNotFound = errors.New("not found")
+	// ErrExists: an item with that name or id already exists.
+	ErrExists = errors.New("already exists")
+	// ErrConflict: a compare-and-swap lost a race more often than the backend
+	// retries; the caller may retry the whole operation.
+	ErrConflict = errors.New("conflict")
+	// ErrClosed: the storage has been closed.
+	ErrClosed = errors.New("storage closed")
+)
+
+// User is a resource owner who logs in with the password grant.
+type User struct {
+	// ID is stable and random; it is the sub claim of access tokens. It never
+	// changes, even if the username does.
+	ID string `json:"id"`
+	// Username is normalised to lower case by the caller; it is the key.
+	Username string `json:"username"`
+	// PasswordHash is a PHC string ($argon2id$v=19$m=...,t=...,p=...$salt$hash,
+	// or $2a$/$2b$ bcrypt for imported users until their first login).
+	PasswordHash string `json:"password_hash"`
+	// Scopes the user may be granted. Empty means any scope except
+	// authd:admin.
+	Scopes []string `json:"scopes,omitempty"`
+	// Admin grants the authd:admin scope.
+	Admin    bool `json:"admin"`
+	Disabled bool `json:"disabled"`
+	// SessionGen is incremented whenever all of the user's refresh-token
+	// families must die (password change, disable). A family records the
+	// generation at login and is dead once they differ, so the revocation is
+	// atomic with the user change that causes it.
+	SessionGen uint64    `json:"session_gen"`
+	CreatedAt  time.Time `json:"created_at"`
+	UpdatedAt  time.Time `json:"updated_at"`
+}
+
+// Client is an OAuth 2.0 client (RFC 6749 §2).
+type Client struct {
+	ID string `json:"id"`
+	// Public clients have no secret and authenticate with "none".
+	Public bool `json:"public"`
+	// SecretHash is a PHC-style string of the client secret; empty for public
+	// clients.
+	SecretHash string   `json:"secret_hash,omitempty"`
+	Grants     []string `json:"grants"`
+	Scopes     []string `json:"scopes,omitempty"`
+	// Audiences the client's access tokens may carry; the first is the
+	// default. Empty means the server's default audience.
+	Audiences []string `json:"audiences,omitempty"`
+	// BuiltIn clients (authd-console) cannot be deleted.
+	BuiltIn   bool      `json:"built_in,omitempty"`
+	CreatedAt time.Time `json:"created_at"`
+}
+
+// Family is the chain of refresh tokens descending from one login.
+type Family struct {
+	ID       string   `json:"id"`
+	UserID   string   `json:"user_id"`
+	ClientID string   `json:"client_id"`
+	Scope    []string `json:"scope"`
+	// Audience of the access tokens issued in this family.
+	Audience string `json:"audience,omitempty"`
+	// UserGen is the user's SessionGen at login.
+	UserGen    uint64    `json:"user_gen"`
+	AuthTime   time.Time `json:"auth_time"`
+	CreatedAt  time.Time `json:"created_at"`
+	LastUsedAt time.Time `json:"last_used_at"`
+	// ExpiresAt is the absolute end of the family (refresh-ttl from login).
+	ExpiresAt time.Time `json:"expires_at"`
+	// RevokedAt is zero while the family lives.
+	RevokedAt    time.Time `json:"revoked_at,omitzero"`
+	RevokeReason string    `json:"revoke_reason,omitempty"`
+}
+
+// Revoked reports whether the family has been revoked.
+func (f Family) Revoked() bool { return !f.RevokedAt.IsZero() }
+
+// RefreshToken is the stored state of one refresh token. The token itself is
+// never stored: Hash is the SHA-256 of the token string, hex encoded.
+type RefreshToken struct {
+	Hash     string    `json:"hash"`
+	FamilyID string    `json:"family_id"`
+	IssuedAt time.Time `json:"issued_at"`
+	// IdleExpiresAt: the token expires if not used by then. Never later than
+	// the family's ExpiresAt.
+	IdleExpiresAt time.Time `json:"idle_expires_at"`
+	// SpentAt is zero while the token is unused.
+	SpentAt time.Time `json:"spent_at,omitzero"`
+	// SuccessorHash is the hash of the token that replaced this one.
+	SuccessorHash string `json:"successor_hash,omitempty"`
+}
+
+// Spent reports whether the token has been used.
+func (t RefreshToken) Spent() bool { return !t.SpentAt.IsZero() }
+
+// RefreshChange is what a RefreshFunc wants written. Nil fields are left as
+// they are. All of it is applied atomically or none of it.
+type RefreshChange struct {
+	Token  *RefreshToken // new state of the presented token
+	Family *Family       // new state of its family
+	Insert *RefreshToken // a new token to create in the same family
+}
+
+// RefreshFunc decides a refresh. tok is the presented token's state and fam
+// its family's; succ is the state of tok's successor (nil when tok is unspent
+// or the successor no longer exists). It may run more than once. An error
+// aborts the update and is returned from UpdateRefresh as is.
+type RefreshFunc func(tok RefreshToken, fam Family, succ *RefreshToken) (RefreshChange, error)
+
+// KeyState is the life-cycle state of a signing key.
+type KeyState string
+
+const (
+	KeyNext    KeyState = "next"    // published, not yet signing
+	KeyActive  KeyState = "active"  // signing
+	KeyRetired KeyState = "retired" // published, not signing
+	KeyRevoked KeyState = "revoked" // not published, tokens it signed are invalid
+)
+
+// Key is a signing key as stored. The keys package owns its meaning; storage
+// only keeps it.
+type Key struct {
+	ID    string   `json:"kid"`
+	State KeyState `json:"state"`
+	// Private is the private key: a JWK JSON document, or a compact JWE of it
+	// when Encrypted.
+	Private   []byte    `json:"private"`
+	Encrypted bool      `json:"encrypted"`
+	Bits      int       `json:"bits"`
+	CreatedAt time.Time `json:"created_at"`
+	// PublishedAt: first in the JWKS. ActivatedAt: first signed.
+	// RetiredAt: stopped signing. RemoveAt: leaves the JWKS.
+	PublishedAt time.Time `json:"published_at,omitzero"`
+	ActivatedAt time.Time `json:"activated_at,omitzero"`
+	RetiredAt   time.Time `json:"retired_at,omitzero"`
+	RemoveAt    time.Time `json:"remove_at,omitzero"`
+	RevokedAt   time.Time `json:"revoked_at,omitzero"`
+}
+
+// FamilyFilter selects families in ListFamilies. Zero fields match all.
+type FamilyFilter struct {
+	UserID string
+	// Live limits the result to families neither revoked nor past ExpiresAt
+	// at the time Now.
+	Live bool
+	Now  time.Time
+}
+
+// SweepStats reports what one Sweep call removed.
+type SweepStats struct {
+	Tokens   int
+	Families int
+	Denied   int
+	// More is true when the limit was reached and more expired items remain.
+	More bool
+}
+
+// Storage is everything authd keeps. Consumers declare the subset they need
+// as their own interfaces; this is the union a backend implements.
+type Storage interface {
+	// Users. Usernames are keys; callers normalise them.
+	CreateUser(ctx context.Context, u User) error
+	GetUser(ctx context.Context, username string) (User, error)
+	GetUserByID(ctx context.Context, id string) (User, error)
+	ListUsers(ctx context.Context) ([]User, error)
+	// UpdateUser applies fn atomically; fn must not change Username or ID.
+	UpdateUser(ctx context.Context, username string, fn func(User) (User, error)) (User, error)
+	// DeleteUser removes the user and revokes all of the user's families.
+	DeleteUser(ctx context.Context, username string) error
+
+	// Clients.
+	CreateClient(ctx context.Context, c Client) error
+	GetClient(ctx context.Context, id string) (Client, error)
+	ListClients(ctx context.Context) ([]Client, error)
+	UpdateClient(ctx context.Context, id string, fn func(Client) (Client, error)) (Client, error)
+	DeleteClient(ctx context.Context, id string) error
+
+	// CreateFamily stores a new family with its first token atomically.
+	// ErrExists if either already exists.
+	CreateFamily(ctx context.Context, f Family, first RefreshToken) error
+	GetFamily(ctx context.Context, id string) (Family, error)
+	ListFamilies(ctx context.Context, filter FamilyFilter) ([]Family, error)
+	// GetRefreshToken returns the token with that hash and its family.
+	GetRefreshToken(ctx context.Context, hash string) (RefreshToken, Family, error)
+	// UpdateRefresh is the one compare-and-swap of the refresh grant: it reads
+	// the token, its family and its successor, calls fn and applies the
+	// change atomically. ErrNotFound if no such token (or its family is gone).
+	UpdateRefresh(ctx context.Context, hash string, fn RefreshFunc) error
+	// RevokeFamily marks one family revoked (idempotent: an already revoked
+	// family keeps its first RevokedAt and reason). ErrNotFound if absent.
+	RevokeFamily(ctx context.Context, id string, at time.Time, reason string) (Family, error)
+	// RevokeUserFamilies revokes every live family of the user and returns
+	// how many it revoked.
+	RevokeUserFamilies(ctx context.Context, userID string, at time.Time, reason string) (int, error)
+
+	// DenyAccessToken puts an access token's jti on the deny list until exp.
+	DenyAccessToken(ctx context.Context, jti string, exp time.Time) error
+	// AccessTokenDenied reports whether jti is on the deny list.
+	AccessTokenDenied(ctx context.Context, jti string) (bool, error)
+
+	// Signing keys. UpdateKeys applies fn to the whole key set atomically, so
+	// invariants across keys (exactly one active) hold in every committed
+	// state. fn returns the complete new set.
+	ListKeys(ctx context.Context) ([]Key, error)
+	UpdateKeys(ctx context.Context, fn func([]Key) ([]Key, error)) ([]Key, error)
+
+	// Secret returns the named server secret, creating it with gen on first
+	// use. The same name always yields the same bytes afterwards.
+	Secret(ctx context.Context, name string, gen func() ([]byte, error)) ([]byte, error)
+
+	// Sweep removes refresh tokens past their idle or family expiry, families
+	// past their absolute expiry (with their tokens) and deny-list entries
+	// past their exp, as of now, at most limit items per call. Its cost
+	// follows what expired, not the size of the database.
+	Sweep(ctx context.Context, now time.Time, limit int) (SweepStats, error)
+
+	// Backup writes a consistent copy of the whole database to w.
+	Backup(ctx context.Context, w io.Writer) (int64, error)
+
+	// Ping reports whether the storage is open and usable.
+	Ping(ctx context.Context) error
+	Close() error
+}
