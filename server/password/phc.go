@@ -1,0 +1,198 @@
+package password
+
+import (
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+)
+
+// Params are argon2id parameters.
+type Params struct {
+	Memory  uint32 // KiB
+	Time    uint32 // passes over the memory
+	Threads uint8  // lanes
+	SaltLen uint32 // bytes
+	KeyLen  uint32 // bytes
+}
+
+// DefaultParams are the OWASP minimum recommendation for argon2id:
+// 19 MiB, two passes, one lane.
+var DefaultParams = Params{Memory: 19 * 1024, Time: 2, Threads: 1, SaltLen: 16, KeyLen: 32}
+
+// Bounds on the parameters that ParsePHC accepts and Params.Validate
+// enforces. They keep a hostile or corrupt hash from demanding absurd memory
+// or time.
+const (
+	MaxMemory  = 4 * 1024 * 1024 // KiB, 4 GiB
+	MaxTime    = 100
+	MinSaltLen = 8
+	MaxSaltLen = 64
+	MinKeyLen  = 16
+	MaxKeyLen  = 64
+)
+
+// ErrMalformedHash is returned for a stored hash that is neither a valid
+// argon2id PHC string nor a valid bcrypt hash.
+var ErrMalformedHash = errors.New("password: malformed hash")
+
+// Validate reports whether p lies within the bounds above; argon2 also needs
+// at least 8 KiB of memory per lane.
+func (p Params) Validate() error {
+	var errs []error
+	if p.Time < 1 || p.Time > MaxTime {
+		errs = append(errs, fmt.Errorf("time %d not in [1, %d]", p.Time, MaxTime))
+	}
+	if p.Threads < 1 {
+		errs = append(errs, errors.New("threads must be at least 1"))
+	}
+	if p.Memory < 8*uint32(p.Threads) || p.Memory > MaxMemory {
+		errs = append(errs, fmt.Errorf("memory %d KiB not in [8×threads, %d]", p.Memory, MaxMemory))
+	}
+	if p.SaltLen < MinSaltLen || p.SaltLen > MaxSaltLen {
+		errs = append(errs, fmt.Errorf("salt length %d not in [%d, %d]", p.SaltLen, MinSaltLen, MaxSaltLen))
+	}
+	if p.KeyLen < MinKeyLen || p.KeyLen > MaxKeyLen {
+		errs = append(errs, fmt.Errorf("key length %d not in [%d, %d]", p.KeyLen, MinKeyLen, MaxKeyLen))
+	}
+	return errors.Join(errs...)
+}
+
+// b64 is the PHC base64: standard alphabet, no padding, canonical (the
+// unused bits of the last character must be zero).
+var b64 = base64.RawStdEncoding.Strict()
+
+const argon2idPrefix = "$argon2id$"
+
+// ParsePHC parses an argon2id PHC string of the form
+//
+//	$argon2id$v=19$m=<KiB>,t=<passes>,p=<lanes>$<salt>$<hash>
+//
+// strictly: version 19 only, parameters in this order as decimal numbers
+// without sign or leading zeros, canonical unpadded standard base64, and
+// every value within the bounds of Params.Validate. The returned Params
+// have SaltLen and KeyLen set to the decoded lengths. Errors wrap
+// ErrMalformedHash and never contain the input.
+func ParsePHC(s string) (p Params, salt, key []byte, err error) {
+	fail := func(why string) (Params, []byte, []byte, error) {
+		return Params{}, nil, nil, fmt.Errorf("%w: argon2id: %s", ErrMalformedHash, why)
+	}
+	rest, ok := strings.CutPrefix(s, argon2idPrefix)
+	if !ok {
+		return fail("not an argon2id PHC string")
+	}
+	fields := strings.Split(rest, "$")
+	if len(fields) != 4 {
+		return fail("want 4 fields after the algorithm")
+	}
+	if fields[0] != "v=19" {
+		return fail("unsupported version")
+	}
+	kv := strings.Split(fields[1], ",")
+	if len(kv) != 3 {
+		return fail("want parameters m, t and p")
+	}
+	var vals [3]uint64
+	for i, name := range []string{"m", "t", "p"} {
+		num, ok := strings.CutPrefix(kv[i], name+"=")
+		if !ok {
+			return fail("want parameters m, t and p in this order")
+		}
+		v, ok := parseDecimal(num)
+		if !ok {
+			return fail("parameter " + name + " is not a decimal number")
+		}
+		vals[i] = v
+	}
+	switch {
+	case vals[0] > MaxMemory:
+		return fail("memory out of bounds")
+	case vals[1] > MaxTime:
+		return fail("time out of bounds")
+	case vals[2] > 255:
+		return fail("parallelism out of bounds")
+	}
+	if len(fields[2]) > b64.EncodedLen(MaxSaltLen) || len(fields[3]) > b64.EncodedLen(MaxKeyLen) {
+		return fail("salt or hash too long")
+	}
+	if salt, err = b64.DecodeString(fields[2]); err != nil {
+		return fail("salt is not base64")
+	}
+	if key, err = b64.DecodeString(fields[3]); err != nil {
+		return fail("hash is not base64")
+	}
+	p = Params{
+		Memory:  uint32(vals[0]),
+		Time:    uint32(vals[1]),
+		Threads: uint8(vals[2]),
+		SaltLen: uint32(len(salt)),
+		KeyLen:  uint32(len(key)),
+	}
+	if err := p.Validate(); err != nil {
+		return Params{}, nil, nil, fmt.Errorf("%w: argon2id: %w", ErrMalformedHash, err)
+	}
+	return p, salt, key, nil
+}
+
+// parseDecimal parses a PHC decimal: digits only, no leading zero unless the
+// number is 0, at most 10 digits.
+func parseDecimal(s string) (uint64, bool) {
+	if s == "" || len(s) > 10 || (len(s) > 1 && s[0] == '0') {
+		return 0, false
+	}
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return 0, false
+		}
+	}
+	v, err := strconv.ParseUint(s, 10, 64)
+	return v, err == nil
+}
+
+// encodePHC formats an argon2id hash as a PHC string.
+func encodePHC(p Params, salt, key []byte) string {
+	return fmt.Sprintf("$argon2id$v=19$m=%d,t=%d,p=%d$%s$%s",
+		p.Memory, p.Time, p.Threads, b64.EncodeToString(salt), b64.EncodeToString(key))
+}
+
+// MaxBcryptCost is the highest bcrypt cost that Verify and ParseImport
+// accept. Cost 17 takes about ten seconds on current hardware; higher costs
+// in a stored hash are far more likely corruption or an attack than a
+// deliberate choice.
+const MaxBcryptCost = 17
+
+// minBcryptCost is bcrypt's own minimum.
+const minBcryptCost = 4
+
+// bcryptAlphabet is bcrypt's base64 alphabet.
+const bcryptAlphabet = "./ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
+
+// isBcrypt reports whether s looks like a bcrypt hash ($2a$, $2b$ or $2y$
+// prefix) of any shape, valid or not.
+func isBcrypt(s string) bool {
+	return strings.HasPrefix(s, "$2a$") || strings.HasPrefix(s, "$2b$") || strings.HasPrefix(s, "$2y$")
+}
+
+// checkBcrypt validates a bcrypt hash strictly: $2a$, $2b$ or $2y$, a
+// two-digit cost in [4, MaxBcryptCost], and 53 characters of bcrypt base64
+// (22 of salt, 31 of hash). Errors wrap ErrMalformedHash and never contain
+// the input.
+func checkBcrypt(s string) error {
+	if !isBcrypt(s) {
+		return fmt.Errorf("%w: bcrypt: want prefix $2a$, $2b$ or $2y$", ErrMalformedHash)
+	}
+	if len(s) != 60 || s[6] != '$' {
+		return fmt.Errorf("%w: bcrypt: wrong length or layout", ErrMalformedHash)
+	}
+	cost, ok := parseDecimal(strings.TrimPrefix(s[4:6], "0"))
+	if !ok || cost < minBcryptCost || cost > MaxBcryptCost {
+		return fmt.Errorf("%w: bcrypt: cost not in [%d, %d]", ErrMalformedHash, minBcryptCost, MaxBcryptCost)
+	}
+	for i := 7; i < len(s); i++ {
+		if strings.IndexByte(bcryptAlphabet, s[i]) < 0 {
+			return fmt.Errorf("%w: bcrypt: invalid character in salt or hash", ErrMalformedHash)
+		}
+	}
+	return nil
+}
