@@ -1,0 +1,95 @@
+package keys
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+
+	jose "github.com/go-jose/go-jose/v4"
+)
+
+// tokenType is the typ header of access tokens (RFC 9068 §2.1).
+const tokenType = "at+jwt"
+
+// MaxTokenSize is the largest token Verify parses.
+const MaxTokenSize = 16 << 10
+
+// ErrNotReady is returned by Sign when no key is active.
+var ErrNotReady = errors.New("keys: no active signing key")
+
+// ErrInvalidToken is wrapped by every error Verify returns.
+var ErrInvalidToken = errors.New("keys: invalid token")
+
+// signingAlgs is the explicit list of algorithms Verify accepts (RFC 8725
+// §3.1).
+var signingAlgs = []jose.SignatureAlgorithm{jose.RS256}
+
+// Sign signs claims, a JSON object the caller has built, as a compact JWS
+// with the active key. The protected header is exactly
+// {"alg":"RS256","kid":...,"typ":"at+jwt"} (RFC 9068 §2.1). It uses only the
+// in-memory active key: no storage access, no lock. ErrNotReady if no key is
+// active.
+func (m *Manager) Sign(claims []byte) (string, error) {
+	st := m.state.Load()
+	if st == nil || st.active == nil {
+		return "", ErrNotReady
+	}
+	obj, err := st.active.signer.Sign(claims)
+	if err != nil {
+		return "", fmt.Errorf("keys: sign: %w", err)
+	}
+	token, err := obj.CompactSerialize()
+	if err != nil {
+		return "", fmt.Errorf("keys: sign: %w", err)
+	}
+	return token, nil
+}
+
+// Verify checks token, a compact JWS, and returns its payload. It accepts
+// only RS256, a typ header of "at+jwt" or "application/at+jwt" (any case,
+// RFC 9068 §4), and a kid naming a published, unrevoked key that is or was
+// active (a next key has signed nothing). It does not look at the claims.
+// Every error wraps ErrInvalidToken.
+func (m *Manager) Verify(token string) ([]byte, error) {
+	if len(token) > MaxTokenSize {
+		return nil, fmt.Errorf("%w: longer than %d bytes", ErrInvalidToken, MaxTokenSize)
+	}
+	obj, err := jose.ParseSignedCompact(token, signingAlgs)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrInvalidToken, err)
+	}
+	if len(obj.Signatures) != 1 {
+		return nil, fmt.Errorf("%w: want one signature, got %d", ErrInvalidToken, len(obj.Signatures))
+	}
+	h := obj.Signatures[0].Protected
+	typ, _ := h.ExtraHeaders[jose.HeaderType].(string)
+	if !strings.EqualFold(typ, tokenType) && !strings.EqualFold(typ, "application/"+tokenType) {
+		return nil, fmt.Errorf("%w: typ %q, want %q", ErrInvalidToken, typ, tokenType)
+	}
+	if h.KeyID == "" {
+		return nil, fmt.Errorf("%w: no kid", ErrInvalidToken)
+	}
+	key := m.state.Load().verify[h.KeyID]
+	if key == nil {
+		return nil, fmt.Errorf("%w: unknown kid %q", ErrInvalidToken, h.KeyID)
+	}
+	payload, err := obj.Verify(&key.priv.PublicKey)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrInvalidToken, err)
+	}
+	return payload, nil
+}
+
+// JWKS returns the JWK Set (RFC 7517 §5) of the next, active and retired keys,
+// only their public parts, and its strong ETag (quoted). Both are built once
+// per change of the set; the body must not be modified.
+func (m *Manager) JWKS() (body []byte, etag string) {
+	st := m.state.Load()
+	return st.jwks, st.etag
+}
+
+// Ready reports whether a key is active and loaded, so that Sign works.
+func (m *Manager) Ready() bool {
+	st := m.state.Load()
+	return st != nil && st.active != nil
+}
