@@ -1,0 +1,309 @@
+package bolt
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	bbolt "go.etcd.io/bbolt"
+	berrors "go.etcd.io/bbolt/errors"
+
+	"github.com/authd/authd/storage"
+)
+
+var _ storage.Storage = (*DB)(nil)
+
+// Errors of Open, besides those of the file system.
+var (
+	// ErrLocked: another process holds the database file (bbolt's file lock
+	// was not obtained within Options.Timeout).
+	ErrLocked = errors.New("database in use by another process")
+	// ErrInvalidFile: the file is not a bbolt database, or a damaged one.
+	ErrInvalidFile = errors.New("not a valid database file")
+	// ErrSchemaTooNew: the file was written by a newer authd whose schema
+	// this binary does not know.
+	ErrSchemaTooNew = errors.New("database schema is newer than this binary supports")
+)
+
+// Options configure Open. The zero value (or nil) gives the defaults.
+type Options struct {
+	// Timeout is how long Open waits for the file lock held by another
+	// process before it fails with ErrLocked. Default 1s.
+	Timeout time.Duration
+	// NoSync skips fsync after each commit. A crash may then lose or corrupt
+	// data: for tests and benchmarks only.
+	NoSync bool
+	// Logger receives migrations and warnings. Default: discard.
+	Logger *slog.Logger
+	// Now is the clock for times the backend sets itself (the revocation
+	// time of families when their user is deleted). Default time.Now.
+	Now func() time.Time
+}
+
+// DB is an open database. It is safe for concurrent use.
+type DB struct {
+	db     *bbolt.DB
+	log    *slog.Logger
+	now    func() time.Time
+	closed atomic.Bool
+
+	// mu guards sending on calls against Close closing it.
+	mu      sync.RWMutex
+	calls   chan *call
+	drained chan struct{}
+
+	writes  atomic.Uint64
+	commits atomic.Uint64
+}
+
+// Stats counts the work of the committer since Open.
+type Stats struct {
+	// Writes is the number of write functions committed or failed.
+	Writes uint64
+	// Commits is the number of write transactions (each one fsync).
+	Commits uint64
+}
+
+const (
+	defaultTimeout = time.Second
+	// maxBatch caps how many writes share one transaction, so that one
+	// commit does not grow without bound under load.
+	maxBatch = 256
+)
+
+var (
+	bucketMeta         = []byte("meta")
+	bucketUsers        = []byte("users")
+	bucketUserIDs      = []byte("user_ids")
+	bucketClients      = []byte("clients")
+	bucketFamilies     = []byte("families")
+	bucketTokens       = []byte("tokens")
+	bucketUserFamilies = []byte("user_families")
+	bucketExpiry       = []byte("expiry")
+	bucketDeny         = []byte("deny")
+	bucketKeys         = []byte("keys")
+	bucketSecrets      = []byte("secrets")
+
+	keySchemaVersion = []byte("schema_version")
+)
+
+// migrations bring the schema from version i to i+1. They only ever get
+// appended to; the schema version of a file is the number it has run.
+var migrations = []func(tx *bbolt.Tx) error{
+	// 1: the buckets.
+	func(tx *bbolt.Tx) error {
+		for _, name := range [][]byte{
+			bucketUsers, bucketUserIDs, bucketClients, bucketFamilies,
+			bucketTokens, bucketUserFamilies, bucketExpiry, bucketDeny,
+			bucketKeys, bucketSecrets,
+		} {
+			if _, err := tx.CreateBucketIfNotExists(name); err != nil {
+				return fmt.Errorf("create bucket %s: %w", name, err)
+			}
+		}
+		return nil
+	},
+}
+
+// SchemaVersion is the schema version this binary writes.
+func SchemaVersion() uint64 { return uint64(len(migrations)) }
+
+// Open opens the database at path, creating it (mode 0600) if it does not
+// exist, and migrates its schema to the current version. It fails with
+// ErrLocked if another process has it open, ErrInvalidFile if the file is not
+// a bbolt database and ErrSchemaTooNew if a newer binary wrote it.
+func Open(path string, opts *Options) (*DB, error) {
+	var o Options
+	if opts != nil {
+		o = *opts
+	}
+	if o.Timeout <= 0 {
+		o.Timeout = defaultTimeout
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+
+	if fi, err := os.Stat(path); err == nil && fi.Mode().Perm()&0o077 != 0 {
+		o.Logger.Warn("database file is accessible to other users", "path", path, "mode", fi.Mode().Perm().String())
+	}
+
+	bdb, err := bbolt.Open(path, 0o600, &bbolt.Options{
+		Timeout:      o.Timeout,
+		NoSync:       o.NoSync,
+		FreelistType: bbolt.FreelistMapType,
+	})
+	switch {
+	case errors.Is(err, berrors.ErrTimeout):
+		return nil, fmt.Errorf("bolt: open %s: %w (no lock after %v)", path, ErrLocked, o.Timeout)
+	case errors.Is(err, berrors.ErrInvalid), errors.Is(err, berrors.ErrVersionMismatch), errors.Is(err, berrors.ErrChecksum):
+		return nil, fmt.Errorf("bolt: open %s: %w: %w", path, ErrInvalidFile, err)
+	case err != nil:
+		return nil, fmt.Errorf("bolt: open %s: %w", path, err)
+	}
+
+	if err := migrate(bdb, o.Logger); err != nil {
+		_ = bdb.Close()
+		return nil, fmt.Errorf("bolt: open %s: %w", path, err)
+	}
+
+	db := &DB{
+		db:      bdb,
+		log:     o.Logger,
+		now:     o.Now,
+		calls:   make(chan *call, maxBatch),
+		drained: make(chan struct{}),
+	}
+	go db.commitLoop()
+	return db, nil
+}
+
+// migrate runs the migrations the file lacks in one transaction.
+func migrate(db *bbolt.DB, log *slog.Logger) error {
+	var have uint64
+	err := db.View(func(tx *bbolt.Tx) error {
+		var err error
+		have, err = schemaVersion(tx)
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	want := SchemaVersion()
+	switch {
+	case have == want:
+		return nil
+	case have > want:
+		return fmt.Errorf("%w: file has version %d, this binary knows up to %d", ErrSchemaTooNew, have, want)
+	}
+	return db.Update(func(tx *bbolt.Tx) error {
+		meta, err := tx.CreateBucketIfNotExists(bucketMeta)
+		if err != nil {
+			return fmt.Errorf("create meta bucket: %w", err)
+		}
+		for v := have; v < want; v++ {
+			if err := migrations[v](tx); err != nil {
+				return fmt.Errorf("migrate schema to version %d: %w", v+1, err)
+			}
+			log.Info("database schema migrated", "version", v+1)
+		}
+		return meta.Put(keySchemaVersion, binary.BigEndian.AppendUint64(nil, want))
+	})
+}
+
+// schemaVersion reads the schema version; 0 for a new file.
+func schemaVersion(tx *bbolt.Tx) (uint64, error) {
+	meta := tx.Bucket(bucketMeta)
+	if meta == nil {
+		if hasBuckets(tx) {
+			return 0, fmt.Errorf("%w: buckets but no schema version", ErrInvalidFile)
+		}
+		return 0, nil
+	}
+	v := meta.Get(keySchemaVersion)
+	if len(v) != 8 {
+		return 0, fmt.Errorf("%w: bad schema version record", ErrInvalidFile)
+	}
+	return binary.BigEndian.Uint64(v), nil
+}
+
+func hasBuckets(tx *bbolt.Tx) bool {
+	k, _ := tx.Cursor().First()
+	return k != nil
+}
+
+// Stats reports the committer's counters.
+func (db *DB) Stats() Stats {
+	return Stats{Writes: db.writes.Load(), Commits: db.commits.Load()}
+}
+
+// Path is the database file's path.
+func (db *DB) Path() string { return db.db.Path() }
+
+// Ping reports whether the database is open and readable.
+func (db *DB) Ping(ctx context.Context) error {
+	err := db.view(ctx, func(tx *bbolt.Tx) error {
+		if tx.Bucket(bucketMeta) == nil {
+			return errors.New("meta bucket missing")
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("bolt: ping: %w", err)
+	}
+	return nil
+}
+
+// Close waits for pending writes to commit and closes the file. It is safe
+// to call more than once; every method called after Close fails with
+// storage.ErrClosed.
+func (db *DB) Close() error {
+	db.mu.Lock()
+	if db.closed.Load() {
+		db.mu.Unlock()
+		return nil
+	}
+	db.closed.Store(true)
+	close(db.calls)
+	db.mu.Unlock()
+	<-db.drained
+	if err := db.db.Close(); err != nil {
+		return fmt.Errorf("bolt: close: %w", err)
+	}
+	return nil
+}
+
+// Backup writes a consistent snapshot of the whole file to w from one read
+// transaction; writes go on meanwhile. While it runs, bbolt cannot grow its
+// memory map, so a write that needs a larger file waits for it to finish.
+func (db *DB) Backup(ctx context.Context, w io.Writer) (int64, error) {
+	var n int64
+	err := db.view(ctx, func(tx *bbolt.Tx) error {
+		var err error
+		n, err = tx.WriteTo(ctxWriter{ctx, w})
+		return err
+	})
+	if err != nil {
+		return n, fmt.Errorf("bolt: backup: %w", err)
+	}
+	return n, nil
+}
+
+// ctxWriter stops a long copy when its context ends.
+type ctxWriter struct {
+	ctx context.Context
+	w   io.Writer
+}
+
+func (c ctxWriter) Write(p []byte) (int, error) {
+	if err := c.ctx.Err(); err != nil {
+		return 0, err
+	}
+	return c.w.Write(p)
+}
+
+// view runs fn in a read-only transaction. It returns fn's error as is;
+// callers add their context.
+func (db *DB) view(ctx context.Context, fn func(tx *bbolt.Tx) error) error {
+	if db.closed.Load() {
+		return storage.ErrClosed
+	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	err := db.db.View(fn)
+	if errors.Is(err, berrors.ErrDatabaseNotOpen) {
+		return storage.ErrClosed
+	}
+	return err
+}

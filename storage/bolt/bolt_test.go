@@ -1,0 +1,351 @@
+package bolt_test
+
+import (
+	"bytes"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	bbolt "go.etcd.io/bbolt"
+
+	"github.com/authd/authd/storage"
+	"github.com/authd/authd/storage/bolt"
+	"github.com/authd/authd/storage/storagetest"
+)
+
+func openTemp(t testing.TB, opts *bolt.Options) (*bolt.DB, string) {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "authd.db")
+	db, err := bolt.Open(path, opts)
+	if err != nil {
+		t.Fatalf("Open: %v", err)
+	}
+	t.Cleanup(func() {
+		if err := db.Close(); err != nil {
+			t.Errorf("Close: %v", err)
+		}
+	})
+	return db, path
+}
+
+func TestConformance(t *testing.T) {
+	storagetest.Run(t, func(t *testing.T) storage.Storage {
+		db, _ := openTemp(t, nil)
+		return db
+	})
+}
+
+var t0 = time.Date(2030, 1, 2, 3, 4, 5, 6, time.UTC)
+
+func testFamily(i int, expires time.Time) (storage.Family, storage.RefreshToken) {
+	id := fmt.Sprintf("fam-%022d", i)
+	f := storage.Family{
+		ID:         id,
+		UserID:     fmt.Sprintf("usr-%022d", i%1000),
+		ClientID:   "my-web-app",
+		Scope:      []string{"openid", "profile", "read"},
+		Audience:   "https://api.example.com",
+		UserGen:    1,
+		AuthTime:   t0,
+		CreatedAt:  t0,
+		LastUsedAt: t0,
+		ExpiresAt:  expires,
+	}
+	tok := storage.RefreshToken{
+		Hash:          fmt.Sprintf("%064x", i),
+		FamilyID:      id,
+		IssuedAt:      t0,
+		IdleExpiresAt: expires,
+	}
+	return f, tok
+}
+
+func TestDB_Open_Persists(t *testing.T) {
+	db, path := openTemp(t, nil)
+	ctx := t.Context()
+	if err := db.CreateUser(ctx, storage.User{ID: "u1", Username: "alice", CreatedAt: t0}); err != nil {
+		t.Fatal(err)
+	}
+	f, tok := testFamily(1, t0.Add(time.Hour))
+	if err := db.CreateFamily(ctx, f, tok); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+	db2, err := bolt.Open(path, nil)
+	if err != nil {
+		t.Fatalf("reopen: %v", err)
+	}
+	defer db2.Close()
+	if u, err := db2.GetUser(ctx, "alice"); err != nil || u.ID != "u1" {
+		t.Errorf("GetUser after reopen: got %+v, %v", u, err)
+	}
+	if got, _, err := db2.GetRefreshToken(ctx, tok.Hash); err != nil || got.FamilyID != f.ID {
+		t.Errorf("GetRefreshToken after reopen: got %+v, %v", got, err)
+	}
+}
+
+func TestDB_Open_SchemaVersion(t *testing.T) {
+	db, path := openTemp(t, nil)
+	db.Close()
+	raw, err := bbolt.Open(path, 0o600, &bbolt.Options{Timeout: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer raw.Close()
+	var got uint64
+	raw.View(func(tx *bbolt.Tx) error {
+		if b := tx.Bucket([]byte("meta")); b != nil {
+			if v := b.Get([]byte("schema_version")); len(v) == 8 {
+				got = binary.BigEndian.Uint64(v)
+			}
+		}
+		return nil
+	})
+	if got != bolt.SchemaVersion() || got == 0 {
+		t.Errorf("schema version: got %d, want %d", got, bolt.SchemaVersion())
+	}
+}
+
+func TestDB_Open_NewerSchema(t *testing.T) {
+	db, path := openTemp(t, nil)
+	db.Close()
+	raw, err := bbolt.Open(path, 0o600, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = raw.Update(func(tx *bbolt.Tx) error {
+		return tx.Bucket([]byte("meta")).Put([]byte("schema_version"), binary.BigEndian.AppendUint64(nil, bolt.SchemaVersion()+1))
+	})
+	raw.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = bolt.Open(path, nil)
+	if !errors.Is(err, bolt.ErrSchemaTooNew) {
+		t.Errorf("Open of a newer schema: got %v, want ErrSchemaTooNew", err)
+	}
+}
+
+func TestDB_Open_NotADatabase(t *testing.T) {
+	dir := t.TempDir()
+	for _, tt := range []struct {
+		name string
+		data []byte
+	}{
+		{"text", []byte("hello, this is not a database\n")},
+		{"zeros", make([]byte, 64<<10)},
+		{"junk", bytes.Repeat([]byte("authd!"), 5000)},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			path := filepath.Join(dir, tt.name)
+			if err := os.WriteFile(path, tt.data, 0o600); err != nil {
+				t.Fatal(err)
+			}
+			db, err := bolt.Open(path, nil)
+			if err == nil {
+				db.Close()
+			}
+			if !errors.Is(err, bolt.ErrInvalidFile) {
+				t.Errorf("Open: got %v, want ErrInvalidFile", err)
+			}
+			if got, _ := os.ReadFile(path); !bytes.Equal(got, tt.data) {
+				t.Error("Open changed the file")
+			}
+		})
+	}
+}
+
+func TestDB_Open_Unreadable(t *testing.T) {
+	if os.Geteuid() == 0 {
+		t.Skip("root reads any file")
+	}
+	path := filepath.Join(t.TempDir(), "db")
+	if err := os.WriteFile(path, nil, 0o000); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := bolt.Open(path, nil); !errors.Is(err, os.ErrPermission) {
+		t.Errorf("Open: got %v, want a permission error", err)
+	}
+}
+
+func TestDB_Open_Locked(t *testing.T) {
+	_, path := openTemp(t, nil)
+	start := time.Now()
+	db, err := bolt.Open(path, &bolt.Options{Timeout: 100 * time.Millisecond})
+	if err == nil {
+		db.Close()
+	}
+	if !errors.Is(err, bolt.ErrLocked) {
+		t.Errorf("second Open: got %v, want ErrLocked", err)
+	}
+	if d := time.Since(start); d > 5*time.Second {
+		t.Errorf("second Open took %v with a 100ms timeout", d)
+	}
+}
+
+func TestDB_Open_FileMode(t *testing.T) {
+	_, path := openTemp(t, nil)
+	fi, err := os.Stat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := fi.Mode().Perm(); got != 0o600 {
+		t.Errorf("file mode: got %v, want -rw-------", got)
+	}
+}
+
+func TestDB_Backup_Reopens(t *testing.T) {
+	db, _ := openTemp(t, nil)
+	ctx := t.Context()
+	if err := db.CreateUser(ctx, storage.User{ID: "u1", Username: "alice"}); err != nil {
+		t.Fatal(err)
+	}
+	// Writes going on meanwhile do not disturb the copy.
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		for i := 0; ; i++ {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			db.DenyAccessToken(ctx, fmt.Sprint("jti-", i), t0)
+		}
+	})
+	path := filepath.Join(t.TempDir(), "backup.db")
+	f, err := os.Create(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = db.Backup(ctx, f)
+	close(stop)
+	wg.Wait()
+	if err != nil {
+		t.Fatalf("Backup: %v", err)
+	}
+	if err := f.Close(); err != nil {
+		t.Fatal(err)
+	}
+	copy, err := bolt.Open(path, nil)
+	if err != nil {
+		t.Fatalf("Open backup: %v", err)
+	}
+	defer copy.Close()
+	if u, err := copy.GetUser(ctx, "alice"); err != nil || u.ID != "u1" {
+		t.Errorf("GetUser from backup: got %+v, %v", u, err)
+	}
+}
+
+func TestDB_GroupCommit(t *testing.T) {
+	db, _ := openTemp(t, nil)
+	ctx := t.Context()
+	before := db.Stats()
+	const n = 200
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() {
+			if err := db.DenyAccessToken(ctx, fmt.Sprint("jti-", i), t0); err != nil {
+				t.Error(err)
+			}
+		})
+	}
+	wg.Wait()
+	st := db.Stats()
+	writes, commits := st.Writes-before.Writes, st.Commits-before.Commits
+	t.Logf("%d writes in %d commits", writes, commits)
+	if writes != n {
+		t.Errorf("writes: got %d, want %d", writes, n)
+	}
+	if commits >= n {
+		t.Errorf("commits: got %d for %d concurrent writes, want fewer", commits, n)
+	}
+}
+
+func TestDB_GroupCommit_FailureIsolated(t *testing.T) {
+	db, _ := openTemp(t, nil)
+	ctx := t.Context()
+	if err := db.CreateUser(ctx, storage.User{ID: "taken", Username: "taken"}); err != nil {
+		t.Fatal(err)
+	}
+	// Many writers, some of which fail; the failures must not cost the
+	// others their writes.
+	const n = 100
+	errs := make([]error, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() {
+			name := fmt.Sprint("user-", i)
+			if i%10 == 0 {
+				name = "taken"
+			}
+			errs[i] = db.CreateUser(ctx, storage.User{ID: fmt.Sprint("id-", i), Username: name})
+		})
+	}
+	wg.Wait()
+	for i, err := range errs {
+		if wantFail := i%10 == 0; wantFail != errors.Is(err, storage.ErrExists) {
+			t.Errorf("writer %d: got %v", i, err)
+		}
+	}
+	users, _ := db.ListUsers(ctx)
+	if len(users) != 1+n-n/10 {
+		t.Errorf("users: got %d, want %d", len(users), 1+n-n/10)
+	}
+}
+
+func TestDB_Sweep_Many(t *testing.T) {
+	n := 20000
+	if testing.Short() {
+		n = 2000
+	}
+	db, _ := openTemp(t, &bolt.Options{NoSync: true})
+	fillFamilies(t, db, n, t0)
+	total := storage.SweepStats{}
+	for calls := 0; ; calls++ {
+		st, err := db.Sweep(t.Context(), t0.Add(time.Second), 500)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st.Tokens+st.Families > 500 {
+			t.Fatalf("Sweep removed %d items with limit 500", st.Tokens+st.Families)
+		}
+		total.Tokens += st.Tokens
+		total.Families += st.Families
+		if !st.More {
+			break
+		}
+	}
+	if total.Tokens != n || total.Families != n {
+		t.Errorf("swept %d tokens, %d families, want %d each", total.Tokens, total.Families, n)
+	}
+	if fams, _ := db.ListFamilies(t.Context(), storage.FamilyFilter{}); len(fams) != 0 {
+		t.Errorf("%d families left", len(fams))
+	}
+}
+
+// fillFamilies creates n families with one token each, expiring at exp, in
+// large transactions.
+func fillFamilies(tb testing.TB, db *bolt.DB, n int, exp time.Time) {
+	tb.Helper()
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, 256)
+	for i := range n {
+		sem <- struct{}{}
+		wg.Go(func() {
+			defer func() { <-sem }()
+			f, tok := testFamily(i, exp)
+			if err := db.CreateFamily(tb.Context(), f, tok); err != nil {
+				tb.Error(err)
+			}
+		})
+	}
+	wg.Wait()
+}

@@ -1,0 +1,249 @@
+package bolt
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"math"
+	"time"
+
+	"github.com/authd/authd/storage"
+)
+
+// Families and tokens are the bulk of the file (one family and one or two
+// tokens per login), so they get a compact binary encoding: a format byte,
+// then the fields in order, strings as uvarint length and bytes, integers
+// as uvarints, times as described at appendTime. A token's hash is its key
+// and is not repeated in the value.
+//
+// Times come back in UTC, without monotonic reading: compare them with
+// time.Time.Equal.
+
+const (
+	familyFormat = 1
+	tokenFormat  = 1
+)
+
+var errCorrupt = errors.New("corrupt record")
+
+func encodeFamily(f storage.Family) []byte {
+	b := make([]byte, 0, 128+len(f.ID)+len(f.UserID)+len(f.ClientID)+len(f.Audience)+len(f.RevokeReason))
+	b = append(b, familyFormat)
+	b = appendString(b, f.ID)
+	b = appendString(b, f.UserID)
+	b = appendString(b, f.ClientID)
+	b = binary.AppendUvarint(b, uint64(len(f.Scope)))
+	for _, s := range f.Scope {
+		b = appendString(b, s)
+	}
+	b = appendString(b, f.Audience)
+	b = binary.AppendUvarint(b, f.UserGen)
+	b = appendTime(b, f.AuthTime)
+	b = appendTime(b, f.CreatedAt)
+	b = appendTime(b, f.LastUsedAt)
+	b = appendTime(b, f.ExpiresAt)
+	b = appendTime(b, f.RevokedAt)
+	b = appendString(b, f.RevokeReason)
+	return b
+}
+
+func decodeFamily(v []byte) (storage.Family, error) {
+	d := decoder{b: v}
+	if d.byte() != familyFormat {
+		return storage.Family{}, fmt.Errorf("family: %w: unknown format", errCorrupt)
+	}
+	var f storage.Family
+	f.ID = d.string()
+	f.UserID = d.string()
+	f.ClientID = d.string()
+	if n := d.uvarint(); n > 0 {
+		if n > uint64(len(d.b)) {
+			return storage.Family{}, fmt.Errorf("family: %w: scope count", errCorrupt)
+		}
+		f.Scope = make([]string, n)
+		for i := range f.Scope {
+			f.Scope[i] = d.string()
+		}
+	}
+	f.Audience = d.string()
+	f.UserGen = d.uvarint()
+	f.AuthTime = d.time()
+	f.CreatedAt = d.time()
+	f.LastUsedAt = d.time()
+	f.ExpiresAt = d.time()
+	f.RevokedAt = d.time()
+	f.RevokeReason = d.string()
+	if err := d.done(); err != nil {
+		return storage.Family{}, fmt.Errorf("family: %w", err)
+	}
+	return f, nil
+}
+
+func encodeToken(t storage.RefreshToken) []byte {
+	b := make([]byte, 0, 48+len(t.FamilyID)+len(t.SuccessorHash))
+	b = append(b, tokenFormat)
+	b = appendString(b, t.FamilyID)
+	b = appendTime(b, t.IssuedAt)
+	b = appendTime(b, t.IdleExpiresAt)
+	b = appendTime(b, t.SpentAt)
+	b = appendString(b, t.SuccessorHash)
+	return b
+}
+
+func decodeToken(hash, v []byte) (storage.RefreshToken, error) {
+	d := decoder{b: v}
+	if d.byte() != tokenFormat {
+		return storage.RefreshToken{}, fmt.Errorf("token: %w: unknown format", errCorrupt)
+	}
+	t := storage.RefreshToken{Hash: string(hash)}
+	t.FamilyID = d.string()
+	t.IssuedAt = d.time()
+	t.IdleExpiresAt = d.time()
+	t.SpentAt = d.time()
+	t.SuccessorHash = d.string()
+	if err := d.done(); err != nil {
+		return storage.RefreshToken{}, fmt.Errorf("token: %w", err)
+	}
+	return t, nil
+}
+
+func appendString(b []byte, s string) []byte {
+	b = binary.AppendUvarint(b, uint64(len(s)))
+	return append(b, s...)
+}
+
+// appendTime encodes the zero time as one 0 byte and any other time,
+// losslessly, as uvarint(nanoseconds+1) then varint(Unix seconds).
+func appendTime(b []byte, t time.Time) []byte {
+	if t.IsZero() {
+		return append(b, 0)
+	}
+	b = binary.AppendUvarint(b, uint64(t.Nanosecond())+1)
+	return binary.AppendVarint(b, t.Unix())
+}
+
+// decoder reads what the append functions wrote. The first error sticks;
+// later reads return zero values.
+type decoder struct {
+	b   []byte
+	err error
+}
+
+func (d *decoder) fail() { d.err, d.b = errCorrupt, nil }
+
+func (d *decoder) byte() byte {
+	if len(d.b) == 0 {
+		d.fail()
+		return 0
+	}
+	c := d.b[0]
+	d.b = d.b[1:]
+	return c
+}
+
+func (d *decoder) uvarint() uint64 {
+	v, n := binary.Uvarint(d.b)
+	if n <= 0 {
+		d.fail()
+		return 0
+	}
+	d.b = d.b[n:]
+	return v
+}
+
+func (d *decoder) varint() int64 {
+	v, n := binary.Varint(d.b)
+	if n <= 0 {
+		d.fail()
+		return 0
+	}
+	d.b = d.b[n:]
+	return v
+}
+
+func (d *decoder) string() string {
+	n := d.uvarint()
+	if n > uint64(len(d.b)) {
+		d.fail()
+		return ""
+	}
+	s := string(d.b[:n]) // copies out of bbolt's memory
+	d.b = d.b[n:]
+	return s
+}
+
+func (d *decoder) time() time.Time {
+	ns := d.uvarint()
+	if ns == 0 {
+		return time.Time{}
+	}
+	sec := d.varint()
+	if ns > 1e9 {
+		d.fail()
+		return time.Time{}
+	}
+	return time.Unix(sec, int64(ns-1)).UTC()
+}
+
+func (d *decoder) done() error {
+	if d.err == nil && len(d.b) != 0 {
+		d.err = fmt.Errorf("%w: %d trailing bytes", errCorrupt, len(d.b))
+	}
+	return d.err
+}
+
+// Expiry index keys: 8 bytes of Unix nanoseconds, big-endian with the sign
+// bit flipped so that byte order is time order, then a kind byte and the
+// item's id. Times outside the int64 nanosecond range (years 1678-2262) are
+// clamped to it.
+const (
+	kindDeny   byte = 'd'
+	kindFamily byte = 'f'
+	kindToken  byte = 't'
+)
+
+var (
+	minNano = time.Unix(0, math.MinInt64)
+	maxNano = time.Unix(0, math.MaxInt64)
+)
+
+func nanos(t time.Time) uint64 {
+	var n int64
+	switch {
+	case t.Before(minNano):
+		n = math.MinInt64
+	case t.After(maxNano):
+		n = math.MaxInt64
+	default:
+		n = t.UnixNano()
+	}
+	return uint64(n) ^ (1 << 63)
+}
+
+func expiryKey(t time.Time, kind byte, id string) []byte {
+	k := make([]byte, 0, 9+len(id))
+	k = binary.BigEndian.AppendUint64(k, nanos(t))
+	k = append(k, kind)
+	return append(k, id...)
+}
+
+// parseExpiryKey splits an index key; the id is a copy.
+func parseExpiryKey(k []byte) (at uint64, kind byte, id string, ok bool) {
+	if len(k) < 9 {
+		return 0, 0, "", false
+	}
+	return binary.BigEndian.Uint64(k), k[8], string(k[9:]), true
+}
+
+// userFamilyKey is uvarint(len(userID)) | userID | familyID; the length
+// prefix keeps one user's keys from being a prefix of another's.
+func userFamilyKey(userID, familyID string) []byte {
+	k := userFamilyPrefix(userID)
+	return append(k, familyID...)
+}
+
+func userFamilyPrefix(userID string) []byte {
+	k := make([]byte, 0, binary.MaxVarintLen64+len(userID)+32)
+	k = binary.AppendUvarint(k, uint64(len(userID)))
+	return append(k, userID...)
+}

@@ -1,0 +1,370 @@
+package bolt
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	bbolt "go.etcd.io/bbolt"
+
+	"github.com/authd/authd/storage"
+)
+
+// CreateFamily stores a new family and its first token atomically.
+// ErrExists if either exists already; first must belong to f.
+func (db *DB) CreateFamily(ctx context.Context, f storage.Family, first storage.RefreshToken) error {
+	switch {
+	case f.ID == "" || f.UserID == "" || first.Hash == "":
+		return fmt.Errorf("bolt: create family %q: family id, user id and token hash required", f.ID)
+	case first.FamilyID != f.ID:
+		return fmt.Errorf("bolt: create family %q: first token belongs to family %q", f.ID, first.FamilyID)
+	}
+	err := db.update(ctx, func(tx *bbolt.Tx) error {
+		if tx.Bucket(bucketFamilies).Get([]byte(f.ID)) != nil {
+			return storage.ErrExists
+		}
+		if tx.Bucket(bucketTokens).Get([]byte(first.Hash)) != nil {
+			return fmt.Errorf("token: %w", storage.ErrExists)
+		}
+		if err := putFamily(tx, nil, f); err != nil {
+			return err
+		}
+		return putToken(tx, nil, f, first, f)
+	})
+	if err != nil {
+		return fmt.Errorf("bolt: create family %q: %w", f.ID, err)
+	}
+	return nil
+}
+
+// GetFamily returns the family with that id, or ErrNotFound.
+func (db *DB) GetFamily(ctx context.Context, id string) (storage.Family, error) {
+	var f storage.Family
+	err := db.view(ctx, func(tx *bbolt.Tx) error {
+		var err error
+		f, err = getFamily(tx, id)
+		return err
+	})
+	if err != nil {
+		return storage.Family{}, fmt.Errorf("bolt: get family %q: %w", id, err)
+	}
+	return f, nil
+}
+
+// ListFamilies returns the families matching filter: ordered by id, or,
+// with a UserID, in the order of that user's index. A Live filter with a
+// zero Now uses the current time.
+func (db *DB) ListFamilies(ctx context.Context, filter storage.FamilyFilter) ([]storage.Family, error) {
+	now := filter.Now
+	if filter.Live && now.IsZero() {
+		now = db.now()
+	}
+	keep := func(f storage.Family) bool {
+		return !filter.Live || live(f, now)
+	}
+	var out []storage.Family
+	err := db.view(ctx, func(tx *bbolt.Tx) error {
+		out = out[:0]
+		if filter.UserID == "" {
+			return tx.Bucket(bucketFamilies).ForEach(func(k, v []byte) error {
+				f, err := decodeFamily(v)
+				if err != nil {
+					return fmt.Errorf("%q: %w", k, err)
+				}
+				if keep(f) {
+					out = append(out, f)
+				}
+				return nil
+			})
+		}
+		return forUserFamilies(tx, filter.UserID, func(f storage.Family) error {
+			if keep(f) {
+				out = append(out, f)
+			}
+			return nil
+		})
+	})
+	if err != nil {
+		return nil, fmt.Errorf("bolt: list families: %w", err)
+	}
+	return out, nil
+}
+
+// GetRefreshToken returns the token with that hash and its family.
+// ErrNotFound if either is missing.
+func (db *DB) GetRefreshToken(ctx context.Context, hash string) (storage.RefreshToken, storage.Family, error) {
+	var (
+		t storage.RefreshToken
+		f storage.Family
+	)
+	err := db.view(ctx, func(tx *bbolt.Tx) error {
+		var err error
+		t, f, err = getTokenAndFamily(tx, hash)
+		return err
+	})
+	if err != nil {
+		return storage.RefreshToken{}, storage.Family{}, fmt.Errorf("bolt: get refresh token: %w", err)
+	}
+	return t, f, nil
+}
+
+// Errors of a RefreshChange that breaks the rules of UpdateRefresh.
+var errInvalidChange = errors.New("invalid refresh change")
+
+// UpdateRefresh reads the token with that hash, its family and its
+// successor, calls fn and writes the change it returns, all in one
+// transaction. fn's error is returned as is; fn may run more than once.
+// ErrNotFound if the token or its family is missing; ErrExists if the
+// inserted token's hash exists. A change must keep the token's Hash and
+// FamilyID and the family's ID, and insert only into the same family.
+func (db *DB) UpdateRefresh(ctx context.Context, hash string, fn storage.RefreshFunc) error {
+	var fnErr error
+	err := db.update(ctx, func(tx *bbolt.Tx) error {
+		fnErr = nil
+		tok, fam, err := getTokenAndFamily(tx, hash)
+		if err != nil {
+			return err
+		}
+		var succ *storage.RefreshToken
+		if tok.SuccessorHash != "" {
+			s, err := getToken(tx, tok.SuccessorHash)
+			switch {
+			case err == nil:
+				succ = &s
+			case !errors.Is(err, storage.ErrNotFound):
+				return err
+			}
+		}
+		change, err := fn(tok, fam, succ)
+		if err != nil {
+			fnErr = err
+			return err
+		}
+		return applyRefresh(tx, tok, fam, change)
+	})
+	if err != nil {
+		if fnErr != nil && err == fnErr {
+			return err
+		}
+		return fmt.Errorf("bolt: update refresh token: %w", err)
+	}
+	return nil
+}
+
+func applyRefresh(tx *bbolt.Tx, tok storage.RefreshToken, fam storage.Family, c storage.RefreshChange) error {
+	if c.Token != nil && (c.Token.Hash != tok.Hash || c.Token.FamilyID != tok.FamilyID) {
+		return fmt.Errorf("%w: token hash or family changed", errInvalidChange)
+	}
+	if c.Family != nil && c.Family.ID != fam.ID {
+		return fmt.Errorf("%w: family id changed", errInvalidChange)
+	}
+	if c.Insert != nil {
+		switch {
+		case c.Insert.FamilyID != fam.ID:
+			return fmt.Errorf("%w: inserted token belongs to family %q, not %q", errInvalidChange, c.Insert.FamilyID, fam.ID)
+		case c.Insert.Hash == "" || c.Insert.Hash == tok.Hash:
+			return fmt.Errorf("%w: inserted token needs a new hash", errInvalidChange)
+		case tx.Bucket(bucketTokens).Get([]byte(c.Insert.Hash)) != nil:
+			return fmt.Errorf("inserted token: %w", storage.ErrExists)
+		}
+	}
+	newFam := fam
+	if c.Family != nil {
+		if err := putFamily(tx, &fam, *c.Family); err != nil {
+			return err
+		}
+		newFam = *c.Family
+	}
+	if c.Token != nil {
+		if err := putToken(tx, &tok, fam, *c.Token, newFam); err != nil {
+			return err
+		}
+	}
+	if c.Insert != nil {
+		if err := putToken(tx, nil, fam, *c.Insert, newFam); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// RevokeFamily marks the family revoked. An already revoked family keeps
+// its first RevokedAt and reason. ErrNotFound if absent.
+func (db *DB) RevokeFamily(ctx context.Context, id string, at time.Time, reason string) (storage.Family, error) {
+	var out storage.Family
+	err := db.update(ctx, func(tx *bbolt.Tx) error {
+		f, err := getFamily(tx, id)
+		if err != nil {
+			return err
+		}
+		if !f.Revoked() {
+			old := f
+			f.RevokedAt, f.RevokeReason = at, reason
+			if err := putFamily(tx, &old, f); err != nil {
+				return err
+			}
+		}
+		out = f
+		return nil
+	})
+	if err != nil {
+		return storage.Family{}, fmt.Errorf("bolt: revoke family %q: %w", id, err)
+	}
+	return out, nil
+}
+
+// RevokeUserFamilies revokes every live family of the user (neither revoked
+// nor expired at at) and returns how many.
+func (db *DB) RevokeUserFamilies(ctx context.Context, userID string, at time.Time, reason string) (int, error) {
+	var n int
+	err := db.update(ctx, func(tx *bbolt.Tx) error {
+		var err error
+		n, err = revokeUserFamilies(tx, userID, at, reason)
+		return err
+	})
+	if err != nil {
+		return 0, fmt.Errorf("bolt: revoke families of user %q: %w", userID, err)
+	}
+	return n, nil
+}
+
+func revokeUserFamilies(tx *bbolt.Tx, userID string, at time.Time, reason string) (int, error) {
+	var revoke []storage.Family
+	err := forUserFamilies(tx, userID, func(f storage.Family) error {
+		if live(f, at) {
+			revoke = append(revoke, f)
+		}
+		return nil
+	})
+	if err != nil {
+		return 0, err
+	}
+	for _, f := range revoke {
+		old := f
+		f.RevokedAt, f.RevokeReason = at, reason
+		if err := putFamily(tx, &old, f); err != nil {
+			return 0, err
+		}
+	}
+	return len(revoke), nil
+}
+
+// live reports whether f is neither revoked nor expired at now.
+func live(f storage.Family, now time.Time) bool {
+	return !f.Revoked() && (f.ExpiresAt.IsZero() || now.Before(f.ExpiresAt))
+}
+
+// forUserFamilies calls fn for each family in the user's index. fn must not
+// change the index.
+func forUserFamilies(tx *bbolt.Tx, userID string, fn func(storage.Family) error) error {
+	prefix := userFamilyPrefix(userID)
+	c := tx.Bucket(bucketUserFamilies).Cursor()
+	for k, _ := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Next() {
+		f, err := getFamily(tx, string(k[len(prefix):]))
+		if errors.Is(err, storage.ErrNotFound) {
+			continue // an index entry without family; Sweep never leaves one
+		}
+		if err != nil {
+			return err
+		}
+		if err := fn(f); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func getFamily(tx *bbolt.Tx, id string) (storage.Family, error) {
+	v := tx.Bucket(bucketFamilies).Get([]byte(id))
+	if v == nil {
+		return storage.Family{}, storage.ErrNotFound
+	}
+	return decodeFamily(v)
+}
+
+func getToken(tx *bbolt.Tx, hash string) (storage.RefreshToken, error) {
+	v := tx.Bucket(bucketTokens).Get([]byte(hash))
+	if v == nil {
+		return storage.RefreshToken{}, storage.ErrNotFound
+	}
+	return decodeToken([]byte(hash), v)
+}
+
+func getTokenAndFamily(tx *bbolt.Tx, hash string) (storage.RefreshToken, storage.Family, error) {
+	t, err := getToken(tx, hash)
+	if err != nil {
+		return storage.RefreshToken{}, storage.Family{}, err
+	}
+	f, err := getFamily(tx, t.FamilyID)
+	if err != nil {
+		return storage.RefreshToken{}, storage.Family{}, fmt.Errorf("family of token: %w", err)
+	}
+	return t, f, nil
+}
+
+// putFamily writes f and keeps the user index and expiry index in step with
+// it; old is its previous state, nil for a new family.
+func putFamily(tx *bbolt.Tx, old *storage.Family, f storage.Family) error {
+	if err := tx.Bucket(bucketFamilies).Put([]byte(f.ID), encodeFamily(f)); err != nil {
+		return err
+	}
+	idx, exp := tx.Bucket(bucketUserFamilies), tx.Bucket(bucketExpiry)
+	if old != nil && old.UserID != f.UserID {
+		if err := idx.Delete(userFamilyKey(old.UserID, f.ID)); err != nil {
+			return err
+		}
+	}
+	if old == nil || old.UserID != f.UserID {
+		if err := idx.Put(userFamilyKey(f.UserID, f.ID), nil); err != nil {
+			return err
+		}
+	}
+	if old != nil && old.ExpiresAt.Equal(f.ExpiresAt) {
+		return nil
+	}
+	if old != nil && !old.ExpiresAt.IsZero() {
+		if err := exp.Delete(expiryKey(old.ExpiresAt, kindFamily, f.ID)); err != nil {
+			return err
+		}
+	}
+	if !f.ExpiresAt.IsZero() {
+		return exp.Put(expiryKey(f.ExpiresAt, kindFamily, f.ID), nil)
+	}
+	return nil
+}
+
+// putToken writes t and keeps its expiry index entry in step; old is its
+// previous state (nil for a new token) and oldFam its family then, f its
+// family now. The entry is at the earlier of the token's idle expiry and its
+// family's expiry, so no token outlives its family in the file.
+func putToken(tx *bbolt.Tx, old *storage.RefreshToken, oldFam storage.Family, t storage.RefreshToken, f storage.Family) error {
+	if err := tx.Bucket(bucketTokens).Put([]byte(t.Hash), encodeToken(t)); err != nil {
+		return err
+	}
+	exp := tx.Bucket(bucketExpiry)
+	newKey := expiryKey(tokenExpiry(t, f), kindToken, t.Hash)
+	if old != nil {
+		oldKey := expiryKey(tokenExpiry(*old, oldFam), kindToken, t.Hash)
+		if bytes.Equal(oldKey, newKey) {
+			return nil
+		}
+		if err := exp.Delete(oldKey); err != nil {
+			return err
+		}
+	}
+	return exp.Put(newKey, nil)
+}
+
+// tokenExpiry is when Sweep removes t: its idle expiry, or its family's
+// expiry if earlier (or if t has none).
+func tokenExpiry(t storage.RefreshToken, f storage.Family) time.Time {
+	switch {
+	case t.IdleExpiresAt.IsZero():
+		return f.ExpiresAt
+	case !f.ExpiresAt.IsZero() && f.ExpiresAt.Before(t.IdleExpiresAt):
+		return f.ExpiresAt
+	}
+	return t.IdleExpiresAt
+}

@@ -1,0 +1,1136 @@
+// Package storagetest is the conformance suite of storage.Storage: every
+// backend runs Run from its own tests, so that all of them behave alike.
+//
+//	func TestConformance(t *testing.T) {
+//		storagetest.Run(t, func(t *testing.T) storage.Storage {
+//			s, err := Open(filepath.Join(t.TempDir(), "db"), nil)
+//			...
+//			t.Cleanup(func() { s.Close() })
+//			return s
+//		})
+//	}
+//
+// Times are compared with time.Time.Equal, so a backend may return them in
+// any location and without monotonic reading.
+package storagetest
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"reflect"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/authd/authd/storage"
+)
+
+// Run runs the conformance suite. newStorage must return a new, empty
+// storage for each call and close it when the test ends (Close is called by
+// some subtests too and must be safe to call twice).
+func Run(t *testing.T, newStorage func(t *testing.T) storage.Storage) {
+	tests := []struct {
+		name string
+		fn   func(t *testing.T, s storage.Storage)
+	}{
+		{"UserCRUD", testUserCRUD},
+		{"UpdateUser", testUpdateUser},
+		{"DeleteUserRevokesFamilies", testDeleteUserRevokesFamilies},
+		{"ClientCRUD", testClientCRUD},
+		{"UpdateClient", testUpdateClient},
+		{"CreateFamily", testCreateFamily},
+		{"CreateFamilyAtomic", testCreateFamilyAtomic},
+		{"UpdateRefreshRotate", testUpdateRefreshRotate},
+		{"UpdateRefreshFuncError", testUpdateRefreshFuncError},
+		{"UpdateRefreshInvalidChange", testUpdateRefreshInvalidChange},
+		{"UpdateRefreshNotFound", testUpdateRefreshNotFound},
+		{"UpdateRefreshSuccessor", testUpdateRefreshSuccessor},
+		{"RevokeFamily", testRevokeFamily},
+		{"RevokeUserFamilies", testRevokeUserFamilies},
+		{"ListFamilies", testListFamilies},
+		{"DenyList", testDenyList},
+		{"Keys", testKeys},
+		{"Secret", testSecret},
+		{"Sweep", testSweep},
+		{"SweepLimit", testSweepLimit},
+		{"Copies", testCopies},
+		{"Backup", testBackup},
+		{"Closed", testClosed},
+		{"ConcurrentRefresh", testConcurrentRefresh},
+		{"ConcurrentWriters", testConcurrentWriters},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			tt.fn(t, newStorage(t))
+		})
+	}
+}
+
+// t0 is a fixed point in time, so the suite does not depend on the clock.
+var t0 = time.Date(2030, 1, 2, 3, 4, 5, 6, time.UTC)
+
+func newUser(name string) storage.User {
+	return storage.User{
+		ID:           "id-" + name,
+		Username:     name,
+		PasswordHash: "$argon2id$v=19$m=65536,t=1,p=4$c2FsdA$aGFzaA",
+		Scopes:       []string{"read", "write"},
+		CreatedAt:    t0,
+		UpdatedAt:    t0,
+	}
+}
+
+func newClient(id string) storage.Client {
+	return storage.Client{
+		ID:         id,
+		SecretHash: "$argon2id$v=19$m=65536,t=1,p=4$c2FsdA$c2VjcmV0",
+		Grants:     []string{"password", "refresh_token"},
+		Scopes:     []string{"read"},
+		Audiences:  []string{"https://api.example"},
+		CreatedAt:  t0,
+	}
+}
+
+// newFamily returns a family of user living from t0 to t0+30d and its first
+// token, idle-expiring at t0+7d.
+func newFamily(id, userID string) (storage.Family, storage.RefreshToken) {
+	f := storage.Family{
+		ID:         id,
+		UserID:     userID,
+		ClientID:   "app",
+		Scope:      []string{"read", "write"},
+		Audience:   "https://api.example",
+		UserGen:    3,
+		AuthTime:   t0,
+		CreatedAt:  t0,
+		LastUsedAt: t0,
+		ExpiresAt:  t0.Add(30 * 24 * time.Hour),
+	}
+	tok := storage.RefreshToken{
+		Hash:          hash(id + "/0"),
+		FamilyID:      id,
+		IssuedAt:      t0,
+		IdleExpiresAt: t0.Add(7 * 24 * time.Hour),
+	}
+	return f, tok
+}
+
+// hash makes a 64-character stand-in for a token hash.
+func hash(s string) string {
+	return fmt.Sprintf("%064x", []byte(s))[:64]
+}
+
+func mustCreateUser(t *testing.T, s storage.Storage, u storage.User) {
+	t.Helper()
+	if err := s.CreateUser(t.Context(), u); err != nil {
+		t.Fatalf("CreateUser(%q): %v", u.Username, err)
+	}
+}
+
+func mustCreateFamily(t *testing.T, s storage.Storage, f storage.Family, tok storage.RefreshToken) {
+	t.Helper()
+	if err := s.CreateFamily(t.Context(), f, tok); err != nil {
+		t.Fatalf("CreateFamily(%q): %v", f.ID, err)
+	}
+}
+
+func mustGetFamily(t *testing.T, s storage.Storage, id string) storage.Family {
+	t.Helper()
+	f, err := s.GetFamily(t.Context(), id)
+	if err != nil {
+		t.Fatalf("GetFamily(%q): %v", id, err)
+	}
+	return f
+}
+
+func wantErr(t *testing.T, what string, err, want error) {
+	t.Helper()
+	if !errors.Is(err, want) {
+		t.Errorf("%s: got error %v, want %v", what, err, want)
+	}
+}
+
+// norm returns v with every time.Time in UTC without monotonic reading and
+// every empty slice nil, so that reflect.DeepEqual compares meaning.
+func norm[T any](v T) T {
+	rv := reflect.ValueOf(&v).Elem()
+	normValue(rv)
+	return v
+}
+
+var timeType = reflect.TypeFor[time.Time]()
+
+func normValue(v reflect.Value) {
+	switch {
+	case v.Type() == timeType:
+		v.Set(reflect.ValueOf(v.Interface().(time.Time).UTC()))
+	case v.Kind() == reflect.Struct:
+		for i := range v.NumField() {
+			if v.Type().Field(i).IsExported() {
+				normValue(v.Field(i))
+			}
+		}
+	case v.Kind() == reflect.Slice:
+		if v.Len() == 0 {
+			v.Set(reflect.Zero(v.Type()))
+			return
+		}
+		for i := range v.Len() {
+			normValue(v.Index(i))
+		}
+	case v.Kind() == reflect.Pointer && !v.IsNil():
+		normValue(v.Elem())
+	}
+}
+
+func same[T any](a, b T) bool { return reflect.DeepEqual(norm(a), norm(b)) }
+
+func check[T any](t *testing.T, what string, got, want T) {
+	t.Helper()
+	if !same(got, want) {
+		t.Errorf("%s:\n got %+v\nwant %+v", what, got, want)
+	}
+}
+
+func testUserCRUD(t *testing.T, s storage.Storage) {
+	ctx := t.Context()
+	alice, bob := newUser("alice"), newUser("bob")
+	bob.Admin = true
+	mustCreateUser(t, s, bob)
+	mustCreateUser(t, s, alice)
+
+	got, err := s.GetUser(ctx, "alice")
+	if err != nil {
+		t.Fatalf("GetUser: %v", err)
+	}
+	check(t, "GetUser", got, alice)
+	got, err = s.GetUserByID(ctx, bob.ID)
+	if err != nil {
+		t.Fatalf("GetUserByID: %v", err)
+	}
+	check(t, "GetUserByID", got, bob)
+
+	list, err := s.ListUsers(ctx)
+	if err != nil {
+		t.Fatalf("ListUsers: %v", err)
+	}
+	slices.SortFunc(list, func(a, b storage.User) int { return strings.Compare(a.Username, b.Username) })
+	check(t, "ListUsers", list, []storage.User{alice, bob})
+
+	dupName := newUser("alice")
+	dupName.ID = "other-id"
+	wantErr(t, "CreateUser with a taken username", s.CreateUser(ctx, dupName), storage.ErrExists)
+	dupID := newUser("carol")
+	dupID.ID = alice.ID
+	wantErr(t, "CreateUser with a taken id", s.CreateUser(ctx, dupID), storage.ErrExists)
+	_, err = s.GetUser(ctx, "carol")
+	wantErr(t, "GetUser after failed create", err, storage.ErrNotFound)
+
+	_, err = s.GetUser(ctx, "nobody")
+	wantErr(t, "GetUser(nobody)", err, storage.ErrNotFound)
+	_, err = s.GetUserByID(ctx, "nobody")
+	wantErr(t, "GetUserByID(nobody)", err, storage.ErrNotFound)
+	wantErr(t, "DeleteUser(nobody)", s.DeleteUser(ctx, "nobody"), storage.ErrNotFound)
+
+	if err := s.DeleteUser(ctx, "alice"); err != nil {
+		t.Fatalf("DeleteUser: %v", err)
+	}
+	_, err = s.GetUser(ctx, "alice")
+	wantErr(t, "GetUser after delete", err, storage.ErrNotFound)
+	_, err = s.GetUserByID(ctx, alice.ID)
+	wantErr(t, "GetUserByID after delete", err, storage.ErrNotFound)
+	// The name and the id are free again.
+	mustCreateUser(t, s, alice)
+}
+
+func testUpdateUser(t *testing.T, s storage.Storage) {
+	ctx := t.Context()
+	alice := newUser("alice")
+	mustCreateUser(t, s, alice)
+
+	want := alice
+	want.Disabled = true
+	want.SessionGen = 1
+	want.UpdatedAt = t0.Add(time.Hour)
+	got, err := s.UpdateUser(ctx, "alice", func(u storage.User) (storage.User, error) {
+		check(t, "UpdateUser fn input", u, alice)
+		u.Disabled, u.SessionGen, u.UpdatedAt = true, u.SessionGen+1, t0.Add(time.Hour)
+		return u, nil
+	})
+	if err != nil {
+		t.Fatalf("UpdateUser: %v", err)
+	}
+	check(t, "UpdateUser result", got, want)
+	stored, _ := s.GetUser(ctx, "alice")
+	check(t, "GetUser after UpdateUser", stored, want)
+
+	errStop := errors.New("stop")
+	_, err = s.UpdateUser(ctx, "alice", func(u storage.User) (storage.User, error) {
+		u.Admin = true
+		return u, errStop
+	})
+	wantErr(t, "UpdateUser with failing fn", err, errStop)
+	_, err = s.UpdateUser(ctx, "alice", func(u storage.User) (storage.User, error) {
+		u.ID, u.Admin = "new-id", true
+		return u, nil
+	})
+	if err == nil {
+		t.Error("UpdateUser changing the id: got nil error")
+	}
+	_, err = s.UpdateUser(ctx, "alice", func(u storage.User) (storage.User, error) {
+		u.Username, u.Admin = "mallory", true
+		return u, nil
+	})
+	if err == nil {
+		t.Error("UpdateUser changing the username: got nil error")
+	}
+	stored, _ = s.GetUser(ctx, "alice")
+	check(t, "GetUser after failed updates", stored, want)
+
+	_, err = s.UpdateUser(ctx, "nobody", func(u storage.User) (storage.User, error) { return u, nil })
+	wantErr(t, "UpdateUser(nobody)", err, storage.ErrNotFound)
+}
+
+func testDeleteUserRevokesFamilies(t *testing.T, s storage.Storage) {
+	ctx := t.Context()
+	alice, bob := newUser("alice"), newUser("bob")
+	mustCreateUser(t, s, alice)
+	mustCreateUser(t, s, bob)
+	fa1, ta1 := newFamily("fa1", alice.ID)
+	fa2, ta2 := newFamily("fa2", alice.ID)
+	fb, tb := newFamily("fb", bob.ID)
+	mustCreateFamily(t, s, fa1, ta1)
+	mustCreateFamily(t, s, fa2, ta2)
+	mustCreateFamily(t, s, fb, tb)
+	if _, err := s.RevokeFamily(ctx, "fa2", t0, "logout"); err != nil {
+		t.Fatalf("RevokeFamily: %v", err)
+	}
+
+	if err := s.DeleteUser(ctx, "alice"); err != nil {
+		t.Fatalf("DeleteUser: %v", err)
+	}
+	if f := mustGetFamily(t, s, "fa1"); !f.Revoked() || f.RevokeReason != "user deleted" {
+		t.Errorf("family of deleted user: revoked %v reason %q, want revoked, reason %q", f.Revoked(), f.RevokeReason, "user deleted")
+	}
+	if f := mustGetFamily(t, s, "fa2"); !f.RevokedAt.Equal(t0) || f.RevokeReason != "logout" {
+		t.Errorf("already revoked family: revoked at %v reason %q, want first revocation kept (%v, logout)", f.RevokedAt, f.RevokeReason, t0)
+	}
+	if f := mustGetFamily(t, s, "fb"); f.Revoked() {
+		t.Errorf("other user's family revoked: %+v", f)
+	}
+}
+
+func testClientCRUD(t *testing.T, s storage.Storage) {
+	ctx := t.Context()
+	app := newClient("app")
+	pub := storage.Client{ID: "cli", Public: true, Grants: []string{"password"}, CreatedAt: t0}
+	for _, c := range []storage.Client{app, pub} {
+		if err := s.CreateClient(ctx, c); err != nil {
+			t.Fatalf("CreateClient(%q): %v", c.ID, err)
+		}
+	}
+	wantErr(t, "CreateClient with a taken id", s.CreateClient(ctx, newClient("app")), storage.ErrExists)
+
+	got, err := s.GetClient(ctx, "app")
+	if err != nil {
+		t.Fatalf("GetClient: %v", err)
+	}
+	check(t, "GetClient", got, app)
+	list, err := s.ListClients(ctx)
+	if err != nil {
+		t.Fatalf("ListClients: %v", err)
+	}
+	slices.SortFunc(list, func(a, b storage.Client) int { return strings.Compare(a.ID, b.ID) })
+	check(t, "ListClients", list, []storage.Client{app, pub})
+
+	_, err = s.GetClient(ctx, "nobody")
+	wantErr(t, "GetClient(nobody)", err, storage.ErrNotFound)
+	wantErr(t, "DeleteClient(nobody)", s.DeleteClient(ctx, "nobody"), storage.ErrNotFound)
+	if err := s.DeleteClient(ctx, "app"); err != nil {
+		t.Fatalf("DeleteClient: %v", err)
+	}
+	_, err = s.GetClient(ctx, "app")
+	wantErr(t, "GetClient after delete", err, storage.ErrNotFound)
+}
+
+func testUpdateClient(t *testing.T, s storage.Storage) {
+	ctx := t.Context()
+	app := newClient("app")
+	if err := s.CreateClient(ctx, app); err != nil {
+		t.Fatalf("CreateClient: %v", err)
+	}
+	want := app
+	want.Scopes = []string{"read", "write"}
+	got, err := s.UpdateClient(ctx, "app", func(c storage.Client) (storage.Client, error) {
+		c.Scopes = append(c.Scopes, "write")
+		return c, nil
+	})
+	if err != nil {
+		t.Fatalf("UpdateClient: %v", err)
+	}
+	check(t, "UpdateClient result", got, want)
+
+	errStop := errors.New("stop")
+	_, err = s.UpdateClient(ctx, "app", func(c storage.Client) (storage.Client, error) {
+		c.Public = true
+		return c, errStop
+	})
+	wantErr(t, "UpdateClient with failing fn", err, errStop)
+	_, err = s.UpdateClient(ctx, "app", func(c storage.Client) (storage.Client, error) {
+		c.ID = "other"
+		return c, nil
+	})
+	if err == nil {
+		t.Error("UpdateClient changing the id: got nil error")
+	}
+	stored, _ := s.GetClient(ctx, "app")
+	check(t, "GetClient after failed updates", stored, want)
+	_, err = s.UpdateClient(ctx, "nobody", func(c storage.Client) (storage.Client, error) { return c, nil })
+	wantErr(t, "UpdateClient(nobody)", err, storage.ErrNotFound)
+}
+
+func testCreateFamily(t *testing.T, s storage.Storage) {
+	ctx := t.Context()
+	f, tok := newFamily("f1", "u1")
+	mustCreateFamily(t, s, f, tok)
+	check(t, "GetFamily", mustGetFamily(t, s, "f1"), f)
+	gotTok, gotFam, err := s.GetRefreshToken(ctx, tok.Hash)
+	if err != nil {
+		t.Fatalf("GetRefreshToken: %v", err)
+	}
+	check(t, "GetRefreshToken token", gotTok, tok)
+	check(t, "GetRefreshToken family", gotFam, f)
+
+	_, err = s.GetFamily(ctx, "nope")
+	wantErr(t, "GetFamily(nope)", err, storage.ErrNotFound)
+	_, _, err = s.GetRefreshToken(ctx, hash("nope"))
+	wantErr(t, "GetRefreshToken(nope)", err, storage.ErrNotFound)
+}
+
+func testCreateFamilyAtomic(t *testing.T, s storage.Storage) {
+	ctx := t.Context()
+	f, tok := newFamily("f1", "u1")
+	mustCreateFamily(t, s, f, tok)
+
+	// Same family id, new token: nothing is written.
+	_, tok2 := newFamily("f2", "u1")
+	tok2.FamilyID = "f1"
+	wantErr(t, "CreateFamily with a taken family id", s.CreateFamily(ctx, f, tok2), storage.ErrExists)
+	_, _, err := s.GetRefreshToken(ctx, tok2.Hash)
+	wantErr(t, "token of failed CreateFamily", err, storage.ErrNotFound)
+
+	// New family id, taken token hash: nothing is written.
+	f3, _ := newFamily("f3", "u1")
+	tok3 := tok
+	tok3.FamilyID = "f3"
+	wantErr(t, "CreateFamily with a taken token hash", s.CreateFamily(ctx, f3, tok3), storage.ErrExists)
+	_, err = s.GetFamily(ctx, "f3")
+	wantErr(t, "family of failed CreateFamily", err, storage.ErrNotFound)
+	list, err := s.ListFamilies(ctx, storage.FamilyFilter{UserID: "u1"})
+	if err != nil {
+		t.Fatalf("ListFamilies: %v", err)
+	}
+	check(t, "ListFamilies after failed creates", list, []storage.Family{f})
+	gotTok, gotFam, _ := s.GetRefreshToken(ctx, tok.Hash)
+	check(t, "token after failed create", gotTok, tok)
+	check(t, "family after failed create", gotFam, f)
+}
+
+// rotate is the RefreshFunc of a plain rotation: spend tok, insert next.
+func rotate(at time.Time, next string) storage.RefreshFunc {
+	return func(tok storage.RefreshToken, fam storage.Family, succ *storage.RefreshToken) (storage.RefreshChange, error) {
+		if tok.Spent() {
+			return storage.RefreshChange{}, errSpent
+		}
+		tok.SpentAt, tok.SuccessorHash = at, next
+		fam.LastUsedAt = at
+		ins := storage.RefreshToken{Hash: next, FamilyID: fam.ID, IssuedAt: at, IdleExpiresAt: at.Add(7 * 24 * time.Hour)}
+		return storage.RefreshChange{Token: &tok, Family: &fam, Insert: &ins}, nil
+	}
+}
+
+var errSpent = errors.New("token spent")
+
+func testUpdateRefreshRotate(t *testing.T, s storage.Storage) {
+	ctx := t.Context()
+	f, tok := newFamily("f1", "u1")
+	mustCreateFamily(t, s, f, tok)
+	at := t0.Add(time.Hour)
+	next := hash("f1/1")
+
+	var calls int
+	err := s.UpdateRefresh(ctx, tok.Hash, func(gotTok storage.RefreshToken, gotFam storage.Family, succ *storage.RefreshToken) (storage.RefreshChange, error) {
+		calls++
+		check(t, "fn token", gotTok, tok)
+		check(t, "fn family", gotFam, f)
+		if succ != nil {
+			t.Errorf("fn successor of an unspent token: got %+v, want nil", succ)
+		}
+		return rotate(at, next)(gotTok, gotFam, succ)
+	})
+	if err != nil {
+		t.Fatalf("UpdateRefresh: %v", err)
+	}
+	if calls == 0 {
+		t.Fatal("fn not called")
+	}
+
+	wantTok := tok
+	wantTok.SpentAt, wantTok.SuccessorHash = at, next
+	wantFam := f
+	wantFam.LastUsedAt = at
+	gotTok, gotFam, err := s.GetRefreshToken(ctx, tok.Hash)
+	if err != nil {
+		t.Fatalf("GetRefreshToken(old): %v", err)
+	}
+	check(t, "old token", gotTok, wantTok)
+	check(t, "family", gotFam, wantFam)
+	gotNext, _, err := s.GetRefreshToken(ctx, next)
+	if err != nil {
+		t.Fatalf("GetRefreshToken(new): %v", err)
+	}
+	check(t, "new token", gotNext, storage.RefreshToken{Hash: next, FamilyID: "f1", IssuedAt: at, IdleExpiresAt: at.Add(7 * 24 * time.Hour)})
+
+	// A change with only some fields leaves the others alone.
+	err = s.UpdateRefresh(ctx, next, func(tok storage.RefreshToken, fam storage.Family, _ *storage.RefreshToken) (storage.RefreshChange, error) {
+		fam.LastUsedAt = at.Add(time.Minute)
+		return storage.RefreshChange{Family: &fam}, nil
+	})
+	if err != nil {
+		t.Fatalf("UpdateRefresh (family only): %v", err)
+	}
+	gotNext2, gotFam, _ := s.GetRefreshToken(ctx, next)
+	check(t, "token after family-only change", gotNext2, gotNext)
+	if !gotFam.LastUsedAt.Equal(at.Add(time.Minute)) {
+		t.Errorf("LastUsedAt: got %v, want %v", gotFam.LastUsedAt, at.Add(time.Minute))
+	}
+}
+
+func testUpdateRefreshFuncError(t *testing.T, s storage.Storage) {
+	ctx := t.Context()
+	f, tok := newFamily("f1", "u1")
+	mustCreateFamily(t, s, f, tok)
+	errStop := errors.New("stop")
+	err := s.UpdateRefresh(ctx, tok.Hash, func(tok storage.RefreshToken, fam storage.Family, _ *storage.RefreshToken) (storage.RefreshChange, error) {
+		c, _ := rotate(t0, hash("f1/1"))(tok, fam, nil)
+		return c, errStop
+	})
+	if err != errStop {
+		t.Errorf("UpdateRefresh with failing fn: got %v, want the fn's error as is", err)
+	}
+	gotTok, gotFam, _ := s.GetRefreshToken(ctx, tok.Hash)
+	check(t, "token after aborted update", gotTok, tok)
+	check(t, "family after aborted update", gotFam, f)
+	_, _, err = s.GetRefreshToken(ctx, hash("f1/1"))
+	wantErr(t, "inserted token of aborted update", err, storage.ErrNotFound)
+}
+
+func testUpdateRefreshInvalidChange(t *testing.T, s storage.Storage) {
+	ctx := t.Context()
+	f, tok := newFamily("f1", "u1")
+	mustCreateFamily(t, s, f, tok)
+	g, gtok := newFamily("g1", "u1")
+	mustCreateFamily(t, s, g, gtok)
+
+	tests := []struct {
+		name   string
+		change func(tok storage.RefreshToken, fam storage.Family) storage.RefreshChange
+	}{
+		{"token hash changed", func(tok storage.RefreshToken, fam storage.Family) storage.RefreshChange {
+			tok.Hash = hash("other")
+			return storage.RefreshChange{Token: &tok}
+		}},
+		{"token family changed", func(tok storage.RefreshToken, fam storage.Family) storage.RefreshChange {
+			tok.FamilyID = "g1"
+			return storage.RefreshChange{Token: &tok}
+		}},
+		{"family id changed", func(tok storage.RefreshToken, fam storage.Family) storage.RefreshChange {
+			fam.ID = "g1"
+			return storage.RefreshChange{Family: &fam}
+		}},
+		{"insert into another family", func(tok storage.RefreshToken, fam storage.Family) storage.RefreshChange {
+			tok.SpentAt = t0
+			return storage.RefreshChange{Token: &tok, Insert: &storage.RefreshToken{Hash: hash("f1/x"), FamilyID: "g1", IssuedAt: t0, IdleExpiresAt: t0.Add(time.Hour)}}
+		}},
+		{"insert an existing hash", func(tok storage.RefreshToken, fam storage.Family) storage.RefreshChange {
+			tok.SpentAt = t0
+			return storage.RefreshChange{Token: &tok, Insert: &storage.RefreshToken{Hash: gtok.Hash, FamilyID: "f1", IssuedAt: t0, IdleExpiresAt: t0.Add(time.Hour)}}
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			err := s.UpdateRefresh(ctx, tok.Hash, func(tok storage.RefreshToken, fam storage.Family, _ *storage.RefreshToken) (storage.RefreshChange, error) {
+				return tt.change(tok, fam), nil
+			})
+			if err == nil {
+				t.Fatal("got nil error, want the change refused")
+			}
+			gotTok, gotFam, _ := s.GetRefreshToken(ctx, tok.Hash)
+			check(t, "token after refused change", gotTok, tok)
+			check(t, "family after refused change", gotFam, f)
+			check(t, "other family", mustGetFamily(t, s, "g1"), g)
+			gotG, _, _ := s.GetRefreshToken(ctx, gtok.Hash)
+			check(t, "other family's token", gotG, gtok)
+			_, _, err = s.GetRefreshToken(ctx, hash("f1/x"))
+			wantErr(t, "token inserted by refused change", err, storage.ErrNotFound)
+		})
+	}
+}
+
+func testUpdateRefreshNotFound(t *testing.T, s storage.Storage) {
+	called := false
+	err := s.UpdateRefresh(t.Context(), hash("nope"), func(storage.RefreshToken, storage.Family, *storage.RefreshToken) (storage.RefreshChange, error) {
+		called = true
+		return storage.RefreshChange{}, nil
+	})
+	wantErr(t, "UpdateRefresh(unknown)", err, storage.ErrNotFound)
+	if called {
+		t.Error("fn called for an unknown token")
+	}
+}
+
+func testUpdateRefreshSuccessor(t *testing.T, s storage.Storage) {
+	ctx := t.Context()
+	f, tok := newFamily("f1", "u1")
+	mustCreateFamily(t, s, f, tok)
+	next := hash("f1/1")
+	if err := s.UpdateRefresh(ctx, tok.Hash, rotate(t0.Add(time.Hour), next)); err != nil {
+		t.Fatalf("UpdateRefresh: %v", err)
+	}
+	wantSucc, _, _ := s.GetRefreshToken(ctx, next)
+
+	// Presenting the spent token again: fn sees the successor.
+	var got *storage.RefreshToken
+	err := s.UpdateRefresh(ctx, tok.Hash, func(tok storage.RefreshToken, fam storage.Family, succ *storage.RefreshToken) (storage.RefreshChange, error) {
+		got = succ
+		return storage.RefreshChange{}, nil
+	})
+	if err != nil {
+		t.Fatalf("UpdateRefresh (no change): %v", err)
+	}
+	if got == nil {
+		t.Fatal("successor: got nil, want the inserted token")
+	}
+	check(t, "successor", *got, wantSucc)
+}
+
+func testRevokeFamily(t *testing.T, s storage.Storage) {
+	ctx := t.Context()
+	f, tok := newFamily("f1", "u1")
+	mustCreateFamily(t, s, f, tok)
+	got, err := s.RevokeFamily(ctx, "f1", t0.Add(time.Hour), "reuse")
+	if err != nil {
+		t.Fatalf("RevokeFamily: %v", err)
+	}
+	want := f
+	want.RevokedAt, want.RevokeReason = t0.Add(time.Hour), "reuse"
+	check(t, "RevokeFamily result", got, want)
+	got, err = s.RevokeFamily(ctx, "f1", t0.Add(2*time.Hour), "logout")
+	if err != nil {
+		t.Fatalf("RevokeFamily again: %v", err)
+	}
+	check(t, "RevokeFamily again keeps the first revocation", got, want)
+	check(t, "GetFamily", mustGetFamily(t, s, "f1"), want)
+	_, err = s.RevokeFamily(ctx, "nope", t0, "x")
+	wantErr(t, "RevokeFamily(nope)", err, storage.ErrNotFound)
+}
+
+func testRevokeUserFamilies(t *testing.T, s storage.Storage) {
+	ctx := t.Context()
+	at := t0.Add(time.Hour)
+	live1, tok1 := newFamily("live1", "u1")
+	live2, tok2 := newFamily("live2", "u1")
+	revoked, tok3 := newFamily("revoked", "u1")
+	expired, tok4 := newFamily("expired", "u1")
+	expired.ExpiresAt = at.Add(-time.Minute)
+	tok4.IdleExpiresAt = expired.ExpiresAt
+	other, tok5 := newFamily("other", "u2")
+	for _, ft := range []struct {
+		f storage.Family
+		t storage.RefreshToken
+	}{{live1, tok1}, {live2, tok2}, {revoked, tok3}, {expired, tok4}, {other, tok5}} {
+		mustCreateFamily(t, s, ft.f, ft.t)
+	}
+	if _, err := s.RevokeFamily(ctx, "revoked", t0, "logout"); err != nil {
+		t.Fatalf("RevokeFamily: %v", err)
+	}
+
+	n, err := s.RevokeUserFamilies(ctx, "u1", at, "password changed")
+	if err != nil {
+		t.Fatalf("RevokeUserFamilies: %v", err)
+	}
+	if n != 2 {
+		t.Errorf("RevokeUserFamilies: got %d revoked, want 2", n)
+	}
+	for _, id := range []string{"live1", "live2"} {
+		if f := mustGetFamily(t, s, id); !f.RevokedAt.Equal(at) || f.RevokeReason != "password changed" {
+			t.Errorf("%s: revoked at %v reason %q, want %v, %q", id, f.RevokedAt, f.RevokeReason, at, "password changed")
+		}
+	}
+	if f := mustGetFamily(t, s, "revoked"); f.RevokeReason != "logout" {
+		t.Errorf("already revoked family: reason %q, want logout", f.RevokeReason)
+	}
+	if f := mustGetFamily(t, s, "other"); f.Revoked() {
+		t.Error("other user's family revoked")
+	}
+	n, err = s.RevokeUserFamilies(ctx, "u1", at, "again")
+	if err != nil || n != 0 {
+		t.Errorf("RevokeUserFamilies again: got %d, %v, want 0, nil", n, err)
+	}
+	n, err = s.RevokeUserFamilies(ctx, "nobody", at, "x")
+	if err != nil || n != 0 {
+		t.Errorf("RevokeUserFamilies(nobody): got %d, %v, want 0, nil", n, err)
+	}
+}
+
+func testListFamilies(t *testing.T, s storage.Storage) {
+	ctx := t.Context()
+	now := t0.Add(time.Hour)
+	a1, ta1 := newFamily("a1", "alice")
+	a2, ta2 := newFamily("a2", "alice")
+	a3, ta3 := newFamily("a3", "alice")
+	a3.ExpiresAt = now
+	ta3.IdleExpiresAt = now
+	b1, tb1 := newFamily("b1", "bob")
+	mustCreateFamily(t, s, a1, ta1)
+	mustCreateFamily(t, s, a2, ta2)
+	mustCreateFamily(t, s, a3, ta3)
+	mustCreateFamily(t, s, b1, tb1)
+	a2, _ = s.RevokeFamily(ctx, "a2", t0, "logout")
+
+	ids := func(fs []storage.Family) []string {
+		var out []string
+		for _, f := range fs {
+			out = append(out, f.ID)
+		}
+		slices.Sort(out)
+		return out
+	}
+	tests := []struct {
+		name   string
+		filter storage.FamilyFilter
+		want   []string
+	}{
+		{"all", storage.FamilyFilter{}, []string{"a1", "a2", "a3", "b1"}},
+		{"user", storage.FamilyFilter{UserID: "alice"}, []string{"a1", "a2", "a3"}},
+		{"live", storage.FamilyFilter{Live: true, Now: now}, []string{"a1", "b1"}},
+		{"user live", storage.FamilyFilter{UserID: "alice", Live: true, Now: now}, []string{"a1"}},
+		{"live before expiry", storage.FamilyFilter{UserID: "alice", Live: true, Now: now.Add(-time.Nanosecond)}, []string{"a1", "a3"}},
+		{"unknown user", storage.FamilyFilter{UserID: "carol"}, nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := s.ListFamilies(ctx, tt.filter)
+			if err != nil {
+				t.Fatalf("ListFamilies: %v", err)
+			}
+			if !slices.Equal(ids(got), tt.want) {
+				t.Errorf("ListFamilies(%+v): got %v, want %v", tt.filter, ids(got), tt.want)
+			}
+		})
+	}
+	got, _ := s.ListFamilies(ctx, storage.FamilyFilter{UserID: "alice"})
+	for _, f := range got {
+		if f.ID == "a2" {
+			check(t, "listed family", f, a2)
+		}
+	}
+}
+
+func testDenyList(t *testing.T, s storage.Storage) {
+	ctx := t.Context()
+	denied, err := s.AccessTokenDenied(ctx, "jti-1")
+	if err != nil || denied {
+		t.Fatalf("AccessTokenDenied before deny: got %v, %v, want false, nil", denied, err)
+	}
+	if err := s.DenyAccessToken(ctx, "jti-1", t0); err != nil {
+		t.Fatalf("DenyAccessToken: %v", err)
+	}
+	if err := s.DenyAccessToken(ctx, "jti-1", t0); err != nil {
+		t.Fatalf("DenyAccessToken again: %v", err)
+	}
+	denied, err = s.AccessTokenDenied(ctx, "jti-1")
+	if err != nil || !denied {
+		t.Errorf("AccessTokenDenied after deny: got %v, %v, want true, nil", denied, err)
+	}
+	denied, _ = s.AccessTokenDenied(ctx, "jti-2")
+	if denied {
+		t.Error("AccessTokenDenied(jti-2): got true, want false")
+	}
+}
+
+func testKeys(t *testing.T, s storage.Storage) {
+	ctx := t.Context()
+	keys, err := s.ListKeys(ctx)
+	if err != nil || len(keys) != 0 {
+		t.Fatalf("ListKeys on empty storage: got %v, %v, want none", keys, err)
+	}
+	k1 := storage.Key{ID: "k1", State: storage.KeyActive, Private: []byte(`{"kty":"RSA"}`), Bits: 2048, CreatedAt: t0, PublishedAt: t0, ActivatedAt: t0}
+	k2 := storage.Key{ID: "k2", State: storage.KeyNext, Private: []byte("eyJhbGciOi.x.y.z.w"), Encrypted: true, Bits: 2048, CreatedAt: t0, PublishedAt: t0}
+	got, err := s.UpdateKeys(ctx, func(old []storage.Key) ([]storage.Key, error) {
+		return append(old, k1, k2), nil
+	})
+	if err != nil {
+		t.Fatalf("UpdateKeys: %v", err)
+	}
+	want := []storage.Key{k1, k2}
+	check(t, "UpdateKeys result", got, want)
+
+	// A failing fn changes nothing, even after editing its input.
+	errStop := errors.New("stop")
+	_, err = s.UpdateKeys(ctx, func(old []storage.Key) ([]storage.Key, error) {
+		old[0].State = storage.KeyRetired
+		return old[:1], errStop
+	})
+	wantErr(t, "UpdateKeys with failing fn", err, errStop)
+	keys, err = s.ListKeys(ctx)
+	if err != nil {
+		t.Fatalf("ListKeys: %v", err)
+	}
+	check(t, "ListKeys after failed update", keys, want)
+
+	// The whole set is replaced: a key left out is gone.
+	k2.State, k1.State = storage.KeyActive, storage.KeyRetired
+	_, err = s.UpdateKeys(ctx, func(old []storage.Key) ([]storage.Key, error) {
+		check(t, "UpdateKeys fn input", old, want)
+		return []storage.Key{k2}, nil
+	})
+	if err != nil {
+		t.Fatalf("UpdateKeys: %v", err)
+	}
+	keys, _ = s.ListKeys(ctx)
+	check(t, "ListKeys after replacing the set", keys, []storage.Key{k2})
+}
+
+func testSecret(t *testing.T, s storage.Storage) {
+	ctx := t.Context()
+	calls := 0
+	gen := func() ([]byte, error) {
+		calls++
+		return []byte(fmt.Sprintf("secret-%d", calls)), nil
+	}
+	a, err := s.Secret(ctx, "refresh", gen)
+	if err != nil {
+		t.Fatalf("Secret: %v", err)
+	}
+	b, err := s.Secret(ctx, "refresh", gen)
+	if err != nil {
+		t.Fatalf("Secret again: %v", err)
+	}
+	if !bytes.Equal(a, b) || string(a) != "secret-1" {
+		t.Errorf("Secret: got %q then %q, want secret-1 both times", a, b)
+	}
+	if calls != 1 {
+		t.Errorf("gen called %d times, want 1", calls)
+	}
+	other, _ := s.Secret(ctx, "other", gen)
+	if string(other) != "secret-2" {
+		t.Errorf("Secret(other): got %q, want secret-2", other)
+	}
+	errGen := errors.New("no entropy")
+	_, err = s.Secret(ctx, "broken", func() ([]byte, error) { return nil, errGen })
+	wantErr(t, "Secret with failing gen", err, errGen)
+
+	// Concurrent first uses agree on one value.
+	var wg sync.WaitGroup
+	got := make([][]byte, 20)
+	for i := range got {
+		wg.Go(func() {
+			v, err := s.Secret(ctx, "race", func() ([]byte, error) { return []byte(fmt.Sprint("race-", i)), nil })
+			if err != nil {
+				t.Errorf("Secret(race): %v", err)
+			}
+			got[i] = v
+		})
+	}
+	wg.Wait()
+	for i := range got {
+		if !bytes.Equal(got[i], got[0]) {
+			t.Fatalf("concurrent Secret: got %q and %q, want one value", got[0], got[i])
+		}
+	}
+}
+
+func testSweep(t *testing.T, s storage.Storage) {
+	ctx := t.Context()
+	now := t0.Add(10 * 24 * time.Hour)
+
+	// Family alive, its first token idle-expired, its second alive.
+	live, liveOld := newFamily("live", "u1")
+	mustCreateFamily(t, s, live, liveOld)
+	liveNext := hash("live/1")
+	if err := s.UpdateRefresh(ctx, liveOld.Hash, rotate(t0.Add(time.Hour), liveNext)); err != nil {
+		t.Fatalf("UpdateRefresh: %v", err)
+	}
+	err := s.UpdateRefresh(ctx, liveNext, func(tok storage.RefreshToken, fam storage.Family, _ *storage.RefreshToken) (storage.RefreshChange, error) {
+		tok.IdleExpiresAt = now.Add(time.Hour) // used recently: idle expiry moves
+		return storage.RefreshChange{Token: &tok}, nil
+	})
+	if err != nil {
+		t.Fatalf("UpdateRefresh: %v", err)
+	}
+	// Family past its absolute expiry, with its token.
+	dead, deadTok := newFamily("dead", "u1")
+	dead.ExpiresAt = now.Add(-time.Second)
+	deadTok.IdleExpiresAt = dead.ExpiresAt
+	mustCreateFamily(t, s, dead, deadTok)
+	// Revoked but not expired: kept (reuse must still be detected).
+	revoked, revokedTok := newFamily("revoked", "u1")
+	revokedTok.IdleExpiresAt = now.Add(time.Hour)
+	mustCreateFamily(t, s, revoked, revokedTok)
+	if _, err := s.RevokeFamily(ctx, "revoked", t0, "logout"); err != nil {
+		t.Fatalf("RevokeFamily: %v", err)
+	}
+	// Deny list: one past, one future.
+	if err := s.DenyAccessToken(ctx, "old", now.Add(-time.Minute)); err != nil {
+		t.Fatalf("DenyAccessToken: %v", err)
+	}
+	if err := s.DenyAccessToken(ctx, "new", now.Add(time.Minute)); err != nil {
+		t.Fatalf("DenyAccessToken: %v", err)
+	}
+
+	st, err := s.Sweep(ctx, now, 100)
+	if err != nil {
+		t.Fatalf("Sweep: %v", err)
+	}
+	want := storage.SweepStats{Tokens: 2, Families: 1, Denied: 1}
+	if st != want {
+		t.Errorf("Sweep: got %+v, want %+v", st, want)
+	}
+	gone := []string{liveOld.Hash, deadTok.Hash}
+	for _, h := range gone {
+		if _, _, err := s.GetRefreshToken(ctx, h); !errors.Is(err, storage.ErrNotFound) {
+			t.Errorf("expired token %.8s: got %v, want ErrNotFound", h, err)
+		}
+	}
+	for _, h := range []string{liveNext, revokedTok.Hash} {
+		if _, _, err := s.GetRefreshToken(ctx, h); err != nil {
+			t.Errorf("live token %.8s: %v", h, err)
+		}
+	}
+	if _, err := s.GetFamily(ctx, "dead"); !errors.Is(err, storage.ErrNotFound) {
+		t.Errorf("expired family: got %v, want ErrNotFound", err)
+	}
+	fams, _ := s.ListFamilies(ctx, storage.FamilyFilter{UserID: "u1"})
+	if len(fams) != 2 {
+		t.Errorf("ListFamilies after sweep: got %d families, want 2 (live, revoked)", len(fams))
+	}
+	if d, _ := s.AccessTokenDenied(ctx, "old"); d {
+		t.Error("expired deny entry kept")
+	}
+	if d, _ := s.AccessTokenDenied(ctx, "new"); !d {
+		t.Error("live deny entry removed")
+	}
+
+	st, err = s.Sweep(ctx, now, 100)
+	if err != nil || st != (storage.SweepStats{}) {
+		t.Errorf("second Sweep: got %+v, %v, want nothing removed", st, err)
+	}
+}
+
+func testSweepLimit(t *testing.T, s storage.Storage) {
+	ctx := t.Context()
+	now := t0
+	for i := range 5 {
+		if err := s.DenyAccessToken(ctx, fmt.Sprint("old-", i), now.Add(-time.Duration(i+1)*time.Minute)); err != nil {
+			t.Fatalf("DenyAccessToken: %v", err)
+		}
+	}
+	if err := s.DenyAccessToken(ctx, "future", now.Add(time.Minute)); err != nil {
+		t.Fatalf("DenyAccessToken: %v", err)
+	}
+	for i, want := range []storage.SweepStats{
+		{Denied: 2, More: true},
+		{Denied: 2, More: true},
+		{Denied: 1},
+		{},
+	} {
+		got, err := s.Sweep(ctx, now, 2)
+		if err != nil {
+			t.Fatalf("Sweep %d: %v", i, err)
+		}
+		if got != want {
+			t.Errorf("Sweep %d with limit 2: got %+v, want %+v", i, got, want)
+		}
+	}
+	if d, _ := s.AccessTokenDenied(ctx, "future"); !d {
+		t.Error("live deny entry removed")
+	}
+}
+
+func testCopies(t *testing.T, s storage.Storage) {
+	ctx := t.Context()
+	u := newUser("alice")
+	mustCreateUser(t, s, u)
+	u.Scopes[0] = "changed after create"
+	u = newUser("alice")
+	got, _ := s.GetUser(ctx, "alice")
+	got.Scopes[0] = "changed"
+	again, _ := s.GetUser(ctx, "alice")
+	check(t, "user after editing a returned copy", again, u)
+
+	c := newClient("app")
+	if err := s.CreateClient(ctx, c); err != nil {
+		t.Fatalf("CreateClient: %v", err)
+	}
+	gc, _ := s.GetClient(ctx, "app")
+	gc.Grants[0] = "changed"
+	list, _ := s.ListClients(ctx)
+	list[0].Scopes[0] = "changed"
+	gc, _ = s.GetClient(ctx, "app")
+	check(t, "client after editing returned copies", gc, newClient("app"))
+
+	f, tok := newFamily("f1", "u1")
+	mustCreateFamily(t, s, f, tok)
+	f.Scope[0] = "changed after create"
+	f, _ = newFamily("f1", "u1")
+	_, gf, _ := s.GetRefreshToken(ctx, tok.Hash)
+	gf.Scope[0] = "changed"
+	fams, _ := s.ListFamilies(ctx, storage.FamilyFilter{})
+	fams[0].Scope[0] = "changed"
+	check(t, "family after editing returned copies", mustGetFamily(t, s, "f1"), f)
+
+	key := storage.Key{ID: "k1", State: storage.KeyActive, Private: []byte("private"), CreatedAt: t0}
+	ret, err := s.UpdateKeys(ctx, func([]storage.Key) ([]storage.Key, error) { return []storage.Key{key}, nil })
+	if err != nil {
+		t.Fatalf("UpdateKeys: %v", err)
+	}
+	key.Private[0] = 'X'
+	ret[0].Private[1] = 'X'
+	keys, _ := s.ListKeys(ctx)
+	keys[0].Private[2] = 'X'
+	keys, _ = s.ListKeys(ctx)
+	if string(keys[0].Private) != "private" {
+		t.Errorf("key after editing returned copies: got %q, want %q", keys[0].Private, "private")
+	}
+
+	sec, _ := s.Secret(ctx, "s", func() ([]byte, error) { return []byte("secret"), nil })
+	sec[0] = 'X'
+	sec, _ = s.Secret(ctx, "s", nil)
+	if string(sec) != "secret" {
+		t.Errorf("secret after editing a returned copy: got %q, want %q", sec, "secret")
+	}
+}
+
+func testBackup(t *testing.T, s storage.Storage) {
+	mustCreateUser(t, s, newUser("alice"))
+	var buf bytes.Buffer
+	n, err := s.Backup(t.Context(), &buf)
+	if err != nil {
+		t.Fatalf("Backup: %v", err)
+	}
+	if n == 0 || n != int64(buf.Len()) {
+		t.Errorf("Backup: reported %d bytes, wrote %d", n, buf.Len())
+	}
+}
+
+func testClosed(t *testing.T, s storage.Storage) {
+	ctx := t.Context()
+	if err := s.Ping(ctx); err != nil {
+		t.Fatalf("Ping: %v", err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatalf("Close: %v", err)
+	}
+	if err := s.Close(); err != nil {
+		t.Errorf("second Close: got %v, want nil", err)
+	}
+	wantErr(t, "Ping after Close", s.Ping(ctx), storage.ErrClosed)
+	_, err := s.GetUser(ctx, "alice")
+	wantErr(t, "GetUser after Close", err, storage.ErrClosed)
+	wantErr(t, "CreateUser after Close", s.CreateUser(ctx, newUser("alice")), storage.ErrClosed)
+	err = s.UpdateRefresh(ctx, hash("x"), func(storage.RefreshToken, storage.Family, *storage.RefreshToken) (storage.RefreshChange, error) {
+		return storage.RefreshChange{}, nil
+	})
+	wantErr(t, "UpdateRefresh after Close", err, storage.ErrClosed)
+	_, err = s.Sweep(ctx, t0, 10)
+	wantErr(t, "Sweep after Close", err, storage.ErrClosed)
+	_, err = s.Backup(ctx, &bytes.Buffer{})
+	wantErr(t, "Backup after Close", err, storage.ErrClosed)
+}
+
+func testConcurrentRefresh(t *testing.T, s storage.Storage) {
+	ctx := t.Context()
+	f, tok := newFamily("f1", "u1")
+	mustCreateFamily(t, s, f, tok)
+
+	const n = 50
+	errs := make([]error, n)
+	var wg sync.WaitGroup
+	start := make(chan struct{})
+	for i := range n {
+		wg.Go(func() {
+			<-start
+			errs[i] = s.UpdateRefresh(ctx, tok.Hash, rotate(t0.Add(time.Hour), hash(fmt.Sprint("f1/next-", i))))
+		})
+	}
+	close(start)
+	wg.Wait()
+
+	winner := -1
+	for i, err := range errs {
+		switch {
+		case err == nil && winner >= 0:
+			t.Errorf("goroutines %d and %d both rotated the token", winner, i)
+		case err == nil:
+			winner = i
+		case err != errSpent:
+			t.Errorf("goroutine %d: got %v, want nil or errSpent as is", i, err)
+		}
+	}
+	if winner < 0 {
+		t.Fatal("no goroutine rotated the token")
+	}
+	got, _, err := s.GetRefreshToken(ctx, tok.Hash)
+	if err != nil {
+		t.Fatalf("GetRefreshToken: %v", err)
+	}
+	if want := hash(fmt.Sprint("f1/next-", winner)); got.SuccessorHash != want {
+		t.Errorf("successor: got %.8s, want the winner's %.8s", got.SuccessorHash, want)
+	}
+	for i := range n {
+		_, _, err := s.GetRefreshToken(ctx, hash(fmt.Sprint("f1/next-", i)))
+		if (i == winner) != (err == nil) {
+			t.Errorf("token of goroutine %d (winner %d): lookup error %v", i, winner, err)
+		}
+	}
+}
+
+func testConcurrentWriters(t *testing.T, s storage.Storage) {
+	ctx := context.WithoutCancel(t.Context())
+	const writers, each = 20, 10
+	var wg sync.WaitGroup
+	for w := range writers {
+		wg.Go(func() {
+			for i := range each {
+				name := fmt.Sprintf("user-%02d-%02d", w, i)
+				if err := s.CreateUser(ctx, newUser(name)); err != nil {
+					t.Errorf("CreateUser(%s): %v", name, err)
+				}
+				f, tok := newFamily("fam-"+name, "id-"+name)
+				if err := s.CreateFamily(ctx, f, tok); err != nil {
+					t.Errorf("CreateFamily(%s): %v", f.ID, err)
+				}
+			}
+		})
+	}
+	wg.Wait()
+	users, err := s.ListUsers(ctx)
+	if err != nil {
+		t.Fatalf("ListUsers: %v", err)
+	}
+	if len(users) != writers*each {
+		t.Errorf("ListUsers: got %d users, want %d", len(users), writers*each)
+	}
+	fams, err := s.ListFamilies(ctx, storage.FamilyFilter{})
+	if err != nil {
+		t.Fatalf("ListFamilies: %v", err)
+	}
+	if len(fams) != writers*each {
+		t.Errorf("ListFamilies: got %d families, want %d", len(fams), writers*each)
+	}
+}
