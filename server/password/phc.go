@@ -47,7 +47,7 @@ func (p Params) Validate() error {
 	if p.Threads < 1 {
 		errs = append(errs, errors.New("threads must be at least 1"))
 	}
-	if p.Memory < 8*uint32(p.Threads) || p.Memory > MaxMemory {
+	if p.Memory < 8*max(1, uint32(p.Threads)) || p.Memory > MaxMemory {
 		errs = append(errs, fmt.Errorf("memory %d KiB not in [8×threads, %d]", p.Memory, MaxMemory))
 	}
 	if p.SaltLen < MinSaltLen || p.SaltLen > MaxSaltLen {
@@ -116,6 +116,9 @@ func ParsePHC(s string) (p Params, salt, key []byte, err error) {
 	if len(fields[2]) > b64.EncodedLen(MaxSaltLen) || len(fields[3]) > b64.EncodedLen(MaxKeyLen) {
 		return fail("salt or hash too long")
 	}
+	if !isB64(fields[2]) || !isB64(fields[3]) {
+		return fail("salt or hash has a character outside base64")
+	}
 	if salt, err = b64.DecodeString(fields[2]); err != nil {
 		return fail("salt is not base64")
 	}
@@ -133,6 +136,18 @@ func ParsePHC(s string) (p Params, salt, key []byte, err error) {
 		return Params{}, nil, nil, fmt.Errorf("%w: argon2id: %w", ErrMalformedHash, err)
 	}
 	return p, salt, key, nil
+}
+
+// isB64 reports whether s has only characters of the standard base64
+// alphabet. The decoder alone would skip CR and LF.
+func isB64(s string) bool {
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !(c >= 'A' && c <= 'Z' || c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '+' || c == '/') {
+			return false
+		}
+	}
+	return true
 }
 
 // parseDecimal parses a PHC decimal: digits only, no leading zero unless the

@@ -112,7 +112,7 @@ func VerifySecret(hash, secret string) bool {
 
 func verifyFastSecret(rest, secret string) bool {
 	saltB64, macB64, ok := strings.Cut(rest, "$")
-	if !ok || len(saltB64) > 64 || len(macB64) != b64.EncodedLen(sha256.Size) {
+	if !ok || len(saltB64) > 64 || len(macB64) != b64.EncodedLen(sha256.Size) || !isB64(saltB64) || !isB64(macB64) {
 		return false
 	}
 	salt, err := b64.DecodeString(saltB64)
