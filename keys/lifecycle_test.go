@@ -68,7 +68,7 @@ func TestManager_Lifecycle(t *testing.T) {
 		rotation, maxAge, ttl, skew time.Duration
 		span, minStep, maxStep      time.Duration
 		// rotateEvery > 0 calls Rotate(ctx, false) every that many steps.
-		rotateEvery int
+		rotateEvery  int
 		minRotations int
 	}{
 		{
