@@ -2,11 +2,16 @@ package bolt_test
 
 import (
 	"bytes"
+	"crypto/sha256"
+	"encoding/base64"
 	"encoding/binary"
+	"encoding/hex"
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -42,11 +47,14 @@ func TestConformance(t *testing.T) {
 
 var t0 = time.Date(2030, 1, 2, 3, 4, 5, 6, time.UTC)
 
+// testFamily returns family number i with its first token. Ids and hashes
+// are random-looking and as long as the server's (22-character ids, 64-hex
+// hashes), so that keys land in the file as they do in production.
 func testFamily(i int, expires time.Time) (storage.Family, storage.RefreshToken) {
-	id := fmt.Sprintf("fam-%022d", i)
+	id := randomID("fam", i)
 	f := storage.Family{
 		ID:         id,
-		UserID:     fmt.Sprintf("usr-%022d", i%1000),
+		UserID:     randomID("usr", i%1000),
 		ClientID:   "my-web-app",
 		Scope:      []string{"openid", "profile", "read"},
 		Audience:   "https://api.example.com",
@@ -57,12 +65,22 @@ func testFamily(i int, expires time.Time) (storage.Family, storage.RefreshToken)
 		ExpiresAt:  expires,
 	}
 	tok := storage.RefreshToken{
-		Hash:          fmt.Sprintf("%064x", i),
+		Hash:          tokenHash(fmt.Sprint("tok-", i)),
 		FamilyID:      id,
 		IssuedAt:      t0,
 		IdleExpiresAt: expires,
 	}
 	return f, tok
+}
+
+func randomID(kind string, i int) string {
+	sum := sha256.Sum256([]byte(fmt.Sprint(kind, i)))
+	return base64.RawURLEncoding.EncodeToString(sum[:16])
+}
+
+func tokenHash(s string) string {
+	sum := sha256.Sum256([]byte(s))
+	return hex.EncodeToString(sum[:])
 }
 
 func TestDB_Open_Persists(t *testing.T) {
@@ -201,6 +219,23 @@ func TestDB_Open_FileMode(t *testing.T) {
 	}
 }
 
+func TestDB_Open_LooseModeWarns(t *testing.T) {
+	db, path := openTemp(t, nil)
+	db.Close()
+	if err := os.Chmod(path, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var logs bytes.Buffer
+	db, err := bolt.Open(path, &bolt.Options{Logger: slog.New(slog.NewTextHandler(&logs, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+	if !strings.Contains(logs.String(), "accessible to other users") {
+		t.Errorf("Open of a 0644 file logged %q, want a warning", logs.String())
+	}
+}
+
 func TestDB_Backup_Reopens(t *testing.T) {
 	db, _ := openTemp(t, nil)
 	ctx := t.Context()
@@ -302,7 +337,7 @@ func TestDB_GroupCommit_FailureIsolated(t *testing.T) {
 }
 
 func TestDB_Sweep_Many(t *testing.T) {
-	n := 20000
+	n := 10000
 	if testing.Short() {
 		n = 2000
 	}

@@ -151,6 +151,9 @@ func (db *DB) Secret(ctx context.Context, name string, gen func() ([]byte, error
 	if out != nil {
 		return out, nil
 	}
+	if gen == nil {
+		return nil, fmt.Errorf("bolt: secret %q: %w", name, storage.ErrNotFound)
+	}
 	fresh, err := gen()
 	if err != nil {
 		return nil, fmt.Errorf("bolt: secret %q: generate: %w", name, err)
