@@ -196,18 +196,27 @@ func parseJWKS(t *testing.T, body []byte) map[string]jose.JSONWebKey {
 			t.Fatalf("JWKS entry %v: want kty RSA, use sig, alg RS256", k)
 		}
 	}
+	set, err := jwksSet(body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return set
+}
+
+// jwksSet parses a JWKS body into its keys by kid.
+func jwksSet(body []byte) (map[string]jose.JSONWebKey, error) {
 	var set jose.JSONWebKeySet
 	if err := json.Unmarshal(body, &set); err != nil {
-		t.Fatalf("JWKS body: %v", err)
+		return nil, fmt.Errorf("JWKS body: %w", err)
 	}
 	out := make(map[string]jose.JSONWebKey)
 	for _, k := range set.Keys {
 		if !k.IsPublic() {
-			t.Fatalf("JWKS key %s is not public", k.KeyID)
+			return nil, fmt.Errorf("JWKS key %s is not public", k.KeyID)
 		}
 		out[k.KeyID] = k
 	}
-	return out
+	return out, nil
 }
 
 // verifyWith checks token against a JWKS as a strict verifier would: the kid
