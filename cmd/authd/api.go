@@ -1,0 +1,256 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"time"
+
+	"github.com/authd/authd/keys"
+	"github.com/authd/authd/server"
+	"github.com/authd/authd/storage/bolt"
+)
+
+// adminClient speaks to the admin API (SPEC §2.5). Every management command
+// is a client of that API; only the transport differs: the control socket
+// of a running server, or a server built in this process on the database
+// file when none runs. The requests and answers are the same either way.
+type adminClient struct {
+	http  *http.Client
+	via   string // for error messages
+	close func()
+}
+
+// apiError is an error answer of the admin API.
+type apiError struct {
+	Status      int
+	Code        string `json:"error"`
+	Description string `json:"error_description"`
+}
+
+func (e *apiError) Error() string {
+	if e.Description != "" {
+		return e.Description
+	}
+	return fmt.Sprintf("the server answered %d %s", e.Status, e.Code)
+}
+
+// Timeouts of the connection logic.
+const (
+	socketDialTimeout = time.Second
+	// directLockTimeout is how long one attempt to open the database waits
+	// for its lock.
+	directLockTimeout = 250 * time.Millisecond
+)
+
+// connect returns a client of the admin API. It prefers the control socket;
+// if nothing answers there it opens the database itself. A database held by
+// a process that does not answer on the socket (a server starting or
+// stopping, another command) is retried until a.lockWait has passed. With
+// create false a missing database file is an error rather than created.
+func (a *app) connect(ctx context.Context, create bool) (*adminClient, error) {
+	deadline := time.Now().Add(a.lockWait)
+	for {
+		if socketAnswers(a.socket, socketDialTimeout) {
+			return a.socketClient(), nil
+		}
+		if !create {
+			if _, err := os.Stat(a.db); errors.Is(err, fs.ErrNotExist) {
+				return nil, fmt.Errorf("there is no database at %s and no server answers on %s", a.db, a.socket)
+			}
+		}
+		c, err := a.directClient(ctx)
+		if err == nil {
+			return c, nil
+		}
+		if !errors.Is(err, bolt.ErrLocked) {
+			return nil, err
+		}
+		if time.Now().After(deadline) {
+			return nil, fmt.Errorf("the database %s is in use by another process that does not answer on the control socket %s; if a server runs on it, pass its --socket", a.db, a.socket)
+		}
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
+
+func (a *app) socketClient() *adminClient {
+	path := a.socket
+	tr := &http.Transport{
+		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+			var d net.Dialer
+			return d.DialContext(ctx, "unix", path)
+		},
+		MaxIdleConns:    1,
+		IdleConnTimeout: 10 * time.Second,
+	}
+	return &adminClient{
+		http:  &http.Client{Transport: tr},
+		via:   "the server on " + path,
+		close: tr.CloseIdleConnections,
+	}
+}
+
+// directClient opens the database and serves the admin API in-process. The
+// server is configured from the same AUTHD_* variables as authd serve, so
+// that key settings (and the key-encryption key) agree with the server's.
+func (a *app) directClient(ctx context.Context) (*adminClient, error) {
+	cfg, err := serveConfigFromEnv(a.env)
+	if err != nil {
+		return nil, err
+	}
+	var kek []byte
+	if cfg.kekFile != "" {
+		if kek, err = keys.LoadKEK(cfg.kekFile); err != nil {
+			return nil, err
+		}
+	}
+	logger := slog.New(slog.NewTextHandler(a.stderr, &slog.HandlerOptions{Level: slog.LevelError}))
+	db, err := bolt.Open(a.db, &bolt.Options{Timeout: directLockTimeout, Logger: logger})
+	if err != nil {
+		return nil, openErr(a.db, err)
+	}
+	km, err := keys.New(ctx, cfg.keysConfig(db, kek, logger))
+	if err != nil {
+		db.Close()
+		return nil, keysErr(a.db, cfg.kekFile, "AUTHD_KEY_ENCRYPTION_KEY_FILE", err)
+	}
+	scfg := cfg.serverConfig(db, km, logger)
+	if scfg.Issuer == "" {
+		// The issuer does not matter to the admin API; it must be valid.
+		scfg.Issuer = "http://localhost"
+	}
+	srv, err := server.New(ctx, scfg)
+	if err != nil {
+		db.Close()
+		return nil, err
+	}
+	c := inProcessClient(srv.AdminHandler())
+	closeHTTP := c.close
+	c.via = "the database " + a.db
+	c.close = func() {
+		closeHTTP()
+		db.Close()
+	}
+	return c, nil
+}
+
+// inProcessClient serves h with an http.Server on an in-memory listener and
+// returns a client of it.
+func inProcessClient(h http.Handler) *adminClient {
+	l := newMemListener()
+	hs := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		hs.Serve(l)
+	}()
+	tr := &http.Transport{DialContext: l.dial, MaxIdleConns: 1}
+	return &adminClient{
+		http: &http.Client{Transport: tr},
+		via:  "the in-process server",
+		close: func() {
+			tr.CloseIdleConnections()
+			hs.Close()
+			<-done
+		},
+	}
+}
+
+// openErr turns an error of bolt.Open into a sentence.
+func openErr(path string, err error) error {
+	switch {
+	case errors.Is(err, bolt.ErrLocked):
+		return fmt.Errorf("the database %s is in use by another process: %w", path, err)
+	case errors.Is(err, bolt.ErrInvalidFile):
+		return fmt.Errorf("%s is not an authd database", path)
+	case errors.Is(err, bolt.ErrSchemaTooNew):
+		return fmt.Errorf("the database %s was written by a newer authd; upgrade this binary", path)
+	}
+	return fmt.Errorf("open database %s: %w", path, err)
+}
+
+// keysErr turns an error of keys.New into a sentence.
+func keysErr(db, kekFile, kekSource string, err error) error {
+	if errors.Is(err, keys.ErrWrongKEK) {
+		if kekFile == "" {
+			return fmt.Errorf("the signing keys in %s are encrypted; give the key-encryption key file with %s", db, kekSource)
+		}
+		return fmt.Errorf("the key-encryption key in %s does not decrypt the signing keys in %s; nothing was changed", kekFile, db)
+	}
+	return fmt.Errorf("load signing keys from %s: %w", db, err)
+}
+
+// do sends a request to the admin API. body, if not nil, is sent as JSON.
+// On success the raw answer is returned; an error answer is an *apiError.
+func (c *adminClient) do(ctx context.Context, method, path string, body any) ([]byte, error) {
+	resp, err := c.send(ctx, method, path, body)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	raw, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
+	if err != nil {
+		return nil, fmt.Errorf("read the answer of %s: %w", c.via, err)
+	}
+	if resp.StatusCode >= 300 {
+		return nil, answerErr(resp.StatusCode, raw)
+	}
+	return raw, nil
+}
+
+// doJSON is do, decoding a successful answer into out.
+func (c *adminClient) doJSON(ctx context.Context, method, path string, body, out any) ([]byte, error) {
+	raw, err := c.do(ctx, method, path, body)
+	if err != nil || out == nil {
+		return raw, err
+	}
+	if err := json.Unmarshal(raw, out); err != nil {
+		return nil, fmt.Errorf("the answer of %s is not what this authd expects: %w", c.via, err)
+	}
+	return raw, nil
+}
+
+// send sends a request and returns the response for the caller to read.
+func (c *adminClient) send(ctx context.Context, method, path string, body any) (*http.Response, error) {
+	var rd io.Reader
+	if body != nil {
+		b, err := json.Marshal(body)
+		if err != nil {
+			return nil, err
+		}
+		rd = bytes.NewReader(b)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, "http://authd"+path, rd)
+	if err != nil {
+		return nil, err
+	}
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	req.Header.Set("Accept", "application/json")
+	resp, err := c.http.Do(req)
+	if err != nil {
+		return nil, fmt.Errorf("cannot reach %s: %w", c.via, err)
+	}
+	return resp, nil
+}
+
+func answerErr(status int, raw []byte) error {
+	e := &apiError{Status: status}
+	if json.Unmarshal(raw, e) != nil || e.Code == "" {
+		e.Code = http.StatusText(status)
+	}
+	return e
+}

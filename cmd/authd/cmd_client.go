@@ -1,0 +1,131 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"net/url"
+
+	"github.com/authd/authd/server"
+)
+
+func clientPath(id string) string { return "/admin/api/clients/" + url.PathEscape(id) }
+
+func (a *app) client(ctx context.Context, args []string) error {
+	if len(args) == 0 {
+		return usagef("client needs a subcommand: add, list, show or delete")
+	}
+	sub, args := args[0], args[1:]
+	var (
+		asJSON, public, secretStdin bool
+		grants, scopes, audiences   listFlag
+	)
+	fs := newFlagSet("client " + sub)
+	fs.BoolVar(&asJSON, "json", false, "print JSON")
+	switch sub {
+	case "add":
+		fs.BoolVar(&public, "public", false, "a public client: no secret")
+		fs.BoolVar(&secretStdin, "secret-stdin", false, "read the client secret from stdin instead of generating one")
+		fs.Var(&grants, "grant", "a grant type: password, refresh_token, client_credentials (repeatable, comma-separated)")
+		fs.Var(&scopes, "scope", "a scope the client may request (repeatable, comma-separated)")
+		fs.Var(&audiences, "audience", "an audience of the client's tokens; the first is the default (repeatable, comma-separated)")
+	case "list", "show", "delete":
+	default:
+		return usagef("unknown client subcommand %q", sub)
+	}
+	pos, err := parseArgs(fs, args)
+	if err != nil {
+		return err
+	}
+	switch sub {
+	case "list":
+		if err := wantArgs(pos, 0, ""); err != nil {
+			return err
+		}
+		return a.withAPI(ctx, false, func(c *adminClient) error {
+			var cls []server.AdminClient
+			raw, err := c.doJSON(ctx, http.MethodGet, "/admin/api/clients", nil, &cls)
+			if err != nil || asJSON {
+				return a.emit(raw, err, asJSON)
+			}
+			t := newTable(a.stdout, "ID", "TYPE", "GRANTS", "SCOPES", "AUDIENCES", "CREATED")
+			for _, cl := range cls {
+				t.row(cl.ID, clientType(cl), list(cl.Grants), list(cl.Scopes), list(cl.Audiences), fmtTime(cl.CreatedAt))
+			}
+			return t.flush()
+		})
+	case "show":
+		if err := wantArgs(pos, 1, "the client id"); err != nil {
+			return err
+		}
+		return a.withAPI(ctx, false, func(c *adminClient) error {
+			var cl server.AdminClient
+			raw, err := c.doJSON(ctx, http.MethodGet, clientPath(pos[0]), nil, &cl)
+			if err != nil || asJSON {
+				return a.emit(raw, err, asJSON)
+			}
+			return fields(a.stdout,
+				"id", cl.ID,
+				"type", clientType(cl),
+				"grants", list(cl.Grants),
+				"scopes", list(cl.Scopes),
+				"audiences", list(cl.Audiences),
+				"created", fmtTime(cl.CreatedAt),
+			)
+		})
+	case "add":
+		if err := wantArgs(pos, 1, "the client id"); err != nil {
+			return err
+		}
+		req := server.AdminCreateClient{ID: pos[0], Public: public, Grants: grants, Scopes: scopes, Audiences: audiences}
+		if secretStdin {
+			if public {
+				return usagef("a public client has no secret: drop --secret-stdin or --public")
+			}
+			s, err := readLine(a.stdin)
+			if err != nil {
+				return err
+			}
+			if s == "" {
+				return fmt.Errorf("the client secret read from stdin is empty")
+			}
+			req.Secret = &s
+		}
+		return a.withAPI(ctx, true, func(c *adminClient) error {
+			var cl server.AdminClient
+			raw, err := c.doJSON(ctx, http.MethodPost, "/admin/api/clients", req, &cl)
+			if err != nil || asJSON {
+				return a.emit(raw, err, asJSON)
+			}
+			fmt.Fprintf(a.stdout, "created %s client %s with grants %s\n", clientType(cl), cl.ID, list(cl.Grants))
+			if cl.Secret != "" {
+				fmt.Fprintf(a.stdout, "client secret (shown only now; store it safely): %s\n", cl.Secret)
+			}
+			return nil
+		})
+	case "delete":
+		if err := wantArgs(pos, 1, "the client id"); err != nil {
+			return err
+		}
+		return a.withAPI(ctx, false, func(c *adminClient) error {
+			if _, err := c.do(ctx, http.MethodDelete, clientPath(pos[0]), nil); err != nil {
+				return err
+			}
+			if !asJSON {
+				fmt.Fprintf(a.stdout, "deleted client %s and revoked its sessions\n", pos[0])
+			}
+			return nil
+		})
+	}
+	return nil
+}
+
+func clientType(cl server.AdminClient) string {
+	switch {
+	case cl.BuiltIn:
+		return "public (built in)"
+	case cl.Public:
+		return "public"
+	}
+	return "confidential"
+}

@@ -1,0 +1,458 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/tls"
+	"encoding/base64"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/netip"
+	"os"
+	"os/signal"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/authd/authd/keys"
+	"github.com/authd/authd/server"
+	"github.com/authd/authd/storage/bolt"
+)
+
+// HTTP server limits of authd serve.
+const (
+	readHeaderTimeout = 10 * time.Second
+	readTimeout       = 30 * time.Second
+	writeTimeout      = 60 * time.Second
+	idleTimeout       = 120 * time.Second
+	maxHeaderBytes    = 32 << 10
+	shutdownTimeout   = 20 * time.Second
+	// serveLockTimeout is how long serve waits for a database held by a
+	// management command that opened it directly.
+	serveLockTimeout = 10 * time.Second
+)
+
+// serveConfig holds the flags of authd serve (SPEC §1).
+type serveConfig struct {
+	addr              string
+	issuer            string
+	audience          string
+	accessTTL         time.Duration
+	refreshTTL        time.Duration
+	refreshIdleTTL    time.Duration
+	refreshReuseGrace time.Duration
+	keyRotation       time.Duration
+	keyBits           int
+	jwksMaxAge        time.Duration
+	kekFile           string
+	tlsCert, tlsKey   string
+	trustedProxies    listFlag
+	dev               bool
+	logFormat         string
+}
+
+// serveFlags defines the flags of authd serve with their defaults.
+func serveFlags(c *serveConfig) *flag.FlagSet {
+	fs := newFlagSet("serve")
+	fs.StringVar(&c.addr, "addr", "127.0.0.1:8080", "listen address")
+	fs.StringVar(&c.issuer, "issuer", "", "the iss claim and metadata issuer (default http://localhost:PORT)")
+	fs.StringVar(&c.audience, "audience", "", "default aud of access tokens (default the issuer)")
+	fs.DurationVar(&c.accessTTL, "access-ttl", 15*time.Minute, "access token lifetime")
+	fs.DurationVar(&c.refreshTTL, "refresh-ttl", 720*time.Hour, "absolute lifetime of a refresh-token family")
+	fs.DurationVar(&c.refreshIdleTTL, "refresh-idle-ttl", 168*time.Hour, "a refresh token unused this long expires")
+	fs.DurationVar(&c.refreshReuseGrace, "refresh-reuse-grace", 10*time.Second, "window in which a just-rotated refresh token gets the same answer")
+	fs.DurationVar(&c.keyRotation, "key-rotation", 24*time.Hour, "how often a new signing key becomes active")
+	fs.IntVar(&c.keyBits, "key-bits", 2048, "RSA key size (2048, 3072, 4096)")
+	fs.DurationVar(&c.jwksMaxAge, "jwks-max-age", 5*time.Minute, "Cache-Control max-age of the JWKS")
+	fs.StringVar(&c.kekFile, "key-encryption-key-file", "", "file with a 32-byte key that encrypts private keys at rest")
+	fs.StringVar(&c.tlsCert, "tls-cert", "", "TLS certificate file (PEM)")
+	fs.StringVar(&c.tlsKey, "tls-key", "", "TLS private key file (PEM)")
+	fs.Var(&c.trustedProxies, "trusted-proxies", "CIDRs whose X-Forwarded-For is believed")
+	fs.BoolVar(&c.dev, "dev", false, "on an empty database, create a demo client and user")
+	fs.StringVar(&c.logFormat, "log-format", "text", "text or json")
+	return fs
+}
+
+// serveConfigFromEnv reads the serve settings from the environment only;
+// management commands that open the database use it so that they manage
+// keys exactly as the server would.
+func serveConfigFromEnv(env func(string) string) (*serveConfig, error) {
+	c := &serveConfig{}
+	fs := serveFlags(c)
+	if err := fs.Parse(nil); err != nil {
+		return nil, err
+	}
+	if err := applyEnv(fs, env); err != nil {
+		return nil, err
+	}
+	if err := c.validate(); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+// validate reports every problem of the flags at once, as a usage error.
+func (c *serveConfig) validate() error {
+	var probs []string
+	switch c.keyBits {
+	case 2048, 3072, 4096:
+	default:
+		probs = append(probs, fmt.Sprintf("--key-bits must be 2048, 3072 or 4096, not %d", c.keyBits))
+	}
+	for _, d := range []struct {
+		name string
+		v    time.Duration
+	}{
+		{"--access-ttl", c.accessTTL}, {"--refresh-ttl", c.refreshTTL},
+		{"--refresh-idle-ttl", c.refreshIdleTTL}, {"--key-rotation", c.keyRotation},
+		{"--jwks-max-age", c.jwksMaxAge},
+	} {
+		if d.v <= 0 {
+			probs = append(probs, d.name+" must be positive")
+		}
+	}
+	if c.refreshReuseGrace < 0 {
+		probs = append(probs, "--refresh-reuse-grace must not be negative")
+	}
+	if (c.tlsCert == "") != (c.tlsKey == "") {
+		probs = append(probs, "--tls-cert and --tls-key must be given together")
+	}
+	if c.logFormat != "text" && c.logFormat != "json" {
+		probs = append(probs, fmt.Sprintf("--log-format must be text or json, not %q", c.logFormat))
+	}
+	if _, err := c.proxies(); err != nil {
+		probs = append(probs, err.Error())
+	}
+	if c.issuer != "" {
+		if err := server.ValidateIssuer(c.issuer); err != nil {
+			probs = append(probs, "--issuer: "+strings.TrimPrefix(err.Error(), "server: "))
+		}
+	}
+	if len(probs) > 0 {
+		return usagef("%s", strings.Join(probs, "; "))
+	}
+	return nil
+}
+
+// proxies parses --trusted-proxies; a bare address is a one-address prefix.
+func (c *serveConfig) proxies() ([]netip.Prefix, error) {
+	var out []netip.Prefix
+	for _, s := range c.trustedProxies {
+		p, err := netip.ParsePrefix(s)
+		if err != nil {
+			a, aerr := netip.ParseAddr(s)
+			if aerr != nil {
+				return nil, fmt.Errorf("--trusted-proxies: %q is not a CIDR", s)
+			}
+			p = netip.PrefixFrom(a, a.BitLen())
+		}
+		out = append(out, p.Masked())
+	}
+	return out, nil
+}
+
+func (c *serveConfig) keysConfig(db *bolt.DB, kek []byte, logger *slog.Logger) keys.Config {
+	return keys.Config{
+		Store:      db,
+		Bits:       c.keyBits,
+		Rotation:   c.keyRotation,
+		AccessTTL:  c.accessTTL,
+		JWKSMaxAge: c.jwksMaxAge,
+		KEK:        kek,
+		Now:        time.Now,
+		Logger:     logger,
+	}
+}
+
+func (c *serveConfig) serverConfig(db *bolt.DB, km *keys.Manager, logger *slog.Logger) server.Config {
+	proxies, _ := c.proxies() // validated
+	return server.Config{
+		Issuer:            c.issuer,
+		Audience:          c.audience,
+		AccessTTL:         c.accessTTL,
+		RefreshTTL:        c.refreshTTL,
+		RefreshIdleTTL:    c.refreshIdleTTL,
+		RefreshReuseGrace: c.refreshReuseGrace,
+		JWKSMaxAge:        c.jwksMaxAge,
+		TrustedProxies:    proxies,
+		Storage:           db,
+		Keys:              km,
+		Logger:            logger,
+		Now:               time.Now,
+	}
+}
+
+// serve runs the server until SIGINT or SIGTERM (or ctx ends), then shuts
+// down gracefully: it stops accepting, finishes in-flight requests, stops
+// the key rotation, closes the database and removes the control socket.
+func (a *app) serve(ctx context.Context, args []string) error {
+	var c serveConfig
+	fs := serveFlags(&c)
+	pos, err := parseArgs(fs, args)
+	if errors.Is(err, flag.ErrHelp) {
+		a.serveUsage(fs)
+		return err
+	}
+	if err != nil {
+		return err
+	}
+	if len(pos) > 0 {
+		return usagef("serve takes no arguments, got %q", pos[0])
+	}
+	if err := applyEnv(fs, a.env); err != nil {
+		return err
+	}
+	if err := c.validate(); err != nil {
+		return err
+	}
+
+	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
+	defer stop()
+
+	var logger *slog.Logger
+	if c.logFormat == "json" {
+		logger = slog.New(slog.NewJSONHandler(a.stderr, nil))
+	} else {
+		logger = slog.New(slog.NewTextHandler(a.stderr, nil))
+	}
+
+	var kek []byte
+	if c.kekFile != "" {
+		if kek, err = keys.LoadKEK(c.kekFile); err != nil {
+			return err
+		}
+	}
+	var tlsCfg *tls.Config
+	if c.tlsCert != "" {
+		cert, err := tls.LoadX509KeyPair(c.tlsCert, c.tlsKey)
+		if err != nil {
+			return fmt.Errorf("load TLS certificate %s and key %s: %w", c.tlsCert, c.tlsKey, err)
+		}
+		tlsCfg = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+	}
+
+	db, err := bolt.Open(a.db, &bolt.Options{Timeout: serveLockTimeout, Logger: logger})
+	if err != nil {
+		if errors.Is(err, bolt.ErrLocked) {
+			if socketAnswers(a.socket, socketDialTimeout) {
+				return fmt.Errorf("a server is already running on %s (control socket %s)", a.db, a.socket)
+			}
+		}
+		return openErr(a.db, err)
+	}
+	defer db.Close()
+
+	km, err := keys.New(ctx, c.keysConfig(db, kek, logger))
+	if err != nil {
+		return keysErr(a.db, c.kekFile, "--key-encryption-key-file", err)
+	}
+
+	ln, err := net.Listen("tcp", c.addr)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", c.addr, err)
+	}
+	defer ln.Close()
+	scfg := c.serverConfig(db, km, logger)
+	if scfg.Issuer == "" {
+		scfg.Issuer = defaultIssuer(ln.Addr(), tlsCfg != nil)
+	}
+	srv, err := server.New(ctx, scfg)
+	if err != nil {
+		return err
+	}
+	sock, err := listenSocket(a.socket)
+	if err != nil {
+		return err
+	}
+	defer sock.Close()
+
+	if c.dev {
+		if err := a.devSetup(ctx, srv, logger, baseURL(ln.Addr(), tlsCfg != nil)); err != nil {
+			return err
+		}
+	}
+
+	keysCtx, stopKeys := context.WithCancel(context.WithoutCancel(ctx))
+	var wg sync.WaitGroup
+	wg.Go(func() { km.Run(keysCtx) })
+	defer func() {
+		stopKeys()
+		wg.Wait()
+	}()
+
+	pub := &http.Server{
+		Handler:           srv.Handler(),
+		ReadHeaderTimeout: readHeaderTimeout,
+		ReadTimeout:       readTimeout,
+		WriteTimeout:      writeTimeout,
+		IdleTimeout:       idleTimeout,
+		MaxHeaderBytes:    maxHeaderBytes,
+		TLSConfig:         tlsCfg,
+		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
+	}
+	ctl := &http.Server{
+		Handler:           srv.AdminHandler(),
+		ReadHeaderTimeout: readHeaderTimeout,
+		ReadTimeout:       readTimeout,
+		WriteTimeout:      writeTimeout,
+		IdleTimeout:       idleTimeout,
+		MaxHeaderBytes:    maxHeaderBytes,
+		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
+	}
+	errc := make(chan error, 2)
+	go func() {
+		if tlsCfg != nil {
+			errc <- pub.ServeTLS(ln, "", "")
+		} else {
+			errc <- pub.Serve(ln)
+		}
+	}()
+	go func() { errc <- ctl.Serve(sock) }()
+	logger.Info("authd listening", "addr", ln.Addr().String(), "issuer", scfg.Issuer,
+		"tls", tlsCfg != nil, "db", a.db, "socket", a.socket)
+
+	var serveErr error
+	select {
+	case <-ctx.Done():
+		logger.Info("shutting down")
+	case err := <-errc:
+		serveErr = fmt.Errorf("serve: %w", err)
+	}
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), shutdownTimeout)
+	defer cancel()
+	var shutErr error
+	for _, hs := range []*http.Server{pub, ctl} {
+		if err := hs.Shutdown(sctx); err != nil {
+			shutErr = errors.Join(shutErr, err)
+			hs.Close()
+		}
+	}
+	if serveErr != nil {
+		return serveErr
+	}
+	if shutErr != nil {
+		return fmt.Errorf("graceful shutdown did not finish in %s: %w", shutdownTimeout, shutErr)
+	}
+	logger.Info("stopped")
+	return nil
+}
+
+func (a *app) serveUsage(fs *flag.FlagSet) {
+	fmt.Fprintln(a.stdout, "usage: authd [--db PATH] [--socket PATH] serve [flags]")
+	fmt.Fprintln(a.stdout, "\nEvery flag is also read from AUTHD_<FLAG> (e.g. AUTHD_ADDR); the flag wins.")
+	fmt.Fprintln(a.stdout)
+	fs.SetOutput(a.stdout)
+	fs.PrintDefaults()
+	fs.SetOutput(io.Discard)
+}
+
+// defaultIssuer is http://localhost:PORT (https with TLS) for the listener.
+func defaultIssuer(addr net.Addr, tls bool) string {
+	scheme := "http"
+	if tls {
+		scheme = "https"
+	}
+	port := "80"
+	if ta, ok := addr.(*net.TCPAddr); ok {
+		port = strconv.Itoa(ta.Port)
+	}
+	return scheme + "://localhost:" + port
+}
+
+// baseURL is a URL that reaches the listener from this machine.
+func baseURL(addr net.Addr, tls bool) string {
+	scheme := "http"
+	if tls {
+		scheme = "https"
+	}
+	ta, ok := addr.(*net.TCPAddr)
+	if !ok {
+		return scheme + "://" + addr.String()
+	}
+	ip := ta.IP
+	if ip.IsUnspecified() {
+		if ip.To4() != nil {
+			ip = net.IPv4(127, 0, 0, 1)
+		} else {
+			ip = net.IPv6loopback
+		}
+	}
+	return scheme + "://" + net.JoinHostPort(ip.String(), strconv.Itoa(ta.Port))
+}
+
+// Demo data of authd serve --dev.
+const (
+	devClientID = "demo-client"
+	devUsername = "demo"
+)
+
+// devSetup creates a demo confidential client and a demo user on an empty
+// database (no users, no clients but the built-in ones), through the admin
+// API, and prints them with a curl command for the password grant.
+func (a *app) devSetup(ctx context.Context, srv *server.Server, logger *slog.Logger, base string) error {
+	logger.Warn("development mode (--dev): do not use it in production")
+	c := inProcessClient(srv.AdminHandler())
+	defer c.close()
+	var users []server.AdminUser
+	if _, err := c.doJSON(ctx, http.MethodGet, "/admin/api/users", nil, &users); err != nil {
+		return err
+	}
+	var clients []server.AdminClient
+	if _, err := c.doJSON(ctx, http.MethodGet, "/admin/api/clients", nil, &clients); err != nil {
+		return err
+	}
+	for _, cl := range clients {
+		if !cl.BuiltIn {
+			users = append(users, server.AdminUser{})
+			break
+		}
+	}
+	if len(users) > 0 {
+		logger.Info("development mode: the database is not empty, so no demo client or user was created")
+		return nil
+	}
+	var cl server.AdminClient
+	if _, err := c.doJSON(ctx, http.MethodPost, "/admin/api/clients", server.AdminCreateClient{
+		ID:     devClientID,
+		Grants: []string{server.GrantPassword, server.GrantRefreshToken, server.GrantClientCredentials},
+		Scopes: []string{"read", "write"},
+	}, &cl); err != nil {
+		return fmt.Errorf("create the demo client: %w", err)
+	}
+	var b [18]byte
+	rand.Read(b[:])
+	pw := base64.RawURLEncoding.EncodeToString(b[:])
+	if _, err := c.doJSON(ctx, http.MethodPost, "/admin/api/users", server.AdminCreateUser{
+		Username: devUsername, Password: pw,
+	}, nil); err != nil {
+		return fmt.Errorf("create the demo user: %w", err)
+	}
+	fmt.Fprintf(a.stdout, `Development mode: created a demo client and a demo user on the empty database.
+
+  client_id:      %s
+  client_secret:  %s
+  username:       %s
+  password:       %s
+
+Get a token with the password grant:
+
+  %s
+
+`, devClientID, cl.Secret, devUsername, pw, devCurl(base, cl.Secret, pw))
+	return nil
+}
+
+// devCurl is the ready-to-paste password grant of the demo user. The secret
+// and password are base64url, which needs no quoting beyond the single
+// quotes.
+func devCurl(base, secret, pw string) string {
+	return fmt.Sprintf("curl -s -u '%s:%s' -d grant_type=password -d username=%s -d 'password=%s' %s/token",
+		devClientID, secret, devUsername, pw, base)
+}

@@ -1,0 +1,217 @@
+package server
+
+import (
+	"errors"
+	"log/slog"
+	"net/http"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/authd/authd/server/password"
+	"github.com/authd/authd/storage"
+)
+
+// adminGrants are the grant types a client may be registered for.
+var adminGrants = []string{GrantPassword, GrantRefreshToken, GrantClientCredentials}
+
+// Bounds of a client secret given by the operator instead of generated.
+const (
+	adminMinSecretLen = 16
+	adminMaxSecretLen = 512
+)
+
+// AdminClient is a client as the admin API shows it: no secret hash. Secret
+// is set only in the answer to the creation that generated it.
+type AdminClient struct {
+	ID        string    `json:"id"`
+	Public    bool      `json:"public"`
+	Grants    []string  `json:"grants"`
+	Scopes    []string  `json:"scopes"`
+	Audiences []string  `json:"audiences"`
+	BuiltIn   bool      `json:"built_in"`
+	CreatedAt time.Time `json:"created_at"`
+	Secret    string    `json:"secret,omitempty"`
+}
+
+func adminClientView(cl storage.Client) AdminClient {
+	return AdminClient{
+		ID:        cl.ID,
+		Public:    cl.Public,
+		Grants:    adminList(cl.Grants),
+		Scopes:    adminList(cl.Scopes),
+		Audiences: adminList(cl.Audiences),
+		BuiltIn:   cl.BuiltIn,
+		CreatedAt: cl.CreatedAt.UTC(),
+	}
+}
+
+// ValidClientID reports whether id is a valid client id: 1 to 128 URL
+// unreserved characters (RFC 3986 §2.3), so that it needs no escaping in
+// URLs or in HTTP Basic credentials.
+func ValidClientID(id string) bool {
+	if id == "" || len(id) > 128 {
+		return false
+	}
+	for i := 0; i < len(id); i++ {
+		b := id[i]
+		if !(b >= 'a' && b <= 'z' || b >= 'A' && b <= 'Z' || b >= '0' && b <= '9' || b == '-' || b == '.' || b == '_' || b == '~') {
+			return false
+		}
+	}
+	return true
+}
+
+// adminValidAudience accepts a StringOrURI (RFC 7519 §2) without spaces or
+// control characters.
+func adminValidAudience(a string) bool {
+	if a == "" || len(a) > 512 {
+		return false
+	}
+	for i := 0; i < len(a); i++ {
+		if a[i] <= 0x20 || a[i] == 0x7f {
+			return false
+		}
+	}
+	return true
+}
+
+// AdminCreateClient is the body of POST /admin/api/clients. Secret is
+// optional: without it a confidential client gets a generated secret.
+type AdminCreateClient struct {
+	ID        string   `json:"id"`
+	Public    bool     `json:"public"`
+	Grants    []string `json:"grants"`
+	Scopes    []string `json:"scopes"`
+	Audiences []string `json:"audiences"`
+	Secret    *string  `json:"secret,omitempty"`
+}
+
+func (s *Server) adminListClients(c *gin.Context) *Error {
+	cls, err := s.store.ListClients(c.Request.Context())
+	if err != nil {
+		return serverError(err)
+	}
+	out := make([]AdminClient, 0, len(cls))
+	for _, cl := range cls {
+		out = append(out, adminClientView(cl))
+	}
+	slices.SortFunc(out, func(a, b AdminClient) int { return strings.Compare(a.ID, b.ID) })
+	c.JSON(http.StatusOK, out)
+	return nil
+}
+
+func (s *Server) adminGetClient(c *gin.Context) *Error {
+	id := c.Param("id")
+	cl, err := s.store.GetClient(c.Request.Context(), id)
+	if err != nil {
+		return adminStoreErr(err, "client "+strconv.Quote(id))
+	}
+	c.JSON(http.StatusOK, adminClientView(cl))
+	return nil
+}
+
+func (s *Server) adminCreateClient(c *gin.Context) *Error {
+	var req AdminCreateClient
+	if e := adminDecode(c, maxAdminBody, false, &req); e != nil {
+		return e
+	}
+	if !ValidClientID(req.ID) {
+		return adminBadRequest("client id %q is not valid: use 1 to 128 letters, digits and - . _ ~", req.ID)
+	}
+	grants, e := adminCleanList("grants", req.Grants, func(g string) bool { return slices.Contains(adminGrants, g) })
+	if e != nil {
+		return adminBadRequest("%s (known grants: %s)", e.Description, strings.Join(adminGrants, ", "))
+	}
+	if len(grants) == 0 {
+		grants = []string{GrantPassword, GrantRefreshToken}
+	}
+	if req.Public && slices.Contains(grants, GrantClientCredentials) {
+		return adminBadRequest("a public client cannot use the client_credentials grant")
+	}
+	scopes, e := adminCleanList("scopes", req.Scopes, validScopeToken)
+	if e != nil {
+		return e
+	}
+	auds, e := adminCleanList("audiences", req.Audiences, adminValidAudience)
+	if e != nil {
+		return e
+	}
+	var secret string
+	generated := false
+	switch {
+	case req.Public && req.Secret != nil:
+		return adminBadRequest("a public client has no secret")
+	case req.Public:
+	case req.Secret != nil:
+		secret = *req.Secret
+		if len(secret) < adminMinSecretLen || len(secret) > adminMaxSecretLen {
+			return adminBadRequest("the client secret must have %d to %d characters", adminMinSecretLen, adminMaxSecretLen)
+		}
+	default:
+		secret = password.GenerateSecret()
+		generated = true
+	}
+	cl := storage.Client{
+		ID:        req.ID,
+		Public:    req.Public,
+		Grants:    grants,
+		Scopes:    scopes,
+		Audiences: auds,
+		CreatedAt: s.now().UTC(),
+	}
+	if !req.Public {
+		cl.SecretHash = password.HashSecret(secret)
+	}
+	if err := s.store.CreateClient(c.Request.Context(), cl); err != nil {
+		return adminStoreErr(err, "client "+strconv.Quote(req.ID))
+	}
+	s.adminAudit(c, "client.create", slog.String("client_id", cl.ID), slog.Bool("public", cl.Public),
+		slog.Any("grants", grants), slog.Any("scopes", scopes), slog.Any("audiences", auds),
+		slog.Bool("secret_generated", generated))
+	v := adminClientView(cl)
+	if generated {
+		v.Secret = secret
+	}
+	c.JSON(http.StatusCreated, v)
+	return nil
+}
+
+func (s *Server) adminDeleteClient(c *gin.Context) *Error {
+	id := c.Param("id")
+	ctx := c.Request.Context()
+	cl, err := s.store.GetClient(ctx, id)
+	if err != nil {
+		return adminStoreErr(err, "client "+strconv.Quote(id))
+	}
+	if cl.BuiltIn {
+		return adminConflict("client %q is built in and cannot be deleted", id)
+	}
+	if err := s.store.DeleteClient(ctx, id); err != nil {
+		return adminStoreErr(err, "client "+strconv.Quote(id))
+	}
+	// The client's refresh tokens can no longer be used (client
+	// authentication fails); mark its live families revoked so that the
+	// session list says so.
+	now := s.now().UTC()
+	fams, err := s.store.ListFamilies(ctx, storage.FamilyFilter{Live: true, Now: now})
+	if err != nil {
+		return serverError(err)
+	}
+	n := 0
+	for _, f := range fams {
+		if f.ClientID != id {
+			continue
+		}
+		if _, err := s.store.RevokeFamily(ctx, f.ID, now, "client deleted"); err != nil && !errors.Is(err, storage.ErrNotFound) {
+			return serverError(err)
+		}
+		n++
+	}
+	s.adminAudit(c, "client.delete", slog.String("client_id", id), slog.Int("sessions_revoked", n))
+	c.Status(http.StatusNoContent)
+	return nil
+}

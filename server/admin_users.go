@@ -1,0 +1,395 @@
+package server
+
+import (
+	"errors"
+	"log/slog"
+	"net/http"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/gin-gonic/gin"
+	"golang.org/x/crypto/bcrypt"
+
+	"github.com/authd/authd/server/password"
+	"github.com/authd/authd/storage"
+)
+
+// Password length bounds for passwords set through the admin API.
+const (
+	adminMinPasswordLen = 8
+	adminMaxPasswordLen = 1024
+)
+
+// AdminUser is a user as the admin API shows it: no password hash. Scopes
+// empty means any scope except authd:admin; Admin adds authd:admin.
+type AdminUser struct {
+	ID        string    `json:"id"`
+	Username  string    `json:"username"`
+	Scopes    []string  `json:"scopes"`
+	Admin     bool      `json:"admin"`
+	Disabled  bool      `json:"disabled"`
+	CreatedAt time.Time `json:"created_at"`
+	UpdatedAt time.Time `json:"updated_at"`
+}
+
+func adminUserView(u storage.User) AdminUser {
+	return AdminUser{
+		ID:        u.ID,
+		Username:  u.Username,
+		Scopes:    adminList(u.Scopes),
+		Admin:     u.Admin,
+		Disabled:  u.Disabled,
+		CreatedAt: u.CreatedAt.UTC(),
+		UpdatedAt: u.UpdatedAt.UTC(),
+	}
+}
+
+func adminUsernameParam(c *gin.Context) (string, *Error) {
+	name, err := password.NormalizeUsername(c.Param("username"))
+	if err != nil {
+		// No valid name can exist, so the user is unknown.
+		return "", adminNotFound("user %q not found", c.Param("username"))
+	}
+	return name, nil
+}
+
+func adminUserScopes(in []string) ([]string, *Error) {
+	scopes, e := adminCleanList("scopes", in, validScopeToken)
+	if e != nil {
+		return nil, e
+	}
+	if slices.Contains(scopes, AdminScope) {
+		return nil, adminBadRequest("scope %s is granted with admin, not in scopes", AdminScope)
+	}
+	return scopes, nil
+}
+
+func adminCheckPassword(pw string) *Error {
+	switch {
+	case len(pw) < adminMinPasswordLen:
+		return adminBadRequest("the password must have at least %d characters", adminMinPasswordLen)
+	case len(pw) > adminMaxPasswordLen:
+		return adminBadRequest("the password must have at most %d bytes", adminMaxPasswordLen)
+	}
+	return nil
+}
+
+// hashPassword hashes pw with the server's hasher, mapping its errors.
+func (s *Server) adminHashPassword(c *gin.Context, pw string) (string, *Error) {
+	h, err := s.hasher.Hash(c.Request.Context(), pw)
+	switch {
+	case errors.Is(err, password.ErrTooLong):
+		return "", adminBadRequest("the password is too long")
+	case err != nil:
+		return "", serverError(err)
+	}
+	return h, nil
+}
+
+func (s *Server) adminListUsers(c *gin.Context) *Error {
+	users, err := s.store.ListUsers(c.Request.Context())
+	if err != nil {
+		return serverError(err)
+	}
+	out := make([]AdminUser, 0, len(users))
+	for _, u := range users {
+		out = append(out, adminUserView(u))
+	}
+	slices.SortFunc(out, func(a, b AdminUser) int { return strings.Compare(a.Username, b.Username) })
+	c.JSON(http.StatusOK, out)
+	return nil
+}
+
+func (s *Server) adminGetUser(c *gin.Context) *Error {
+	name, e := adminUsernameParam(c)
+	if e != nil {
+		return e
+	}
+	u, err := s.store.GetUser(c.Request.Context(), name)
+	if err != nil {
+		return adminStoreErr(err, "user "+strconv.Quote(name))
+	}
+	c.JSON(http.StatusOK, adminUserView(u))
+	return nil
+}
+
+// AdminCreateUser is the body of POST /admin/api/users.
+type AdminCreateUser struct {
+	Username string   `json:"username"`
+	Password string   `json:"password"`
+	Scopes   []string `json:"scopes"`
+	Admin    bool     `json:"admin"`
+}
+
+func (s *Server) adminCreateUser(c *gin.Context) *Error {
+	var req AdminCreateUser
+	if e := adminDecode(c, maxAdminBody, false, &req); e != nil {
+		return e
+	}
+	name, err := password.NormalizeUsername(req.Username)
+	if err != nil {
+		return adminBadRequest("%s", err.Error())
+	}
+	if e := adminCheckPassword(req.Password); e != nil {
+		return e
+	}
+	scopes, e := adminUserScopes(req.Scopes)
+	if e != nil {
+		return e
+	}
+	ctx := c.Request.Context()
+	// Refuse a duplicate before spending a password hash on it.
+	if _, err := s.store.GetUser(ctx, name); err == nil {
+		return adminConflict("user %q already exists", name)
+	} else if !errors.Is(err, storage.ErrNotFound) {
+		return serverError(err)
+	}
+	hash, e := s.adminHashPassword(c, req.Password)
+	if e != nil {
+		return e
+	}
+	now := s.now().UTC()
+	u := storage.User{
+		ID:           adminNewID(),
+		Username:     name,
+		PasswordHash: hash,
+		Scopes:       scopes,
+		Admin:        req.Admin,
+		CreatedAt:    now,
+		UpdatedAt:    now,
+	}
+	if err := s.store.CreateUser(ctx, u); err != nil {
+		return adminStoreErr(err, "user "+strconv.Quote(name))
+	}
+	s.adminAudit(c, "user.create", slog.String("username", name), slog.String("user_id", u.ID),
+		slog.Any("scopes", scopes), slog.Bool("admin", req.Admin))
+	c.JSON(http.StatusCreated, adminUserView(u))
+	return nil
+}
+
+// AdminPatchUser is the body of PATCH /admin/api/users/{username}. Nil
+// fields are left unchanged.
+type AdminPatchUser struct {
+	Password *string   `json:"password,omitempty"`
+	Disabled *bool     `json:"disabled,omitempty"`
+	Scopes   *[]string `json:"scopes,omitempty"`
+}
+
+func (s *Server) adminPatchUser(c *gin.Context) *Error {
+	name, e := adminUsernameParam(c)
+	if e != nil {
+		return e
+	}
+	var req AdminPatchUser
+	if e := adminDecode(c, maxAdminBody, false, &req); e != nil {
+		return e
+	}
+	if req.Password == nil && req.Disabled == nil && req.Scopes == nil {
+		return adminBadRequest("nothing to change: give password, disabled or scopes")
+	}
+	var scopes []string
+	if req.Scopes != nil {
+		if scopes, e = adminUserScopes(*req.Scopes); e != nil {
+			return e
+		}
+	}
+	ctx := c.Request.Context()
+	if _, err := s.store.GetUser(ctx, name); err != nil {
+		return adminStoreErr(err, "user "+strconv.Quote(name))
+	}
+	var hash string
+	if req.Password != nil {
+		if e := adminCheckPassword(*req.Password); e != nil {
+			return e
+		}
+		if hash, e = s.adminHashPassword(c, *req.Password); e != nil {
+			return e
+		}
+	}
+	now := s.now().UTC()
+	// reason is set by the run of fn whose result is committed (the last).
+	var reason string
+	u, err := s.store.UpdateUser(ctx, name, func(u storage.User) (storage.User, error) {
+		reason = ""
+		if req.Password != nil {
+			u.PasswordHash = hash
+			reason = "password changed"
+		}
+		if req.Disabled != nil {
+			if *req.Disabled && !u.Disabled {
+				reason = "user disabled"
+			}
+			u.Disabled = *req.Disabled
+		}
+		if req.Scopes != nil {
+			u.Scopes = scopes
+		}
+		if reason != "" {
+			// Kills every family atomically with the change (storage.User).
+			u.SessionGen++
+		}
+		u.UpdatedAt = now
+		return u, nil
+	})
+	if err != nil {
+		return adminStoreErr(err, "user "+strconv.Quote(name))
+	}
+	attrs := []slog.Attr{slog.String("username", name), slog.String("user_id", u.ID),
+		slog.Bool("password_changed", req.Password != nil)}
+	if req.Disabled != nil {
+		attrs = append(attrs, slog.Bool("disabled", *req.Disabled))
+	}
+	if req.Scopes != nil {
+		attrs = append(attrs, slog.Any("scopes", scopes))
+	}
+	if reason != "" {
+		// The generation bump already made the families unusable; marking
+		// them revoked makes the session list say so.
+		n, err := s.store.RevokeUserFamilies(ctx, u.ID, now, reason)
+		if err != nil {
+			return serverError(err)
+		}
+		attrs = append(attrs, slog.Int("sessions_revoked", n))
+	}
+	s.adminAudit(c, "user.update", attrs...)
+	c.JSON(http.StatusOK, adminUserView(u))
+	return nil
+}
+
+func (s *Server) adminDeleteUser(c *gin.Context) *Error {
+	name, e := adminUsernameParam(c)
+	if e != nil {
+		return e
+	}
+	ctx := c.Request.Context()
+	u, err := s.store.GetUser(ctx, name)
+	if err != nil {
+		return adminStoreErr(err, "user "+strconv.Quote(name))
+	}
+	if err := s.store.DeleteUser(ctx, name); err != nil {
+		return adminStoreErr(err, "user "+strconv.Quote(name))
+	}
+	s.adminAudit(c, "user.delete", slog.String("username", name), slog.String("user_id", u.ID))
+	c.Status(http.StatusNoContent)
+	return nil
+}
+
+// AdminImportUser is one user of POST /admin/api/users/import: a password
+// hash made elsewhere (bcrypt $2a$/$2b$/$2y$, or argon2id PHC), replaced by
+// an argon2id hash at the user's first login.
+type AdminImportUser struct {
+	Username     string   `json:"username"`
+	PasswordHash string   `json:"password_hash"`
+	Scopes       []string `json:"scopes,omitempty"`
+	Admin        bool     `json:"admin,omitempty"`
+	Disabled     bool     `json:"disabled,omitempty"`
+}
+
+// AdminImport is the body of POST /admin/api/users/import.
+type AdminImport struct {
+	Users []AdminImportUser `json:"users"`
+}
+
+// AdminImportResult answers an import: the usernames created and those
+// skipped because they already existed. Existing users are never changed.
+type AdminImportResult struct {
+	Created []string `json:"created"`
+	Skipped []string `json:"skipped"`
+}
+
+// adminValidHash reports whether h is a well-formed bcrypt or argon2id
+// hash. It does not run the hash function.
+func adminValidHash(h string) bool {
+	if strings.HasPrefix(h, "$2") {
+		cost, err := bcrypt.Cost([]byte(h))
+		return err == nil && cost >= bcrypt.MinCost && cost <= bcrypt.MaxCost && len(h) == 60
+	}
+	if !strings.HasPrefix(h, "$argon2id$") {
+		return false
+	}
+	_, _, _, err := password.ParsePHC(h)
+	return err == nil
+}
+
+func (s *Server) adminImportUsers(c *gin.Context) *Error {
+	var req AdminImport
+	if e := adminDecode(c, maxImportBody, false, &req); e != nil {
+		return e
+	}
+	if len(req.Users) == 0 {
+		return adminBadRequest("no users to import")
+	}
+	// Validate everything before creating anything.
+	users := make([]storage.User, 0, len(req.Users))
+	seen := make(map[string]bool, len(req.Users))
+	now := s.now().UTC()
+	for i, iu := range req.Users {
+		name, err := password.NormalizeUsername(iu.Username)
+		if err != nil {
+			return adminBadRequest("user %d: %s", i+1, err.Error())
+		}
+		if seen[name] {
+			return adminBadRequest("user %d: username %q appears more than once", i+1, name)
+		}
+		seen[name] = true
+		if !adminValidHash(iu.PasswordHash) {
+			return adminBadRequest("user %d (%s): password_hash is not a bcrypt or argon2id hash", i+1, name)
+		}
+		scopes, e := adminUserScopes(iu.Scopes)
+		if e != nil {
+			return adminBadRequest("user %d (%s): %s", i+1, name, e.Description)
+		}
+		users = append(users, storage.User{
+			ID:           adminNewID(),
+			Username:     name,
+			PasswordHash: iu.PasswordHash,
+			Scopes:       scopes,
+			Admin:        iu.Admin,
+			Disabled:     iu.Disabled,
+			CreatedAt:    now,
+			UpdatedAt:    now,
+		})
+	}
+	res := AdminImportResult{Created: []string{}, Skipped: []string{}}
+	ctx := c.Request.Context()
+	for _, u := range users {
+		err := s.store.CreateUser(ctx, u)
+		switch {
+		case errors.Is(err, storage.ErrExists):
+			res.Skipped = append(res.Skipped, u.Username)
+		case err != nil:
+			s.adminAudit(c, "user.import", slog.Int("created", len(res.Created)), slog.Int("skipped", len(res.Skipped)), slog.String("error", err.Error()))
+			return serverError(err)
+		default:
+			res.Created = append(res.Created, u.Username)
+		}
+	}
+	s.adminAudit(c, "user.import", slog.Int("created", len(res.Created)), slog.Int("skipped", len(res.Skipped)))
+	status := http.StatusOK
+	if len(res.Created) > 0 {
+		status = http.StatusCreated
+	}
+	c.JSON(status, res)
+	return nil
+}
+
+func (s *Server) adminRevokeUserSessions(c *gin.Context) *Error {
+	name, e := adminUsernameParam(c)
+	if e != nil {
+		return e
+	}
+	ctx := c.Request.Context()
+	u, err := s.store.GetUser(ctx, name)
+	if err != nil {
+		return adminStoreErr(err, "user "+strconv.Quote(name))
+	}
+	n, err := s.store.RevokeUserFamilies(ctx, u.ID, s.now().UTC(), "revoked by admin")
+	if err != nil {
+		return serverError(err)
+	}
+	s.adminAudit(c, "session.revoke_user", slog.String("username", name), slog.String("user_id", u.ID), slog.Int("sessions_revoked", n))
+	c.Status(http.StatusNoContent)
+	return nil
+}
