@@ -115,17 +115,17 @@ func (c *clock) Advance(d time.Duration) {
 	c.t = c.t.Add(d)
 }
 
-func testLogger(t *testing.T) *slog.Logger {
+func testLogger(t testing.TB) *slog.Logger {
 	return slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelWarn}))
 }
 
 // testConfig is a configuration with the default durations on a manual
 // clock.
-func testConfig(t *testing.T, s Store, c *clock) Config {
+func testConfig(t testing.TB, s Store, c *clock) Config {
 	return Config{Store: s, Now: c.Now, Logger: testLogger(t)}
 }
 
-func mustNew(t *testing.T, cfg Config) *Manager {
+func mustNew(t testing.TB, cfg Config) *Manager {
 	t.Helper()
 	m, err := New(t.Context(), cfg)
 	if err != nil {
@@ -141,7 +141,7 @@ func mustTick(t *testing.T, m *Manager) {
 	}
 }
 
-func mustSign(t *testing.T, m *Manager, claims string) string {
+func mustSign(t testing.TB, m *Manager, claims string) string {
 	t.Helper()
 	tok, err := m.Sign([]byte(claims))
 	if err != nil {
