@@ -180,6 +180,25 @@ func TestDB_Open_NotADatabase(t *testing.T) {
 	}
 }
 
+func TestDB_Open_ForeignBolt(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "other.db")
+	raw, err := bbolt.Open(path, 0o600, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = raw.Update(func(tx *bbolt.Tx) error {
+		_, err := tx.CreateBucket([]byte("something-else"))
+		return err
+	})
+	raw.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := bolt.Open(path, nil); !errors.Is(err, bolt.ErrInvalidFile) {
+		t.Errorf("Open of another program's bbolt file: got %v, want ErrInvalidFile", err)
+	}
+}
+
 func TestDB_Open_Unreadable(t *testing.T) {
 	if os.Geteuid() == 0 {
 		t.Skip("root reads any file")

@@ -53,9 +53,9 @@ func (db *DB) GetFamily(ctx context.Context, id string) (storage.Family, error) 
 	return f, nil
 }
 
-// ListFamilies returns the families matching filter: ordered by id, or,
-// with a UserID, in the order of that user's index. A Live filter with a
-// zero Now uses the current time.
+// ListFamilies returns the families matching filter, ordered by id. With a
+// UserID it reads only that user's index. A Live filter with a zero Now
+// uses the current time.
 func (db *DB) ListFamilies(ctx context.Context, filter storage.FamilyFilter) ([]storage.Family, error) {
 	now := filter.Now
 	if filter.Live && now.IsZero() {
