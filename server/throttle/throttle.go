@@ -25,6 +25,27 @@
 // reaches its limit (Block, or the count at which the delay reaches
 // MaxDelay), so a count drains within minutes after an attack ends.
 //
+// An owner who shares an address with a credential stuffer (a large NAT)
+// is refused with it; DefaultAddr's allowance of a hundred failures per 15
+// minutes is meant to make that rare.
+//
+// Delays slow down an attacker who waits for each answer; one who sends
+// many attempts in parallel is bounded by the blocks and, for the
+// username's delay, by the bounded concurrency of password hashing.
+//
+// # Use
+//
+// For each password-grant attempt, with the normalised username and the
+// client address:
+//
+//	d := lim.Check(username, addr)
+//	if d.Block {
+//		// 429, Retry-After: d.RetryAfter in seconds
+//	}
+//	// sleep d.Delay, or stop when the request's context ends
+//	// verify the password (VerifyDummy for unknown or disabled users)
+//	// then lim.Success(username, addr) or lim.Failure(username, addr)
+//
 // Client addresses are grouped: an IPv4 address counts alone, an IPv6
 // address with its /64 (one customer's network), and an IPv4-mapped IPv6
 // address as IPv4. Usernames are compared lower-cased.
