@@ -125,6 +125,7 @@ func (s *Server) routes() http.Handler {
 	r.GET("/healthz", s.handleHealthz)
 	r.GET("/readyz", s.handleReadyz)
 	r.GET("/metrics", s.metrics.handler())
+	s.mountConsole(r)
 	s.mountAdmin(r)
 	return r
 }
