@@ -498,7 +498,11 @@ func (m *Manager) logEvents(events []event) {
 				m.log.Info("signing key activated", "kid", e.kid)
 			}
 		case "revoked":
-			m.log.Warn("signing key revoked", "kid", e.kid, "remove_at", e.at)
+			if e.early {
+				m.log.Warn("active signing key revoked; verifiers that cached the JWKS may reject new tokens until they refetch", "kid", e.kid, "remove_at", e.at)
+			} else {
+				m.log.Warn("signing key revoked", "kid", e.kid, "remove_at", e.at)
+			}
 		case "repaired":
 			m.log.Warn("signing key had no removal time; set one", "kid", e.kid, "remove_at", e.at)
 		case "scheduled":

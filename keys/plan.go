@@ -44,7 +44,8 @@ type event struct {
 	kid  string
 	at   time.Time // for scheduled: when; for retired and revoked: RemoveAt
 	// early is set on an activation that happened before the key had been
-	// published for JWKSMaxAge (an emergency).
+	// published for JWKSMaxAge, and on the revocation of the active key:
+	// emergencies that verifiers caching the JWKS may notice.
 	early bool
 }
 
@@ -265,7 +266,7 @@ func (p *plan) revoke(kid string) error {
 	k.State = storage.KeyRevoked
 	k.RevokedAt = p.now
 	k.RemoveAt = later(k.RemoveAt, p.now.Add(p.cfg.retention()))
-	p.note(event{what: "revoked", kid: k.ID, at: k.RemoveAt})
+	p.note(event{what: "revoked", kid: k.ID, at: k.RemoveAt, early: wasActive})
 	if wasActive {
 		n := candidate(p.keys)
 		if n < 0 {
