@@ -238,13 +238,11 @@ func (a *app) serve(ctx context.Context, args []string) error {
 		tlsCfg = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
 	}
 
+	if socketAnswers(a.socket, socketDialTimeout) {
+		return fmt.Errorf("a server already answers on the control socket %s", a.socket)
+	}
 	db, err := bolt.Open(a.db, &bolt.Options{Timeout: serveLockTimeout, Logger: logger})
 	if err != nil {
-		if errors.Is(err, bolt.ErrLocked) {
-			if socketAnswers(a.socket, socketDialTimeout) {
-				return fmt.Errorf("a server is already running on %s (control socket %s)", a.db, a.socket)
-			}
-		}
 		return openErr(a.db, err)
 	}
 	defer db.Close()
