@@ -42,6 +42,7 @@ func privateExponents(t *testing.T, m *Manager, keys []storage.Key) (b64 []strin
 }
 
 func TestNew_KEK_NoPrivateExponentStored(t *testing.T) {
+	t.Parallel()
 	for _, encrypted := range []bool{false, true} {
 		s, c := &memStore{}, newClock()
 		cfg := testConfig(t, s, c)
@@ -72,6 +73,7 @@ func TestNew_KEK_NoPrivateExponentStored(t *testing.T) {
 }
 
 func TestNew_WrongKEK(t *testing.T) {
+	t.Parallel()
 	s, c := &memStore{}, newClock()
 	cfg := testConfig(t, s, c)
 	cfg.KEK = newKEK(t)
@@ -106,6 +108,7 @@ func TestNew_WrongKEK(t *testing.T) {
 }
 
 func TestNew_KEK_Migration(t *testing.T) {
+	t.Parallel()
 	s, c := &memStore{}, newClock()
 	cfg := testConfig(t, s, c)
 	m := mustNew(t, cfg)
@@ -151,6 +154,7 @@ func TestNew_KEK_Migration(t *testing.T) {
 }
 
 func TestLoadKEK(t *testing.T) {
+	t.Parallel()
 	key := newKEK(t)
 	for key[0] < 0x80 { // make sure the raw key is not text
 		key = newKEK(t)

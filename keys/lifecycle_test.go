@@ -63,6 +63,7 @@ func checkState(t *testing.T, s *memStore, m *Manager, cfg Config, now time.Time
 // token verifies against every JWKS a strict caching verifier may hold while
 // the token lives.
 func TestManager_Lifecycle(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name                        string
 		rotation, maxAge, ttl, skew time.Duration
@@ -188,6 +189,7 @@ func timeline(keys []storage.Key, start time.Time) string {
 // at and just before each transition. The stored timelines must be the same:
 // no rotation skipped or repeated.
 func TestManager_Restart(t *testing.T) {
+	t.Parallel()
 	run := func(t *testing.T, restart bool) (timelines []string, rotations int) {
 		s, c := &memStore{}, newClock()
 		cfg := testConfig(t, s, c)
@@ -237,6 +239,7 @@ func TestManager_Restart(t *testing.T) {
 // once (not a burst), a fresh next key is published, and the schedule
 // continues from then.
 func TestNew_CatchUp(t *testing.T) {
+	t.Parallel()
 	s, c := &memStore{}, newClock()
 	cfg := testConfig(t, s, c)
 	m := mustNew(t, cfg)
@@ -288,6 +291,7 @@ func TestNew_CatchUp(t *testing.T) {
 }
 
 func TestNew_EmptyStore(t *testing.T) {
+	t.Parallel()
 	s, c := &memStore{}, newClock()
 	m := mustNew(t, testConfig(t, s, c))
 	keys, writes := s.snapshot()
@@ -310,6 +314,7 @@ func TestNew_EmptyStore(t *testing.T) {
 }
 
 func TestConfig_Validate(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name string
 		cfg  Config

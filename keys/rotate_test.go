@@ -12,6 +12,7 @@ import (
 )
 
 func TestManager_Rotate(t *testing.T) {
+	t.Parallel()
 	t.Run("next key published long enough takes over at once", func(t *testing.T) {
 		s, c := &memStore{}, newClock()
 		m := mustNew(t, testConfig(t, s, c))
@@ -114,6 +115,7 @@ func TestManager_Rotate(t *testing.T) {
 }
 
 func TestManager_Revoke(t *testing.T) {
+	t.Parallel()
 	// setup returns a manager whose store holds a retired, an active and a
 	// next key, and a token signed by each of the first two.
 	setup := func(t *testing.T) (m *Manager, s *memStore, c *clock, retired, active, next, oldTok, tok string) {
@@ -173,7 +175,7 @@ func TestManager_Revoke(t *testing.T) {
 		}
 	})
 
-	t.Run("next", func(t *testing.T) {
+	t.Run("next, and an unknown kid", func(t *testing.T) {
 		m, s, _, _, active, next, _, tok := setup(t)
 		if _, err := m.Revoke(t.Context(), next); err != nil {
 			t.Fatal(err)
@@ -192,14 +194,24 @@ func TestManager_Revoke(t *testing.T) {
 		if _, err := m.Verify(tok); err != nil {
 			t.Errorf("Verify of the active key's token: %v", err)
 		}
+
+		_, writes := s.snapshot()
+		_, err := m.Revoke(t.Context(), "no-such-kid")
+		if !errors.Is(err, ErrNotFound) || !errors.Is(err, storage.ErrNotFound) {
+			t.Errorf("Revoke(unknown) = %v, want ErrNotFound wrapping storage.ErrNotFound", err)
+		}
+		if _, after := s.snapshot(); after != writes {
+			t.Error("Revoke(unknown) wrote to the store")
+		}
 	})
 
-	t.Run("retired", func(t *testing.T) {
-		m, _, _, retired, _, _, oldTok, tok := setup(t)
+	t.Run("retired, twice", func(t *testing.T) {
+		m, s, c, retired, _, _, oldTok, tok := setup(t)
 		if _, err := m.Verify(oldTok); err != nil {
 			t.Fatalf("retired key's token before revocation: %v", err)
 		}
-		if _, err := m.Revoke(t.Context(), retired); err != nil {
+		first, err := m.Revoke(t.Context(), retired)
+		if err != nil {
 			t.Fatal(err)
 		}
 		if published(t, m, retired) {
@@ -211,14 +223,8 @@ func TestManager_Revoke(t *testing.T) {
 		if _, err := m.Verify(tok); err != nil {
 			t.Errorf("Verify of the active key's token: %v", err)
 		}
-	})
 
-	t.Run("twice", func(t *testing.T) {
-		m, s, c, retired, _, _, _, _ := setup(t)
-		first, err := m.Revoke(t.Context(), retired)
-		if err != nil {
-			t.Fatal(err)
-		}
+		// Revoking it again changes nothing.
 		keys, _ := s.snapshot()
 		c.Advance(time.Minute)
 		second, err := m.Revoke(t.Context(), retired)
@@ -232,21 +238,10 @@ func TestManager_Revoke(t *testing.T) {
 			t.Error("second Revoke changed the key set")
 		}
 	})
-
-	t.Run("unknown", func(t *testing.T) {
-		m, s, _, _, _, _, _, _ := setup(t)
-		_, before := s.snapshot()
-		_, err := m.Revoke(t.Context(), "no-such-kid")
-		if !errors.Is(err, ErrNotFound) || !errors.Is(err, storage.ErrNotFound) {
-			t.Errorf("Revoke(unknown) = %v, want ErrNotFound wrapping storage.ErrNotFound", err)
-		}
-		if _, after := s.snapshot(); after != before {
-			t.Error("Revoke(unknown) wrote to the store")
-		}
-	})
 }
 
 func TestManager_JWKS(t *testing.T) {
+	t.Parallel()
 	s, c := &memStore{}, newClock()
 	cfg := testConfig(t, s, c)
 	m := mustNew(t, cfg)

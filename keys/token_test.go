@@ -97,33 +97,34 @@ func newTokenFixture(t testing.TB) tokenFixture {
 	return f
 }
 
-func TestManager_Sign(t *testing.T) {
+// TestManager_SignVerify checks the header Sign produces and what Verify
+// accepts and rejects. The fixture is shared: RSA key generation is slow.
+func TestManager_SignVerify(t *testing.T) {
+	t.Parallel()
 	f := newTokenFixture(t)
-	tok := mustSign(t, f.m, testClaims)
-	parts := strings.Split(tok, ".")
-	if len(parts) != 3 {
-		t.Fatalf("token has %d parts, want 3", len(parts))
-	}
-	raw, err := b64.DecodeString(parts[0])
-	if err != nil {
-		t.Fatal(err)
-	}
-	var header map[string]any
-	if err := json.Unmarshal(raw, &header); err != nil {
-		t.Fatal(err)
-	}
-	want := map[string]any{"alg": "RS256", "typ": "at+jwt", "kid": f.activeKID}
-	if !maps.Equal(header, want) {
-		t.Errorf("header %s, want exactly %v", raw, want)
-	}
-	payload, err := f.m.Verify(tok)
-	if err != nil || string(payload) != testClaims {
-		t.Errorf("Verify = %s, %v; want %s", payload, err, testClaims)
-	}
-}
-
-func TestManager_Verify(t *testing.T) {
-	f := newTokenFixture(t)
+	t.Run("Sign", func(t *testing.T) {
+		tok := mustSign(t, f.m, testClaims)
+		parts := strings.Split(tok, ".")
+		if len(parts) != 3 {
+			t.Fatalf("token has %d parts, want 3", len(parts))
+		}
+		raw, err := b64.DecodeString(parts[0])
+		if err != nil {
+			t.Fatal(err)
+		}
+		var header map[string]any
+		if err := json.Unmarshal(raw, &header); err != nil {
+			t.Fatal(err)
+		}
+		want := map[string]any{"alg": "RS256", "typ": "at+jwt", "kid": f.activeKID}
+		if !maps.Equal(header, want) {
+			t.Errorf("header %s, want exactly %v", raw, want)
+		}
+		payload, err := f.m.Verify(tok)
+		if err != nil || string(payload) != testClaims {
+			t.Errorf("Verify = %s, %v; want %s", payload, err, testClaims)
+		}
+	})
 	attacker, err := generate(2048)
 	if err != nil {
 		t.Fatal(err)
