@@ -6,6 +6,7 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"errors"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
@@ -49,7 +50,13 @@ func TestNew_KEK_NoPrivateExponentStored(t *testing.T) {
 		if encrypted {
 			cfg.KEK = newKEK(t)
 		}
+		var logs bytes.Buffer
+		cfg.Logger = slog.New(slog.NewTextHandler(&logs, nil))
 		m := mustNew(t, cfg)
+		const warning = "private signing keys are stored unencrypted; set --key-encryption-key-file"
+		if got := strings.Contains(logs.String(), warning); got == encrypted {
+			t.Errorf("encrypted=%v: warning logged: %v\n%s", encrypted, got, logs.String())
+		}
 		keys, _ := s.snapshot()
 		stored := s.raw(t)
 		b64, raw := privateExponents(t, m, keys)

@@ -344,7 +344,9 @@ func (m *Manager) update(ctx context.Context, need int, fn func(*plan) error) ([
 			continue
 		}
 		if err != nil {
-			pl.used = 0
+			// The write may have committed all the same (an error after
+			// the commit): never offer these keys again.
+			pl.used = len(fresh)
 			return nil, m.abort(err)
 		}
 		// The used keys are in keys now; the unused ones leave the JWKS.

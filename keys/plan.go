@@ -185,6 +185,9 @@ func (p *plan) publish() (int, error) {
 	if err != nil {
 		return -1, err
 	}
+	if p.find(k.ID) >= 0 {
+		return -1, fmt.Errorf("keys: fresh key %s is already stored", k.ID)
+	}
 	k.State = storage.KeyNext
 	k.PublishedAt = p.now
 	k.ActivatedAt, k.RetiredAt, k.RemoveAt, k.RevokedAt = time.Time{}, time.Time{}, time.Time{}, time.Time{}

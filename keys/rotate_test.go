@@ -297,3 +297,38 @@ func TestManager_JWKS(t *testing.T) {
 	mustTick(t, m)
 	same("an idle Tick")
 }
+
+// TestManager_Rotate_StoreFailure: a failed write leaves the served state as
+// it was: the key prepared for it is withdrawn from the JWKS.
+func TestManager_Rotate_StoreFailure(t *testing.T) {
+	t.Parallel()
+	s, c := &memStore{}, newClock()
+	m := mustNew(t, testConfig(t, s, c))
+	body, etag := m.JWKS()
+	before, writes := s.snapshot()
+	active := byState(before, storage.KeyActive)[0]
+
+	c.Advance(time.Hour)
+	s.mu.Lock()
+	s.fail = errors.New("disk full")
+	s.mu.Unlock()
+	if _, err := m.Rotate(t.Context(), false); err == nil {
+		t.Fatal("Rotate with a failing store: nil error")
+	}
+	if b, e := m.JWKS(); e != etag || !bytes.Equal(b, body) {
+		t.Error("a failed rotation changed the JWKS")
+	}
+	if _, w := s.snapshot(); w != writes {
+		t.Error("a failed rotation wrote to the store")
+	}
+	if got := kidOf(t, mustSign(t, m, `{}`)); got != active {
+		t.Errorf("signing with %s after a failed rotation, want %s", got, active)
+	}
+	info, err := m.Rotate(t.Context(), false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if info.State != "active" || info.ID == active {
+		t.Errorf("retry: Rotate = %s %s, want a new active key", info.ID, info.State)
+	}
+}
