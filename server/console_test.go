@@ -2,12 +2,22 @@ package server
 
 import (
 	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
 	"io"
 	"io/fs"
 	"net/http"
 	"net/url"
+	"os"
+	"path/filepath"
+	"slices"
 	"strings"
+	"sync"
 	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
 
 	"github.com/authd/authd/storage"
 	"github.com/authd/authd/web"
@@ -196,4 +206,354 @@ func TestConsole_AdminAPINotShadowed(t *testing.T) {
 	if resp.StatusCode != http.StatusNotFound || resp.Header.Get("Content-Security-Policy") != "" {
 		t.Errorf("GET /admin/api/nope: status %d, want the API's 404", resp.StatusCode)
 	}
+}
+
+// chromiumPath is where Debian's chromium package puts the browser; .ci/run
+// installs it.
+const chromiumPath = "/usr/bin/chromium"
+
+// browser drives one headless Chromium tab for a test.
+type browser struct {
+	t   *testing.T
+	ctx context.Context
+
+	mu       sync.Mutex
+	messages []chromedp.ConsoleMessage
+	shotDir  string
+	shots    int
+}
+
+// newBrowser starts headless Chromium with a fresh profile. It reaches only
+// loopback: every host name but 127.0.0.1 fails to resolve, and the
+// browser's own background services are off. The test is skipped when
+// Chromium is not installed.
+func newBrowser(t *testing.T) *browser {
+	t.Helper()
+	if _, err := os.Stat(chromiumPath); err != nil {
+		t.Skipf("the browser test needs Chromium at %s (apt-get install chromium; .ci/run installs it)", chromiumPath)
+	}
+	opts := append(chromedp.DefaultExecAllocatorOptions[:],
+		chromedp.ExecPath(chromiumPath),
+		chromedp.Headless,
+		chromedp.NoSandbox,
+		chromedp.DisableGPU,
+		chromedp.NoFirstRun,
+		chromedp.Flag("disable-quic", true),
+		chromedp.Flag("disable-background-networking", true),
+		chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("disable-sync", true),
+		chromedp.Flag("disable-domain-reliability", true),
+		chromedp.Flag("no-pings", true),
+		chromedp.Flag("host-resolver-rules", "MAP * ~NOTFOUND, EXCLUDE 127.0.0.1"),
+		chromedp.UserDataDir(t.TempDir()),
+		chromedp.WindowSize(1280, 900),
+	)
+	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
+	ctx, cancelTab := chromedp.NewContext(actx)
+	t.Cleanup(func() {
+		cancelTab()
+		cancelAlloc()
+	})
+	if err := chromedp.Do(ctx); err != nil {
+		t.Fatalf("start Chromium: %v", err)
+	}
+	b := &browser{t: t, ctx: ctx, shotDir: os.Getenv("AUTHD_CONSOLE_SCREENSHOTS")}
+
+	lctx, stop := context.WithCancel(ctx)
+	done := make(chan struct{})
+	msgs := chromedp.Console(lctx)
+	go func() {
+		defer close(done)
+		for m, err := range msgs {
+			if err != nil {
+				return
+			}
+			b.mu.Lock()
+			b.messages = append(b.messages, m)
+			b.mu.Unlock()
+		}
+	}()
+	t.Cleanup(func() {
+		stop()
+		<-done
+	})
+	return b
+}
+
+// do runs steps, failing the test with what on error or after 20 seconds.
+func (b *browser) do(what string, steps ...chromedp.Action[chromedp.Void]) {
+	b.t.Helper()
+	ctx, cancel := context.WithTimeout(b.ctx, 20*time.Second)
+	defer cancel()
+	if err := chromedp.Do(ctx, steps...); err != nil {
+		b.t.Fatalf("%s: %v", what, err)
+	}
+}
+
+// waitFor polls the JavaScript expression until it is true.
+func (b *browser) waitFor(what, expr string) {
+	b.t.Helper()
+	b.do("wait for "+what, chromedp.Action[chromedp.Void](func(ctx context.Context, t *chromedp.Target) (chromedp.Void, error) {
+		_, err := chromedp.Poll[bool](expr, chromedp.WithPollingTimeout(15*time.Second))(ctx, t)
+		return chromedp.Void{}, err
+	}))
+}
+
+// eval evaluates a JavaScript expression into a string.
+func (b *browser) eval(expr string) string {
+	b.t.Helper()
+	ctx, cancel := context.WithTimeout(b.ctx, 10*time.Second)
+	defer cancel()
+	s, err := chromedp.Run(ctx, chromedp.Evaluate[string](expr))
+	if err != nil {
+		b.t.Fatalf("evaluate %s: %v", expr, err)
+	}
+	return s
+}
+
+// shot saves a PNG of the page when AUTHD_CONSOLE_SCREENSHOTS names a
+// directory; it is for looking at the console while changing it.
+func (b *browser) shot(name string) {
+	b.t.Helper()
+	if b.shotDir == "" {
+		return
+	}
+	b.shots++
+	// A laptop and a phone.
+	for _, size := range []struct {
+		name string
+		w, h int64
+	}{{"wide", 1280, 900}, {"phone", 390, 844}} {
+		var png []byte
+		err := chromedp.Do(b.ctx,
+			chromedp.EmulateViewport(size.w, size.h),
+			chromedp.Func(func(ctx context.Context, t *chromedp.Target) error {
+				var err error
+				png, err = chromedp.FullScreenshot(100)(ctx, t)
+				return err
+			}),
+		)
+		if err != nil {
+			b.t.Fatalf("screenshot: %v", err)
+		}
+		p := filepath.Join(b.shotDir, fmt.Sprintf("%02d-%s-%s.png", b.shots, name, size.name))
+		if err := os.WriteFile(p, png, 0o644); err != nil {
+			b.t.Fatal(err)
+		}
+	}
+	b.do("restore the viewport", chromedp.EmulateViewport(1280, 900))
+}
+
+// problems returns the errors and warnings the page logged, such as
+// exceptions and Content-Security-Policy violations.
+func (b *browser) problems() []string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	var out []string
+	for _, m := range b.messages {
+		if m.Type == chromedp.ConsoleError || m.Type == chromedp.ConsoleException || m.Type == chromedp.ConsoleWarning {
+			out = append(out, m.String())
+		}
+	}
+	return out
+}
+
+func jsString(s string) string {
+	b, _ := json.Marshal(s)
+	return string(b)
+}
+
+// rowWith is a JavaScript expression: whether a row of tbody has a header
+// cell whose text is name.
+func rowWith(tbody, name string) string {
+	return fmt.Sprintf(`[...document.querySelectorAll('#%s tr > th')].some(th => th.textContent.trim() === %s)`, tbody, jsString(name))
+}
+
+// TestConsole_Browser drives the console in headless Chromium through an
+// operator's day: sign in, add a user and a confidential client, read the
+// one-time secret, revoke a session, rotate the signing key, sign out. Each
+// step is checked in the storage and through the API.
+func TestConsole_Browser(t *testing.T) {
+	if testing.Short() {
+		t.Skip("the browser test is not short")
+	}
+	b := newBrowser(t)
+	e := newEnv(t)
+	ctx := context.Background()
+	root := e.addUser("root", "correct horse battery staple", func(u *storage.User) { u.Admin = true })
+
+	// Sign in.
+	b.do("open the console", chromedp.Navigate(e.url+"/admin"))
+	b.do("login form", chromedp.WaitVisible(chromedp.CSS("#login-form")))
+	b.waitFor("the issuer", `document.querySelector('#issuer-value').textContent === `+jsString(e.url))
+	b.shot("login")
+	b.do("sign in",
+		chromedp.SendKeys(chromedp.CSS("#login-username"), "root"),
+		chromedp.SendKeys(chromedp.CSS("#login-password"), "correct horse battery staple"),
+		chromedp.Click(chromedp.CSS("#login-form button[type=submit]")),
+		chromedp.WaitVisible(chromedp.CSS("#users")),
+	)
+	b.waitFor("the user list", rowWith("users-body", "root (you)"))
+	if got := b.eval(`document.querySelector('#who-name').textContent`); got != "root" {
+		t.Errorf("signed in as %q, want root", got)
+	}
+	if got := b.eval(`location.href`); strings.Contains(got, "token") || strings.Contains(got, "authd_rt_") {
+		t.Errorf("a token leaked into the URL: %s", got)
+	}
+	fams, err := e.store.ListFamilies(ctx, storage.FamilyFilter{UserID: root.ID})
+	if err != nil || len(fams) != 1 || fams[0].ClientID != ConsoleClientID {
+		t.Fatalf("after sign-in: families of root = %+v, %v; want one of %s", fams, err, ConsoleClientID)
+	}
+	consoleFamily := fams[0].ID
+
+	// Add a user.
+	b.do("add a user",
+		chromedp.Click(chromedp.CSS("#user-add")),
+		chromedp.WaitVisible(chromedp.CSS("#user-add-dialog")),
+		chromedp.SendKeys(chromedp.CSS("#user-add-username"), "alice"),
+		chromedp.SendKeys(chromedp.CSS("#user-add-password"), "alice's long password"),
+		chromedp.SendKeys(chromedp.CSS("#user-add-scopes"), "read, write"),
+	)
+	b.shot("add-user")
+	b.do("submit the user", chromedp.Click(chromedp.CSS("#user-add-dialog button[type=submit]")),
+		chromedp.WaitNotVisible(chromedp.CSS("#user-add-dialog")))
+	b.waitFor("alice in the list", rowWith("users-body", "alice"))
+	b.shot("users")
+	alice, err := e.store.GetUser(ctx, "alice")
+	if err != nil {
+		t.Fatalf("alice was not created: %v", err)
+	}
+	if alice.Admin || !slices.Equal(alice.Scopes, []string{"read", "write"}) {
+		t.Errorf("alice: admin %v, scopes %q; want false, [read write]", alice.Admin, alice.Scopes)
+	}
+
+	// Add a confidential client and read its one-time secret.
+	b.do("open the clients tab", chromedp.Click(chromedp.CSS(`.tabs a[href="#clients"]`)),
+		chromedp.WaitVisible(chromedp.CSS("#clients")))
+	b.waitFor("the client list", rowWith("clients-body", ConsoleClientID))
+	b.do("add a client",
+		chromedp.Click(chromedp.CSS("#client-add")),
+		chromedp.WaitVisible(chromedp.CSS("#client-add-dialog")),
+		chromedp.SendKeys(chromedp.CSS("#client-add-id"), "billing"),
+		chromedp.Click(chromedp.CSS(`#client-add-dialog input[value=client_credentials]`)),
+		chromedp.SendKeys(chromedp.CSS("#client-add-scopes"), "read write"),
+		chromedp.SendKeys(chromedp.CSS("#client-add-audiences"), "https://billing.example"),
+		chromedp.Click(chromedp.CSS("#client-add-dialog button[type=submit]")),
+		chromedp.WaitVisible(chromedp.CSS("#secret-dialog")),
+	)
+	b.shot("client-secret")
+	secret := b.eval(`document.querySelector('#secret-value').value`)
+	if len(secret) < 32 {
+		t.Fatalf("one-time secret = %q, want a generated secret", secret)
+	}
+	if !strings.Contains(b.eval(`document.querySelector('#secret-dialog').textContent`), "Shown only once") {
+		t.Error("the secret dialog does not say the secret is shown only once")
+	}
+	b.do("close the secret", chromedp.Click(chromedp.CSS("#secret-dialog button[type=submit]")),
+		chromedp.WaitNotVisible(chromedp.CSS("#secret-dialog")))
+	b.waitFor("billing in the list", rowWith("clients-body", "billing"))
+	b.waitFor("the secret to leave the page", `document.querySelector('#secret-value').value === ''`)
+	if strings.Contains(b.eval(`document.documentElement.outerHTML + document.querySelector('#secret-value').value`), secret) {
+		t.Error("the client secret is still in the page after its dialog closed")
+	}
+	billing, err := e.store.GetClient(ctx, "billing")
+	if err != nil {
+		t.Fatalf("billing was not created: %v", err)
+	}
+	if billing.Public || !slices.Equal(billing.Grants, []string{GrantPassword, GrantRefreshToken, GrantClientCredentials}) ||
+		!slices.Equal(billing.Audiences, []string{"https://billing.example"}) {
+		t.Errorf("billing = %+v; want confidential with three grants and one audience", billing)
+	}
+
+	// The secret from the page works: alice signs in through billing.
+	tok := e.login("billing", secret, "alice", "alice's long password")
+	if tok.Status != http.StatusOK {
+		t.Fatalf("login with the console's secret: %d %s", tok.Status, tok.Raw)
+	}
+	aliceRT := tok.str("refresh_token")
+	fams, err = e.store.ListFamilies(ctx, storage.FamilyFilter{UserID: alice.ID})
+	if err != nil || len(fams) != 1 {
+		t.Fatalf("families of alice = %+v, %v; want one", fams, err)
+	}
+	aliceFamily := fams[0].ID
+
+	// List the sessions, filter by alice, revoke hers.
+	b.do("open the sessions tab", chromedp.Click(chromedp.CSS(`.tabs a[href="#sessions"]`)),
+		chromedp.WaitVisible(chromedp.CSS("#sessions")))
+	b.waitFor("both sessions", `document.querySelectorAll('#sessions-body tr').length === 2`)
+	b.waitFor("the console's own session", `!!document.querySelector('#sessions-body tr[data-session="`+consoleFamily+`"]')`)
+	b.shot("sessions")
+	b.do("filter by alice",
+		chromedp.SendKeys(chromedp.CSS("#sessions-user"), "alice"),
+		chromedp.Click(chromedp.CSS("#sessions-filter button[type=submit]")),
+	)
+	b.waitFor("alice's session alone", `document.querySelectorAll('#sessions-body tr').length === 1 && !!document.querySelector('#sessions-body tr[data-session="`+aliceFamily+`"]')`)
+	b.do("revoke alice's session",
+		chromedp.Click(chromedp.CSS(`#sessions-body tr[data-session="`+aliceFamily+`"] button`)),
+		chromedp.WaitVisible(chromedp.CSS("#confirm-dialog")),
+	)
+	b.shot("confirm-revoke")
+	b.do("confirm", chromedp.Click(chromedp.CSS("#confirm-ok")),
+		chromedp.WaitNotPresent(chromedp.CSS(`#sessions-body tr[data-session="`+aliceFamily+`"]`)))
+	b.waitFor("the notice", `document.querySelector('#notice').textContent.includes('revoked')`)
+	f, err := e.store.GetFamily(ctx, aliceFamily)
+	if err != nil || !f.Revoked() {
+		t.Errorf("alice's family after revocation: revoked %v, err %v; want revoked", f.Revoked(), err)
+	}
+	if r := e.refresh("billing", secret, aliceRT); r.Status != http.StatusBadRequest || r.str("error") != "invalid_grant" {
+		t.Errorf("refresh of the revoked session: %d %s; want 400 invalid_grant", r.Status, r.Raw)
+	}
+
+	// Rotate the signing key. The next key has been published longer than
+	// the JWKS max-age, so it takes over at once.
+	before := activeKID(t, e)
+	e.clock.Advance(10 * time.Minute)
+	b.do("open the keys tab", chromedp.Click(chromedp.CSS(`.tabs a[href="#keys"]`)),
+		chromedp.WaitVisible(chromedp.CSS("#keys")))
+	b.waitFor("the active key", `!!document.querySelector('#keys-body tr[data-kid="`+before+`"]')`)
+	b.do("rotate",
+		chromedp.Click(chromedp.CSS("#key-rotate")),
+		chromedp.WaitVisible(chromedp.CSS("#key-rotate-dialog")),
+	)
+	b.shot("rotate")
+	b.do("confirm the rotation", chromedp.Click(chromedp.CSS("#key-rotate-dialog button[type=submit]")),
+		chromedp.WaitNotVisible(chromedp.CSS("#key-rotate-dialog")))
+	b.waitFor("the rotation notice", `document.querySelector('#notice').textContent.includes('now the active signing key')`)
+	after := activeKID(t, e)
+	if after == before {
+		t.Fatalf("the active key is still %s after rotation", before)
+	}
+	b.waitFor("the new active key in the table", `(document.querySelector('#keys-body tr[data-kid="`+after+`"]')?.textContent || '').includes('active')`)
+	b.shot("keys")
+
+	// Sign out: the console's session is revoked on the server.
+	b.do("sign out", chromedp.Click(chromedp.CSS("#logout")), chromedp.WaitVisible(chromedp.CSS("#login-form")))
+	b.waitFor("the signed-out message", `document.querySelector('#login-message').textContent === 'You are signed out.'`)
+	b.shot("signed-out")
+	f, err = e.store.GetFamily(ctx, consoleFamily)
+	if err != nil || !f.Revoked() {
+		t.Errorf("the console's family after sign-out: revoked %v, err %v; want revoked", f.Revoked(), err)
+	}
+	if b.eval(`String(document.querySelector('#app-view').hidden)`) != "true" {
+		t.Error("the app view is still shown after sign-out")
+	}
+
+	if p := b.problems(); len(p) > 0 {
+		t.Errorf("the page logged problems:\n%s", strings.Join(p, "\n"))
+	}
+}
+
+func activeKID(t *testing.T, e *testEnv) string {
+	t.Helper()
+	ks, err := e.keys.List(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range ks {
+		if k.State == "active" {
+			return k.ID
+		}
+	}
+	t.Fatalf("no active key in %+v", ks)
+	return ""
 }

@@ -2,7 +2,7 @@
 
 import * as auth from './auth.js';
 import * as api from './api.js';
-import { $, guard, clearAlert } from './ui.js';
+import { $, guard, clearNotices } from './ui.js';
 import * as users from './users.js';
 import * as clients from './clients.js';
 import * as sessions from './sessions.js';
@@ -21,7 +21,7 @@ function currentView() {
 function show(focus) {
   if (!auth.signedIn()) return;
   const name = currentView();
-  clearAlert();
+  clearNotices();
   for (const v of Object.keys(views)) $(`#${v}`).hidden = v !== name;
   for (const a of document.querySelectorAll('.tabs a')) {
     if (a.dataset.view === name) a.setAttribute('aria-current', 'page');

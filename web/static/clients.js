@@ -77,8 +77,7 @@ function showSecret(id, secret) {
   input.value = secret;
   status.textContent = '';
   dlg.addEventListener('close', () => {
-    input.value = '';
-    status.textContent = '';
+    forgetSecret();
     notice(`Client ${id} is added.`);
   }, { once: true });
   dlg.showModal();
@@ -102,6 +101,11 @@ async function copySecret() {
   }
 }
 
+function forgetSecret() {
+  $('#secret-value').value = '';
+  $('#secret-copied').textContent = '';
+}
+
 export function init() {
   $('#client-add').addEventListener('click', add);
   $('#client-add-dialog form').addEventListener('change', (e) => {
@@ -110,6 +114,7 @@ export function init() {
   $('#secret-copy').addEventListener('click', copySecret);
   $('#secret-dialog form').addEventListener('submit', (e) => {
     e.preventDefault();
+    forgetSecret();
     $('#secret-dialog').close();
   });
 }

@@ -1,7 +1,7 @@
 // The Keys tab: signing keys with their states and times; rotate; revoke.
 
 import * as api from './api.js';
-import { $, h, th, td, time, badge, renderRows, confirm, formDialog, notice, busy, guard } from './ui.js';
+import { $, h, th, td, time, localTime, badge, renderRows, confirm, formDialog, notice, busy, guard } from './ui.js';
 
 const order = { active: 0, next: 1, retired: 2, revoked: 3 };
 const stateKind = { active: 'ok', next: 'accent', retired: '', revoked: 'warn' };
@@ -10,6 +10,7 @@ export async function load() {
   const keys = await api.keys.list();
   keys.sort((a, b) => (order[a.state] ?? 9) - (order[b.state] ?? 9) || b.created_at.localeCompare(a.created_at));
   renderRows($('#keys-body'), $('#keys-empty'), keys.map(row));
+  $('#keys-unencrypted').hidden = !keys.some((k) => k.state !== 'revoked' && !k.encrypted);
 }
 
 function shortKid(kid) {
@@ -20,7 +21,7 @@ function row(k) {
   return h('tr', { 'data-kid': k.kid },
     th('Key ID', h('code', { title: k.kid }, shortKid(k.kid))),
     td('State', badge(k.state, stateKind[k.state] || '')),
-    td('Size', `RSA ${k.bits}`, k.encrypted ? null : h('span', { class: 'muted' }, ' (stored unencrypted)')),
+    td('Size', `RSA ${k.bits}`),
     td('Created', time(k.created_at)),
     td('Activated', time(k.activated_at)),
     td('Next change', time(k.next_rotation)),
@@ -68,7 +69,8 @@ function rotate() {
       if (info.state === 'active') {
         notice(`Key ${shortKid(info.kid)} is now the active signing key.`);
       } else {
-        const at = info.next_rotation ? new Date(info.next_rotation).toLocaleString() : 'soon';
+        const when = info.next_rotation || info.activated_at;
+        const at = when ? localTime(new Date(when)) : 'soon';
         notice(`Key ${shortKid(info.kid)} becomes the active signing key at ${at}.`);
       }
       await guard(load);

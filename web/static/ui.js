@@ -28,7 +28,13 @@ function isZeroTime(iso) {
   return !iso || iso.startsWith('0001-01-01');
 }
 
-const dateFmt = new Intl.DateTimeFormat(undefined, { dateStyle: 'medium', timeStyle: 'short' });
+const pad = (n) => String(n).padStart(2, '0');
+
+// localTime formats a date as YYYY-MM-DD HH:MM in the local zone: short,
+// sortable and the same in every locale.
+export function localTime(d) {
+  return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())} ${pad(d.getHours())}:${pad(d.getMinutes())}`;
+}
 
 // time renders an RFC 3339 time in the local zone, the exact value in its
 // datetime and title.
@@ -36,7 +42,7 @@ export function time(iso) {
   if (isZeroTime(iso)) return h('span', { class: 'muted' }, '—');
   const d = new Date(iso);
   if (Number.isNaN(d.getTime())) return h('span', {}, iso);
-  return h('time', { datetime: iso, title: iso }, dateFmt.format(d));
+  return h('time', { datetime: iso, title: iso }, localTime(d));
 }
 
 export function badge(text, kind = '') {
@@ -95,6 +101,15 @@ export function showError(message) {
 
 export function clearAlert() {
   const el = $('#alert');
+  el.hidden = true;
+  el.textContent = '';
+}
+
+// clearNotices hides both the success and the error message.
+export function clearNotices() {
+  clearAlert();
+  clearTimeout(noticeTimer);
+  const el = $('#notice');
   el.hidden = true;
   el.textContent = '';
 }
