@@ -198,6 +198,12 @@ func (s *Server) passwordGrant(ctx context.Context, r *http.Request, f form, cl 
 		return fail()
 	}
 	match, rehash, err := s.hasher.Verify(ctx, u.PasswordHash, pw)
+	if errors.Is(err, password.ErrMalformedHash) {
+		// A damaged stored hash is the operator's problem to fix; the
+		// client sees a wrong password.
+		s.log.Error("stored password hash is malformed", "user_id", u.ID, "error", err)
+		return fail()
+	}
 	if err != nil {
 		return busy(err)
 	}
