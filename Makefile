@@ -25,6 +25,18 @@ test: vet
 test-short:
 	$(GO) test -short -count=1 ./...
 
+## bench: authd against the machine's own ceilings (issue 7), one long run.
+bench: build
+	$(GO) run ./cmd/authd-bench --authd $(BIN)
+
+## bench-long: three long runs, medians reported (the figures for the README).
+bench-long: build
+	$(GO) run ./cmd/authd-bench --authd $(BIN) --runs 3 --json bench.json
+
+## bench-scale: refresh latency, file size, start-up and sweep at 1k and 1M live refresh families.
+bench-scale: build
+	$(GO) run ./cmd/authd-bench --authd $(BIN) --scale --json bench-scale.json
+
 vet:
 	$(GO) vet ./...
 

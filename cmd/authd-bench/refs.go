@@ -1,0 +1,422 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/gin-gonic/gin"
+	jose "github.com/go-jose/go-jose/v4"
+	bbolt "go.etcd.io/bbolt"
+	"golang.org/x/crypto/argon2"
+
+	"github.com/authd/authd/server/password"
+)
+
+// refServer is the reference: Gin handlers, in a child process of this
+// tool, that do only the work a request cannot avoid, so that authd's
+// throughput can be read as a fraction of what this machine allows.
+//
+//	POST /sign-write  one RS256 signature and one durable bbolt write
+//	POST /sign        one RS256 signature
+//	POST /write       one durable bbolt write
+//	POST /verify      one RS256 verification of the form's token
+//	GET  /jwks        fixed bytes (authd's own JWKS body)
+//	GET  /metadata    fixed bytes (authd's own metadata body)
+//	GET  /micro       sign and commit costs one at a time (see measureMicro)
+//	GET  /argon2      raw argon2id rate on all cores (see argon2Rate)
+//
+// Durable writes go through a group commit, as a well-built server would
+// do: the first pending write starts a transaction at once and every write
+// queued meanwhile joins it, so one fsync serves many.
+type refServer struct {
+	base   string
+	srv    *http.Server
+	signer jose.Signer
+	db     *bbolt.DB
+	writes chan refWrite
+	wg     sync.WaitGroup
+
+	// verifyKeys are authd's published keys, to verify its tokens.
+	verifyKeys jose.JSONWebKeySet
+	jwks       []byte
+	jwksETag   string
+	metadata   []byte
+}
+
+type refWrite struct {
+	key, val []byte
+	done     chan error
+}
+
+var refBucket = []byte("tokens")
+
+// startRefServer starts the reference on a free loopback port. jwks and
+// metadata are the bodies authd serves, so the fixed-bytes reference
+// answers with exactly as many bytes.
+func startRefServer(dir string, jwks []byte, jwksETag string, metadata []byte) (*refServer, error) {
+	key, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		return nil, err
+	}
+	signer, err := jose.NewSigner(
+		jose.SigningKey{Algorithm: jose.RS256, Key: jose.JSONWebKey{Key: key, KeyID: "ref"}},
+		(&jose.SignerOptions{}).WithType("at+jwt"),
+	)
+	if err != nil {
+		return nil, err
+	}
+	var set jose.JSONWebKeySet
+	if err := json.Unmarshal(jwks, &set); err != nil {
+		return nil, fmt.Errorf("authd's JWKS: %w", err)
+	}
+	db, err := bbolt.Open(filepath.Join(dir, "ref.db"), 0o600, &bbolt.Options{Timeout: time.Second, FreelistType: bbolt.FreelistMapType})
+	if err != nil {
+		return nil, err
+	}
+	if err := db.Update(func(tx *bbolt.Tx) error {
+		_, err := tx.CreateBucketIfNotExists(refBucket)
+		return err
+	}); err != nil {
+		db.Close()
+		return nil, err
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		db.Close()
+		return nil, err
+	}
+	r := &refServer{
+		base: "http://" + ln.Addr().String(), signer: signer, db: db,
+		writes: make(chan refWrite, 256), verifyKeys: set,
+		jwks: jwks, jwksETag: jwksETag, metadata: metadata,
+	}
+	r.wg.Go(r.commitLoop)
+
+	gin.SetMode(gin.ReleaseMode)
+	e := gin.New()
+	e.POST("/sign-write", r.handleSignWrite)
+	e.POST("/sign", r.handleSign)
+	e.POST("/write", r.handleWrite)
+	e.POST("/verify", r.handleVerify)
+	e.GET("/jwks", r.handleFixed(r.jwks, r.jwksETag))
+	e.GET("/metadata", r.handleFixed(r.metadata, ""))
+	e.GET("/micro", r.handleMicro)
+	e.GET("/argon2", r.handleArgon2)
+	r.srv = &http.Server{Handler: e, ReadHeaderTimeout: 5 * time.Second, IdleTimeout: 2 * time.Minute}
+	r.wg.Go(func() { _ = r.srv.Serve(ln) })
+	return r, nil
+}
+
+// Close stops the server, the committer and the database.
+func (r *refServer) Close() error {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	err := r.srv.Shutdown(ctx)
+	close(r.writes)
+	r.wg.Wait()
+	return errors.Join(err, r.db.Close())
+}
+
+func (r *refServer) commitLoop() {
+	batch := make([]refWrite, 0, 256)
+	for w := range r.writes {
+		batch = append(batch[:0], w)
+	drain:
+		for len(batch) < cap(batch) {
+			select {
+			case w, ok := <-r.writes:
+				if !ok {
+					break drain
+				}
+				batch = append(batch, w)
+			default:
+				break drain
+			}
+		}
+		err := r.db.Update(func(tx *bbolt.Tx) error {
+			b := tx.Bucket(refBucket)
+			for _, w := range batch {
+				if err := b.Put(w.key, w.val); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+		for _, w := range batch {
+			w.done <- err
+		}
+		clear(batch)
+	}
+}
+
+// write stores one token-sized record durably through the group commit.
+func (r *refServer) write() error {
+	var tok [32]byte
+	rand.Read(tok[:])
+	sum := sha256.Sum256(tok[:])
+	key := []byte(hex.EncodeToString(sum[:]))
+	val := make([]byte, 96) // about the size of authd's encoded token record
+	rand.Read(val)
+	done := make(chan error, 1)
+	r.writes <- refWrite{key: key, val: val, done: done}
+	return <-done
+}
+
+// refClaims mirror the claims authd signs (RFC 9068).
+type refClaims struct {
+	Issuer            string `json:"iss"`
+	Subject           string `json:"sub"`
+	Audience          string `json:"aud"`
+	Expiry            int64  `json:"exp"`
+	IssuedAt          int64  `json:"iat"`
+	NotBefore         int64  `json:"nbf"`
+	JTI               string `json:"jti"`
+	ClientID          string `json:"client_id"`
+	Scope             string `json:"scope"`
+	AuthTime          int64  `json:"auth_time,omitempty"`
+	PreferredUsername string `json:"preferred_username,omitempty"`
+}
+
+type refTokenResponse struct {
+	AccessToken  string `json:"access_token"`
+	TokenType    string `json:"token_type"`
+	ExpiresIn    int64  `json:"expires_in"`
+	RefreshToken string `json:"refresh_token,omitempty"`
+	Scope        string `json:"scope"`
+}
+
+func randomID(n int) string {
+	b := make([]byte, n)
+	rand.Read(b)
+	return base64.RawURLEncoding.EncodeToString(b)
+}
+
+// sign makes an access token like authd's.
+func (r *refServer) sign() (string, error) {
+	now := time.Now()
+	payload, err := json.Marshal(refClaims{
+		Issuer: "http://127.0.0.1", Subject: randomID(16), Audience: "http://127.0.0.1",
+		Expiry: now.Add(15 * time.Minute).Unix(), IssuedAt: now.Unix(), NotBefore: now.Unix(),
+		JTI: randomID(16), ClientID: "bench-app", Scope: "api:read api:write",
+		AuthTime: now.Unix(), PreferredUsername: "bench-user-0",
+	})
+	if err != nil {
+		return "", err
+	}
+	obj, err := r.signer.Sign(payload)
+	if err != nil {
+		return "", err
+	}
+	return obj.CompactSerialize()
+}
+
+func (r *refServer) respond(c *gin.Context, resp refTokenResponse) {
+	body, err := json.Marshal(resp)
+	if err != nil {
+		c.AbortWithStatus(http.StatusInternalServerError)
+		return
+	}
+	c.Header("Cache-Control", "no-store")
+	c.Data(http.StatusOK, "application/json", body)
+}
+
+func (r *refServer) handleSignWrite(c *gin.Context) {
+	if err := c.Request.ParseForm(); err != nil {
+		c.AbortWithStatus(http.StatusBadRequest)
+		return
+	}
+	at, err := r.sign()
+	if err == nil {
+		err = r.write()
+	}
+	if err != nil {
+		c.AbortWithStatus(http.StatusInternalServerError)
+		return
+	}
+	r.respond(c, refTokenResponse{AccessToken: at, TokenType: "Bearer", ExpiresIn: 900, RefreshToken: "authd_rt_" + randomID(32), Scope: "api:read api:write"})
+}
+
+func (r *refServer) handleSign(c *gin.Context) {
+	if err := c.Request.ParseForm(); err != nil {
+		c.AbortWithStatus(http.StatusBadRequest)
+		return
+	}
+	at, err := r.sign()
+	if err != nil {
+		c.AbortWithStatus(http.StatusInternalServerError)
+		return
+	}
+	r.respond(c, refTokenResponse{AccessToken: at, TokenType: "Bearer", ExpiresIn: 900, Scope: "api:read"})
+}
+
+func (r *refServer) handleWrite(c *gin.Context) {
+	if err := c.Request.ParseForm(); err != nil {
+		c.AbortWithStatus(http.StatusBadRequest)
+		return
+	}
+	if err := r.write(); err != nil {
+		c.AbortWithStatus(http.StatusInternalServerError)
+		return
+	}
+	c.Header("Cache-Control", "no-store")
+	c.Status(http.StatusOK)
+}
+
+// handleVerify verifies an RS256 JWT against authd's published keys and
+// decodes its claims: the work introspection of an access token cannot
+// avoid.
+func (r *refServer) handleVerify(c *gin.Context) {
+	if err := c.Request.ParseForm(); err != nil {
+		c.AbortWithStatus(http.StatusBadRequest)
+		return
+	}
+	inactive := func() { c.Data(http.StatusOK, "application/json", []byte(`{"active":false}`)) }
+	obj, err := jose.ParseSigned(c.Request.PostForm.Get("token"), []jose.SignatureAlgorithm{jose.RS256})
+	if err != nil || len(obj.Signatures) != 1 {
+		inactive()
+		return
+	}
+	keys := r.verifyKeys.Key(obj.Signatures[0].Header.KeyID)
+	if len(keys) == 0 {
+		inactive()
+		return
+	}
+	payload, err := obj.Verify(keys[0])
+	if err != nil {
+		inactive()
+		return
+	}
+	var cl refClaims
+	if err := json.Unmarshal(payload, &cl); err != nil || time.Now().Unix() >= cl.Expiry {
+		inactive()
+		return
+	}
+	body, _ := json.Marshal(struct {
+		Active   bool   `json:"active"`
+		Scope    string `json:"scope"`
+		ClientID string `json:"client_id"`
+		Sub      string `json:"sub"`
+		Exp      int64  `json:"exp"`
+	}{true, cl.Scope, cl.ClientID, cl.Subject, cl.Expiry})
+	c.Header("Cache-Control", "no-store")
+	c.Data(http.StatusOK, "application/json", body)
+}
+
+func (r *refServer) handleFixed(body []byte, etag string) gin.HandlerFunc {
+	return func(c *gin.Context) {
+		h := c.Writer.Header()
+		h["Content-Type"] = []string{"application/json"}
+		h["Cache-Control"] = []string{"public, max-age=300"}
+		if etag != "" {
+			h["Etag"] = []string{etag}
+		}
+		c.Status(http.StatusOK)
+		c.Writer.Write(body)
+	}
+}
+
+// microCosts are the costs of the unavoidable work of a refresh measured
+// one at a time, without HTTP: the medians of one RS256 signature and of
+// one durable bbolt commit of one token record.
+type microCosts struct {
+	Sign   time.Duration `json:"sign_ns"`
+	Commit time.Duration `json:"commit_ns"`
+}
+
+func measureMicro(ctx context.Context, r *refServer, n int) (microCosts, error) {
+	signs := make([]time.Duration, 0, n)
+	commits := make([]time.Duration, 0, n)
+	for i := 0; i < n && ctx.Err() == nil; i++ {
+		t0 := time.Now()
+		if _, err := r.sign(); err != nil {
+			return microCosts{}, err
+		}
+		signs = append(signs, time.Since(t0))
+		var tok [32]byte
+		rand.Read(tok[:])
+		val := make([]byte, 96)
+		t0 = time.Now()
+		err := r.db.Update(func(tx *bbolt.Tx) error {
+			return tx.Bucket(refBucket).Put([]byte(hex.EncodeToString(tok[:])), val)
+		})
+		if err != nil {
+			return microCosts{}, err
+		}
+		commits = append(commits, time.Since(t0))
+	}
+	if len(signs) == 0 {
+		return microCosts{}, ctx.Err()
+	}
+	return microCosts{Sign: median(signs), Commit: median(commits)}, nil
+}
+
+func median(d []time.Duration) time.Duration {
+	s := slices.Clone(d)
+	slices.Sort(s)
+	return s[len(s)/2]
+}
+
+// argon2Rate is the raw argon2id rate of the machine at authd's default
+// parameters: one goroutine per available CPU hashing for d, no HTTP.
+func argon2Rate(ctx context.Context, d time.Duration) (float64, int) {
+	p := password.DefaultParams
+	workers := runtime.GOMAXPROCS(0)
+	var n atomic.Int64
+	end := time.Now().Add(d)
+	start := time.Now()
+	var wg sync.WaitGroup
+	for i := 0; i < workers; i++ {
+		wg.Go(func() {
+			salt := make([]byte, p.SaltLen)
+			rand.Read(salt)
+			for ctx.Err() == nil && time.Now().Before(end) {
+				argon2.IDKey([]byte("correct horse battery staple"), salt, p.Time, p.Memory, p.Threads, p.KeyLen)
+				n.Add(1)
+			}
+		})
+	}
+	wg.Wait()
+	return float64(n.Load()) / time.Since(start).Seconds(), workers
+}
+
+// refRequest is a fixed request for the reference server.
+func refRequest(c *http.Client, method, url, body, auth string, want int) func(i int) (requestFunc, error) {
+	return func(int) (requestFunc, error) {
+		buf := make([]byte, 0, 4096)
+		return func(ctx context.Context) error {
+			var req *http.Request
+			var err error
+			if body != "" {
+				req, err = http.NewRequestWithContext(ctx, method, url, strings.NewReader(body))
+				if err == nil {
+					req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+				}
+			} else {
+				req, err = http.NewRequestWithContext(ctx, method, url, nil)
+			}
+			if err != nil {
+				return err
+			}
+			if auth != "" {
+				req.Header.Set("Authorization", auth)
+			}
+			return exchange(c, req, want, &buf)
+		}, nil
+	}
+}

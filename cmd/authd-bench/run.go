@@ -1,0 +1,570 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// config is one invocation's settings.
+type config struct {
+	authdBin  string
+	scenarios []string
+	runs      int
+	short     bool
+	jsonPath  string
+	keep      bool
+	out       io.Writer
+
+	warmup        time.Duration
+	duration      time.Duration
+	conns         int
+	passwordConns int
+	floodConns    int
+	floodDuration time.Duration
+	floodRefresh  int
+	users         int
+	revokePool    int
+	scaleFamilies []int
+	// slices is how many alternating rounds a measured group runs in.
+	slices int
+}
+
+// allScenarios in the order they run.
+var allScenarios = []string{"jwks", "jwks-304", "metadata", "client_credentials", "introspect", "refresh", "revoke", "password", "login-flood"}
+
+func (c *config) wants(s string) bool { return slices.Contains(c.scenarios, s) }
+
+// env is one run's server, reference and clients.
+type env struct {
+	cfg     *config
+	dir     string
+	authd   *authd
+	ref     *refProc
+	seed    seedInfo
+	appAuth string
+	svcAuth string
+	pool    []string
+	log     func(format string, args ...any)
+}
+
+// result is one measured row.
+type result struct {
+	Scenario string `json:"scenario"`
+	// Kind is "authd" or "ceiling".
+	Kind       string  `json:"kind"`
+	Conns      int     `json:"connections"`
+	Requests   uint64  `json:"requests"`
+	RPS        float64 `json:"requests_per_s"`
+	P50ms      float64 `json:"p50_ms"`
+	P99ms      float64 `json:"p99_ms"`
+	Errors     uint64  `json:"errors"`
+	ErrorKinds string  `json:"error_kinds,omitempty"`
+	// Ceiling names the row this one is measured against, and Ratio is
+	// RPS / that row's RPS.
+	Ceiling     string  `json:"ceiling,omitempty"`
+	Ratio       float64 `json:"ratio,omitempty"`
+	CPUPerReqMs float64 `json:"server_cpu_per_req_ms,omitempty"`
+	PeakRSSMiB  float64 `json:"server_peak_rss_mib,omitempty"`
+	Truncated   bool    `json:"truncated,omitempty"`
+	Note        string  `json:"note,omitempty"`
+}
+
+// runResult is everything one run measured.
+type runResult struct {
+	Results      []result  `json:"results"`
+	IdleRSSMiB   float64   `json:"idle_rss_mib"`
+	HWMMiB       float64   `json:"server_vmhwm_mib"`
+	StartupMs    float64   `json:"startup_ms"`
+	SignMs       float64   `json:"sign_ms"`
+	CommitMs     float64   `json:"durable_commit_ms"`
+	HashSlots    int       `json:"concurrent_hashes"`
+	Flood        *floodSum `json:"login_flood,omitempty"`
+	DBBytes      int64     `json:"db_bytes_after"`
+	RevokePoolSz int       `json:"revoke_pool"`
+}
+
+// floodSum is the login-flood summary (issue 4).
+type floodSum struct {
+	Rejected        uint64  `json:"rejected_invalid_grant"`
+	Throttled       uint64  `json:"throttled_429"`
+	Busy            uint64  `json:"busy_503"`
+	ValidOK         uint64  `json:"valid_logins_ok"`
+	ValidFailed     uint64  `json:"valid_logins_failed"`
+	RefreshP99Base  float64 `json:"refresh_p99_unloaded_ms"`
+	RefreshP99Flood float64 `json:"refresh_p99_flood_ms"`
+	PeakRSSMiB      float64 `json:"peak_rss_mib"`
+}
+
+func (r *runResult) find(name string) *result {
+	for i := range r.Results {
+		if r.Results[i].Scenario == name {
+			return &r.Results[i]
+		}
+	}
+	return nil
+}
+
+func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
+
+func toMiB(b int64) float64 { return float64(b) / (1 << 20) }
+
+// runOnce starts a fresh authd and reference server and measures every
+// selected scenario and its ceiling.
+func runOnce(ctx context.Context, cfg *config, logf func(string, ...any)) (*runResult, error) {
+	dir, err := os.MkdirTemp("", "authd-bench-")
+	if err != nil {
+		return nil, err
+	}
+	if cfg.keep {
+		logf("keeping %s", dir)
+	} else {
+		defer os.RemoveAll(dir)
+	}
+	a, err := newAuthd(cfg.authdBin, dir)
+	if err != nil {
+		return nil, err
+	}
+	defer a.stop()
+	e := &env{cfg: cfg, dir: dir, authd: a, log: logf}
+
+	logf("seeding %d users and 2 clients through the authd CLI", cfg.users)
+	if e.seed, err = a.seed(ctx, cfg.users); err != nil {
+		return nil, err
+	}
+	e.appAuth = basicAuth(appClient, e.seed.appSecret)
+	e.svcAuth = basicAuth(svcClient, e.seed.svcSecret)
+	if cfg.wants("revoke") {
+		logf("seeding %d refresh-token families to revoke", cfg.revokePool)
+		if e.pool, err = seedPool(ctx, a, e.seed.users, cfg.revokePool); err != nil {
+			return nil, fmt.Errorf("seed revocation pool: %w", err)
+		}
+	}
+
+	if err := a.start(ctx); err != nil {
+		return nil, err
+	}
+	rr := &runResult{StartupMs: ms(a.Startup), HashSlots: hashSlots(), RevokePoolSz: len(e.pool)}
+	logf("authd pid %d ready in %v at %s", a.pid(), a.Startup.Round(time.Millisecond), a.base)
+	waitUntil(ctx, time.Now().Add(time.Second))
+	idle, err := memField(a.pid(), "VmRSS")
+	if err != nil {
+		return nil, fmt.Errorf("read authd's RSS: %w", err)
+	}
+	rr.IdleRSSMiB = toMiB(idle)
+
+	base := client{http: newClient(cfg.floodConns+cfg.conns, nil), base: a.base}
+	defer base.http.CloseIdleConnections()
+	buf := make([]byte, 0, 8192)
+	if err := base.get(ctx, "/.well-known/jwks.json", nil, http.StatusOK, &buf); err != nil {
+		return nil, fmt.Errorf("get JWKS: %w", err)
+	}
+	jwks := slices.Clone(buf)
+	etag, err := headETag(ctx, base)
+	if err != nil {
+		return nil, err
+	}
+	if err := base.get(ctx, "/.well-known/oauth-authorization-server", nil, http.StatusOK, &buf); err != nil {
+		return nil, fmt.Errorf("get metadata: %w", err)
+	}
+	metadata := slices.Clone(buf)
+
+	if e.ref, err = startRefProc(ctx, dir, jwks, etag, metadata); err != nil {
+		return nil, fmt.Errorf("reference server: %w", err)
+	}
+	defer e.ref.stop()
+	ref := client{http: newClient(cfg.conns, nil), base: e.ref.base}
+	defer ref.http.CloseIdleConnections()
+
+	micro, err := e.ref.micro(ctx, ref.http, 200)
+	if err != nil {
+		return nil, fmt.Errorf("sign and commit costs: %w", err)
+	}
+	rr.SignMs, rr.CommitMs = ms(micro.Sign), ms(micro.Commit)
+	logf("one RS256 sign %v, one durable bbolt commit %v", micro.Sign.Round(time.Microsecond), micro.Commit.Round(time.Microsecond))
+
+	// Each step measures a group of legs (a ceiling and the authd
+	// scenarios read against it) in alternating slices, so that the noise
+	// of a shared machine falls on all of them alike.
+	http1 := func(name, kind string, conns int, mk func(int) (requestFunc, error), ceiling string) *leg {
+		return &leg{name: name, kind: kind, conns: conns, mk: mk, ceiling: ceiling}
+	}
+	group := func(legs ...*leg) error { return e.measureGroup(ctx, rr, legs...) }
+	jwksLeg := func(ceiling string) *leg {
+		return http1("jwks", "authd", cfg.conns, e.getWorker(base, "/.well-known/jwks.json", nil, http.StatusOK), ceiling)
+	}
+	const refFormBody = "grant_type=refresh_token&refresh_token=authd_rt_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"
+
+	type step struct {
+		scenario string
+		run      func() error
+	}
+	steps := []step{
+		{"jwks", func() error {
+			legs := []*leg{
+				http1("ceiling fixed-bytes jwks", "ceiling", cfg.conns, refRequest(ref.http, http.MethodGet, ref.base+"/jwks", "", "", 200), ""),
+				jwksLeg("ceiling fixed-bytes jwks"),
+			}
+			if cfg.wants("jwks-304") {
+				legs = append(legs, http1("jwks-304", "authd", cfg.conns, e.getWorker(base, "/.well-known/jwks.json", http.Header{"If-None-Match": {etag}}, http.StatusNotModified), "jwks"))
+			}
+			return group(legs...)
+		}},
+		{"jwks-304", func() error {
+			if rr.find("jwks-304") != nil {
+				return nil
+			}
+			return group(jwksLeg(""),
+				http1("jwks-304", "authd", cfg.conns, e.getWorker(base, "/.well-known/jwks.json", http.Header{"If-None-Match": {etag}}, http.StatusNotModified), "jwks"))
+		}},
+		{"metadata", func() error {
+			return group(
+				http1("ceiling fixed-bytes metadata", "ceiling", cfg.conns, refRequest(ref.http, http.MethodGet, ref.base+"/metadata", "", "", 200), ""),
+				http1("metadata", "authd", cfg.conns, e.getWorker(base, "/.well-known/oauth-authorization-server", nil, http.StatusOK), "ceiling fixed-bytes metadata"))
+		}},
+		{"client_credentials", func() error {
+			return group(
+				http1("ceiling sign", "ceiling", cfg.conns, refRequest(ref.http, http.MethodPost, ref.base+"/sign", "grant_type=client_credentials", e.svcAuth, 200), ""),
+				http1("client_credentials", "authd", cfg.conns, e.clientCredentialsWorker(base), "ceiling sign"))
+		}},
+		{"introspect", func() error {
+			at, _, err := e.login(ctx, base, 0)
+			if err != nil {
+				return err
+			}
+			body := "token=" + at + "&token_type_hint=access_token"
+			return group(
+				http1("ceiling verify", "ceiling", cfg.conns, refRequest(ref.http, http.MethodPost, ref.base+"/verify", body, e.svcAuth, 200), ""),
+				http1("introspect", "authd", cfg.conns, e.introspectWorker(base, at), "ceiling verify"))
+		}},
+		{"refresh", func() error {
+			for _, n := range []int{cfg.conns, 1} {
+				cname := fmt.Sprintf("ceiling sign+write@%d", n)
+				err := group(
+					http1(cname, "ceiling", n, refRequest(ref.http, http.MethodPost, ref.base+"/sign-write", refFormBody, e.appAuth, 200), ""),
+					http1(fmt.Sprintf("refresh@%d", n), "authd", n, e.refreshWorker(ctx, base), cname))
+				if err != nil {
+					return err
+				}
+			}
+			return nil
+		}},
+		{"revoke", func() error {
+			var next atomic.Int64
+			rl := http1("revoke", "authd", cfg.conns, e.revokeWorker(base, e.pool, &next), "ceiling write")
+			rl.remaining = func() int64 { return int64(len(e.pool)) - next.Load() }
+			err := group(
+				http1("ceiling write", "ceiling", cfg.conns, refRequest(ref.http, http.MethodPost, ref.base+"/write", "token=x", e.appAuth, 200), ""),
+				rl)
+			if err != nil {
+				return err
+			}
+			used := min(int(next.Load()), len(e.pool))
+			if err := e.checkRevoked(ctx, base, e.pool[:min(used, 20)]); err != nil {
+				r := rr.find("revoke")
+				r.Errors++
+				r.ErrorKinds = err.Error()
+			}
+			if r := rr.find("revoke"); r.Truncated {
+				r.Note = fmt.Sprintf("the pool of %d tokens ran out before the end of the window", len(e.pool))
+			}
+			return nil
+		}},
+		{"password", func() error {
+			workers := gomaxprocs()
+			argon := &leg{name: "ceiling argon2id raw", kind: "ceiling", conns: workers, note: "hashes/s on all cores, no HTTP",
+				custom: func(ctx context.Context, s loadSpec) (loadResult, error) {
+					a, err := e.ref.argon2(ctx, ref.http, s.Duration)
+					if err != nil {
+						return loadResult{}, fmt.Errorf("argon2id ceiling: %w", err)
+					}
+					return loadResult{Requests: uint64(a.Rate*s.Duration.Seconds() + 0.5), Window: s.Duration}, nil
+				}}
+			return group(argon, http1("password", "authd", cfg.passwordConns, e.passwordWorker(base), "ceiling argon2id raw"))
+		}},
+		{"login-flood", func() error { return e.loginFlood(ctx, rr, base) }},
+	}
+	for _, st := range steps {
+		if !cfg.wants(st.scenario) {
+			continue
+		}
+		if err := st.run(); err != nil {
+			return rr, fmt.Errorf("%s: %w", st.scenario, err)
+		}
+		select {
+		case <-a.exited:
+			return rr, fmt.Errorf("authd exited during %s; its log: %s", st.scenario, a.tail())
+		default:
+		}
+	}
+	if hwm, err := memField(a.pid(), "VmHWM"); err == nil {
+		rr.HWMMiB = toMiB(hwm)
+	}
+	rr.DBBytes = fileSize(a.db)
+	return rr, nil
+}
+
+// headETag reads the JWKS ETag.
+func headETag(ctx context.Context, c client) (string, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodHead, c.base+"/.well-known/jwks.json", nil)
+	if err != nil {
+		return "", err
+	}
+	resp, err := c.http.Do(req)
+	if err != nil {
+		return "", err
+	}
+	resp.Body.Close()
+	etag := resp.Header.Get("ETag")
+	if etag == "" {
+		return "", errors.New("the JWKS has no ETag")
+	}
+	return etag, nil
+}
+
+// hashSlots is how many password hashes authd runs at once by default: its
+// GOMAXPROCS, which on this machine is the tool's.
+func hashSlots() int { return max(1, gomaxprocs()) }
+
+// seedPool writes n families of appClient, with tokens this tool keeps, into
+// the database before the server starts.
+func seedPool(ctx context.Context, a *authd, users []string, n int) ([]string, error) {
+	s, err := openSeeder(ctx, a.db, a.base, users)
+	if err != nil {
+		return nil, err
+	}
+	fams := make([]seededFamily, n)
+	for i := range fams {
+		t, h := newToken()
+		fams[i] = seededFamily{id: newFamilyID(), token: t, hash: h}
+	}
+	err = s.write(ctx, fams, time.Now().Add(-time.Duration(n)*time.Microsecond))
+	if cerr := s.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return nil, err
+	}
+	pool := make([]string, n)
+	for i, f := range fams {
+		pool[i] = f.token
+	}
+	return pool, nil
+}
+
+// loginFlood is issue 4's scenario: many connections send wrong passwords
+// from one address while, from another, a few workers refresh and one user
+// logs in every 200 ms. Refresh latency is measured without the flood
+// first, with the same workers.
+func (e *env) loginFlood(ctx context.Context, rr *runResult, base client) error {
+	cfg := e.cfg
+	fs := &floodSum{}
+	rr.Flood = fs
+	rspec := loadSpec{Conns: cfg.floodRefresh, Warmup: cfg.warmup, Duration: cfg.duration}
+	lr, err := runLoad(ctx, rspec, e.refreshWorker(ctx, base), nil, nil)
+	if err != nil {
+		return err
+	}
+	fs.RefreshP99Base = ms(lr.Hist.quantile(0.99))
+	rr.Results = append(rr.Results, result{Scenario: "flood: refresh, no flood", Kind: "authd", Conns: rspec.Conns, Requests: lr.Requests, RPS: lr.RPS(),
+		P50ms: ms(lr.Hist.quantile(0.5)), P99ms: fs.RefreshP99Base, Errors: lr.Errors, ErrorKinds: lr.errorSummary()})
+	e.log("%-26s %4d conns %9.0f req/s  p99 %7.3f ms  errors %d", "flood: refresh, no flood", rspec.Conns, lr.RPS(), fs.RefreshP99Base, lr.Errors)
+
+	attacker := client{http: newClient(cfg.floodConns, attackerIP), base: base.base}
+	defer attacker.http.CloseIdleConnections()
+	st := &floodStats{}
+	fspec := loadSpec{Conns: cfg.floodConns, Warmup: cfg.warmup, Duration: cfg.floodDuration}
+	// Prepare the refresh workers (one login each) before the flood starts.
+	var refreshFns []requestFunc
+	mk := e.refreshWorker(ctx, base)
+	for i := range cfg.floodRefresh {
+		fn, err := mk(i)
+		if err != nil {
+			return err
+		}
+		refreshFns = append(refreshFns, fn)
+	}
+	p := newProbe(e.authd.pid())
+	var (
+		wg                    sync.WaitGroup
+		attackRes, refreshRes loadResult
+		validRes              loadResult
+		errA, errR, errV      error
+	)
+	wg.Go(func() {
+		attackRes, errA = runLoad(ctx, fspec, e.attackWorker(attacker, st), p.begin, p.end)
+	})
+	wg.Go(func() {
+		refreshRes, errR = runLoad(ctx, loadSpec{Conns: cfg.floodRefresh, Warmup: fspec.Warmup, Duration: fspec.Duration},
+			func(i int) (requestFunc, error) { return refreshFns[i], nil }, nil, nil)
+	})
+	wg.Go(func() {
+		validRes, errV = runLoad(ctx, loadSpec{Conns: 1, Warmup: fspec.Warmup, Duration: fspec.Duration, Pause: 200 * time.Millisecond},
+			e.passwordWorker(base), nil, nil)
+	})
+	wg.Wait()
+	cpu, peak := p.finish()
+	if err := errors.Join(errA, errR, errV); err != nil {
+		return err
+	}
+	fs.Rejected, fs.Throttled, fs.Busy = st.rejected.Load(), st.throttled.Load(), st.busy.Load()
+	fs.ValidOK, fs.ValidFailed = validRes.Requests, validRes.Errors
+	fs.RefreshP99Flood = ms(refreshRes.Hist.quantile(0.99))
+	fs.PeakRSSMiB = toMiB(peak)
+	attackRow := result{Scenario: "flood: wrong passwords", Kind: "authd", Conns: fspec.Conns, Requests: attackRes.Requests, RPS: attackRes.RPS(),
+		P50ms: ms(attackRes.Hist.quantile(0.5)), P99ms: ms(attackRes.Hist.quantile(0.99)), Errors: attackRes.Errors, ErrorKinds: attackRes.errorSummary(),
+		PeakRSSMiB: fs.PeakRSSMiB,
+		Note:       fmt.Sprintf("from %s: %d invalid_grant, %d throttled (429), %d busy (503)", attackerIP, fs.Rejected, fs.Throttled, fs.Busy)}
+	if attackRes.Requests > 0 {
+		attackRow.CPUPerReqMs = ms(cpu) / float64(attackRes.Requests)
+	}
+	rr.Results = append(rr.Results,
+		attackRow,
+		result{Scenario: "flood: refresh, in flood", Kind: "authd", Conns: cfg.floodRefresh, Requests: refreshRes.Requests, RPS: refreshRes.RPS(),
+			P50ms: ms(refreshRes.Hist.quantile(0.5)), P99ms: fs.RefreshP99Flood, Errors: refreshRes.Errors, ErrorKinds: refreshRes.errorSummary()},
+		result{Scenario: "flood: valid logins", Kind: "authd", Conns: 1, Requests: validRes.Requests, RPS: validRes.RPS(),
+			P50ms: ms(validRes.Hist.quantile(0.5)), P99ms: ms(validRes.Hist.quantile(0.99)), Errors: validRes.Errors, ErrorKinds: validRes.errorSummary(),
+			Note: "one login every 200 ms from 127.0.0.1"},
+	)
+	e.log("%-26s %4d conns %9.0f req/s  %s  peak RSS %.1f MiB, errors %d %s", "flood: wrong passwords", fspec.Conns, attackRes.RPS(), attackRow.Note, fs.PeakRSSMiB, attackRes.Errors, attackRes.errorSummary())
+	e.log("%-26s %4d conns %9.0f req/s  p99 %7.3f ms (unloaded %.3f ms)  errors %d %s", "flood: refresh, in flood", cfg.floodRefresh, refreshRes.RPS(), fs.RefreshP99Flood, fs.RefreshP99Base, refreshRes.Errors, refreshRes.errorSummary())
+	e.log("%-26s %4d conns  ok %d, failed %d %s", "flood: valid logins", 1, fs.ValidOK, fs.ValidFailed, validRes.errorSummary())
+	return nil
+}
+
+// leg is one load of a measured group: against authd (kind "authd", whose
+// process is probed) or a ceiling.
+type leg struct {
+	name, kind string
+	conns      int
+	mk         func(int) (requestFunc, error)
+	ceiling    string
+	note       string
+	// remaining, if set, bounds the requests of each slice.
+	remaining func() int64
+	// custom replaces the HTTP load (the argon2id ceiling).
+	custom func(ctx context.Context, s loadSpec) (loadResult, error)
+
+	fns  []requestFunc
+	res  loadResult
+	cpu  time.Duration
+	peak int64
+}
+
+// measureGroup measures legs in cfg.slices rounds; in each round every leg
+// runs for duration/slices, after a warm-up (the full one in the first
+// round, a quarter of it later). Workers are prepared once, so the refresh
+// chains and connections carry over between slices.
+func (e *env) measureGroup(ctx context.Context, rr *runResult, legs ...*leg) error {
+	cfg := e.cfg
+	for _, l := range legs {
+		if l.custom != nil {
+			continue
+		}
+		for i := range l.conns {
+			fn, err := l.mk(i)
+			if err != nil {
+				return fmt.Errorf("%s: prepare worker %d: %w", l.name, i, err)
+			}
+			l.fns = append(l.fns, fn)
+		}
+		l.res = loadResult{Kinds: map[string]uint64{}, Hist: new(hist)}
+	}
+	rounds := max(1, cfg.slices)
+	for k := range rounds {
+		for _, l := range legs {
+			s := loadSpec{Conns: l.conns, Warmup: cfg.warmup, Duration: cfg.duration / time.Duration(rounds)}
+			if k > 0 {
+				s.Warmup = cfg.warmup / 4
+			}
+			if l.remaining != nil {
+				s.MaxRequests = l.remaining()
+				if s.MaxRequests <= 0 {
+					l.res.Truncated = true
+					continue
+				}
+			}
+			var lr loadResult
+			var err error
+			if l.custom != nil {
+				lr, err = l.custom(ctx, s)
+			} else {
+				var p *serverProbe
+				var on, off func()
+				switch l.kind {
+				case "authd":
+					p = newProbe(e.authd.pid())
+				case "ceiling":
+					p = newProbe(e.ref.pid())
+				}
+				if p != nil {
+					on, off = p.begin, p.end
+				}
+				lr, err = runLoad(ctx, s, func(i int) (requestFunc, error) { return l.fns[i], nil }, on, off)
+				if p != nil {
+					cpu, peak := p.finish()
+					l.cpu += cpu
+					l.peak = max(l.peak, peak)
+				}
+			}
+			l.res.Requests += lr.Requests
+			l.res.Window += lr.Window
+			l.res.Errors += lr.Errors
+			l.res.Truncated = l.res.Truncated || lr.Truncated
+			for kk, v := range lr.Kinds {
+				if l.res.Kinds == nil {
+					l.res.Kinds = map[string]uint64{}
+				}
+				l.res.Kinds[kk] += v
+			}
+			if lr.Hist != nil {
+				if l.res.Hist == nil {
+					l.res.Hist = new(hist)
+				}
+				l.res.Hist.merge(lr.Hist)
+			}
+			if err != nil {
+				return err
+			}
+			select {
+			case <-e.authd.exited:
+				return fmt.Errorf("authd exited during %s; its log: %s", l.name, e.authd.tail())
+			default:
+			}
+		}
+	}
+	for _, l := range legs {
+		lr := l.res
+		row := result{
+			Scenario: l.name, Kind: l.kind, Conns: l.conns, Requests: lr.Requests, RPS: lr.RPS(),
+			Errors: lr.Errors, ErrorKinds: lr.errorSummary(), Truncated: lr.Truncated, Ceiling: l.ceiling, Note: l.note,
+		}
+		if lr.Hist != nil {
+			row.P50ms, row.P99ms = ms(lr.Hist.quantile(0.50)), ms(lr.Hist.quantile(0.99))
+		}
+		if l.custom == nil {
+			if lr.Requests > 0 {
+				row.CPUPerReqMs = ms(l.cpu) / float64(lr.Requests)
+			}
+			row.PeakRSSMiB = toMiB(l.peak)
+		}
+		rr.Results = append(rr.Results, row)
+	}
+	// Ratios once every leg of the group is in.
+	for _, l := range legs {
+		r := rr.find(l.name)
+		if c := rr.find(l.ceiling); c != nil && c.RPS > 0 {
+			r.Ratio = r.RPS / c.RPS
+		}
+		e.log("%-30s %4d conns %9.1f req/s  p50 %8.3f ms  p99 %8.3f ms  ratio %.2f  errors %d %s",
+			r.Scenario, r.Conns, r.RPS, r.P50ms, r.P99ms, r.Ratio, r.Errors, r.ErrorKinds)
+	}
+	return nil
+}

@@ -1,0 +1,271 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"slices"
+	"text/tabwriter"
+	"time"
+
+	bbolt "go.etcd.io/bbolt"
+
+	"github.com/authd/authd/storage/bolt"
+)
+
+// scaleResult is what one size of the scale run measured.
+type scaleResult struct {
+	Families        int          `json:"families"`
+	SeedSeconds     float64      `json:"seed_s"`
+	FileBytes       int64        `json:"file_bytes"`
+	FileBytesPerFam float64      `json:"file_bytes_per_family"`
+	UsedBytesPerFam float64      `json:"used_bytes_per_family"`
+	StartupMs       float64      `json:"startup_ms"`
+	IdleRSSMiB      float64      `json:"idle_rss_mib"`
+	Refresh1        result       `json:"refresh_1"`
+	RefreshN        result       `json:"refresh_n"`
+	Sweep           *sweepResult `json:"sweep,omitempty"`
+}
+
+// sweepResult times storage/bolt's Sweep removing every family once all
+// have expired. Each call is one write transaction: its duration is how long
+// it holds bbolt's write lock, fsync included.
+type sweepResult struct {
+	Calls    int     `json:"calls"`
+	Limit    int     `json:"limit"`
+	Tokens   int     `json:"tokens"`
+	Families int     `json:"families"`
+	TotalS   float64 `json:"total_s"`
+	P50ms    float64 `json:"call_p50_ms"`
+	MaxMs    float64 `json:"call_max_ms"`
+}
+
+type scaleSummary struct {
+	Sizes   []scaleResult `json:"sizes"`
+	Targets []target      `json:"targets"`
+	Machine machine       `json:"machine"`
+	Command string        `json:"command"`
+}
+
+func runScale(ctx context.Context, cfg *config, command string, logf func(string, ...any)) error {
+	var sizes []scaleResult
+	for _, n := range cfg.scaleFamilies {
+		r, err := scaleOnce(ctx, cfg, n, logf)
+		if err != nil {
+			return fmt.Errorf("%d families: %w", n, err)
+		}
+		sizes = append(sizes, *r)
+	}
+	s := scaleSummary{Sizes: sizes, Command: command, Machine: summarize([]*runResult{{}}, "").Machine}
+	small, large := sizes[0], sizes[len(sizes)-1]
+	add := func(t target) {
+		t.eval()
+		s.Targets = append(s.Targets, t)
+	}
+	if len(sizes) > 1 && small.Refresh1.P50ms > 0 {
+		add(target{Name: fmt.Sprintf("refresh@1 p50 at %d ≤ 1.5 × at %d", large.Families, small.Families), Value: large.Refresh1.P50ms / small.Refresh1.P50ms, Limit: 1.5, Unit: "×"})
+	}
+	add(target{Name: fmt.Sprintf("file bytes per family at %d ≤ 1 KiB", large.Families), Value: large.FileBytesPerFam, Limit: 1024, Unit: " B"})
+	add(target{Name: fmt.Sprintf("start-up at %d families < 1 s", large.Families), Value: large.StartupMs, Strict: true, Limit: 1000, Unit: " ms"})
+	if large.Sweep != nil {
+		add(target{Name: fmt.Sprintf("sweep of %d families: longest write lock ≤ 50 ms", large.Families), Value: large.Sweep.MaxMs, Limit: 50, Unit: " ms"})
+	}
+
+	w := cfg.out
+	fmt.Fprintf(w, "\nauthd bench-scale; %d CPUs, %s\ncommand: %s\n\n", s.Machine.CPUs, s.Machine.GoVersion, command)
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight|tabwriter.Debug)
+	fmt.Fprintf(tw, "families\tseed s\tfile MiB\tfile B/family\tused B/family\tstart-up ms\tidle RSS MiB\trefresh@1 p50 ms\tp99 ms\trefresh@%d req/s\tp50 ms\tp99 ms\tsrv peak RSS MiB\terrors\t\n", cfg.conns)
+	for _, r := range sizes {
+		fmt.Fprintf(tw, "%d\t%.1f\t%s\t%.0f\t%.0f\t%.0f\t%.1f\t%.3f\t%.3f\t%.0f\t%.3f\t%.3f\t%.1f\t%d\t\n",
+			r.Families, r.SeedSeconds, mib(r.FileBytes), r.FileBytesPerFam, r.UsedBytesPerFam, r.StartupMs, r.IdleRSSMiB,
+			r.Refresh1.P50ms, r.Refresh1.P99ms, r.RefreshN.RPS, r.RefreshN.P50ms, r.RefreshN.P99ms, r.RefreshN.PeakRSSMiB,
+			r.Refresh1.Errors+r.RefreshN.Errors)
+	}
+	tw.Flush()
+	for _, r := range sizes {
+		if sw := r.Sweep; sw != nil {
+			fmt.Fprintf(w, "sweep at %d families: %d calls of limit %d removed %d families and %d tokens in %.1f s; per call p50 %.1f ms, max %.1f ms (write lock held, fsync included)\n",
+				r.Families, sw.Calls, sw.Limit, sw.Families, sw.Tokens, sw.TotalS, sw.P50ms, sw.MaxMs)
+		}
+	}
+	fmt.Fprintln(w, "\ntargets:")
+	tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	for _, t := range s.Targets {
+		fmt.Fprintf(tw, "  %s\t%s%s\t%s\t%s\n", t.Name, trimFloat(t.Value), t.Unit, t.want(), t.verdict())
+	}
+	tw.Flush()
+	fmt.Fprintln(w, "\nFamilies are written before the server starts, through storage/bolt's CreateFamily, as the records a password login writes; keys are inserted in sorted order to seed fast, which leaves bbolt's pages about half full (random-order inserts by a live server fill them a little more), so file bytes per family err on the high side.")
+	if cfg.jsonPath != "" {
+		if err := writeJSON(cfg.jsonPath, s); err != nil {
+			return err
+		}
+	}
+	var errs uint64
+	for _, r := range sizes {
+		errs += r.Refresh1.Errors + r.RefreshN.Errors
+	}
+	if errs > 0 {
+		return fmt.Errorf("%d requests got an unexpected answer", errs)
+	}
+	return nil
+}
+
+func scaleOnce(ctx context.Context, cfg *config, n int, logf func(string, ...any)) (*scaleResult, error) {
+	dir, err := os.MkdirTemp("", "authd-bench-scale-")
+	if err != nil {
+		return nil, err
+	}
+	if cfg.keep {
+		logf("keeping %s", dir)
+	} else {
+		defer os.RemoveAll(dir)
+	}
+	a, err := newAuthd(cfg.authdBin, dir)
+	if err != nil {
+		return nil, err
+	}
+	defer a.stop()
+	e := &env{cfg: cfg, dir: dir, authd: a, log: logf}
+	if e.seed, err = a.seed(ctx, cfg.users); err != nil {
+		return nil, err
+	}
+	e.appAuth = basicAuth(appClient, e.seed.appSecret)
+	e.svcAuth = basicAuth(svcClient, e.seed.svcSecret)
+
+	r := &scaleResult{Families: n}
+	before := fileSize(a.db)
+	logf("seeding %d live refresh families", n)
+	t0 := time.Now()
+	if err := seedSorted(ctx, a, e.seed.users, n); err != nil {
+		return nil, err
+	}
+	r.SeedSeconds = time.Since(t0).Seconds()
+	r.FileBytes = fileSize(a.db)
+	r.FileBytesPerFam = float64(r.FileBytes-before) / float64(n)
+	used, err := usedBytes(a.db)
+	if err != nil {
+		return nil, err
+	}
+	r.UsedBytesPerFam = float64(used) / float64(n)
+	logf("seeded in %.1f s; file %s MiB", r.SeedSeconds, mib(r.FileBytes))
+
+	if err := a.start(ctx); err != nil {
+		return nil, err
+	}
+	r.StartupMs = ms(a.Startup)
+	waitUntil(ctx, time.Now().Add(time.Second))
+	if v, err := memField(a.pid(), "VmRSS"); err == nil {
+		r.IdleRSSMiB = toMiB(v)
+	}
+	logf("authd ready in %v, idle RSS %.1f MiB", a.Startup.Round(time.Millisecond), r.IdleRSSMiB)
+
+	base := client{http: newClient(cfg.conns, nil), base: a.base}
+	defer base.http.CloseIdleConnections()
+	for _, conns := range []int{1, cfg.conns} {
+		p := newProbe(a.pid())
+		lr, err := runLoad(ctx, loadSpec{Conns: conns, Warmup: cfg.warmup, Duration: cfg.duration}, e.refreshWorker(ctx, base), p.begin, p.end)
+		cpu, peak := p.finish()
+		if err != nil {
+			return nil, err
+		}
+		row := result{Scenario: fmt.Sprintf("refresh@%d", conns), Kind: "authd", Conns: conns, Requests: lr.Requests, RPS: lr.RPS(),
+			P50ms: ms(lr.Hist.quantile(0.5)), P99ms: ms(lr.Hist.quantile(0.99)), Errors: lr.Errors, ErrorKinds: lr.errorSummary(), PeakRSSMiB: toMiB(peak)}
+		if lr.Requests > 0 {
+			row.CPUPerReqMs = ms(cpu) / float64(lr.Requests)
+		}
+		logf("%d families, refresh@%d: %.0f req/s, p50 %.3f ms, p99 %.3f ms, errors %d %s", n, conns, row.RPS, row.P50ms, row.P99ms, row.Errors, row.ErrorKinds)
+		if conns == 1 {
+			r.Refresh1 = row
+		} else {
+			r.RefreshN = row
+		}
+	}
+	a.stop()
+
+	logf("sweeping %d families as of after their expiry", n)
+	if r.Sweep, err = sweepAll(ctx, a.db); err != nil {
+		return nil, err
+	}
+	return r, nil
+}
+
+// seedSorted writes n live families of appClient. Their ids and token hashes
+// are random as the server makes them; they are written in ascending key
+// order, so that each batch appends to the B+trees instead of touching pages
+// all over the file.
+func seedSorted(ctx context.Context, a *authd, users []string, n int) error {
+	s, err := openSeeder(ctx, a.db, a.base, users)
+	if err != nil {
+		return err
+	}
+	ids := make([]string, n)
+	hashes := make([]string, n)
+	for i := range n {
+		ids[i] = newFamilyID()
+		_, hashes[i] = newToken()
+	}
+	slices.Sort(ids)
+	slices.Sort(hashes)
+	fams := make([]seededFamily, n)
+	for i := range fams {
+		fams[i] = seededFamily{id: ids[i], hash: hashes[i]}
+	}
+	ids, hashes = nil, nil
+	err = s.write(ctx, fams, time.Now().Add(-time.Duration(n)*time.Microsecond))
+	if cerr := s.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}
+
+// usedBytes is the part of the file bbolt uses (its high-water mark),
+// without the space it allocated ahead.
+func usedBytes(path string) (int64, error) {
+	db, err := bbolt.Open(path, 0o600, &bbolt.Options{ReadOnly: true, Timeout: time.Second})
+	if err != nil {
+		return 0, err
+	}
+	defer db.Close()
+	var size int64
+	err = db.View(func(tx *bbolt.Tx) error {
+		size = tx.Size()
+		return nil
+	})
+	return size, err
+}
+
+// sweepAll runs storage/bolt's Sweep, with its default limit and as of a
+// time after every family's absolute expiry, until nothing is left, and
+// times each call.
+func sweepAll(ctx context.Context, path string) (*sweepResult, error) {
+	db, err := bolt.Open(path, nil)
+	if err != nil {
+		return nil, err
+	}
+	defer db.Close()
+	now := time.Now().Add(refreshTTL + time.Hour)
+	res := &sweepResult{Limit: bolt.DefaultSweepLimit}
+	var calls []time.Duration
+	t0 := time.Now()
+	for ctx.Err() == nil {
+		c0 := time.Now()
+		st, err := db.Sweep(ctx, now, bolt.DefaultSweepLimit)
+		if err != nil {
+			return nil, err
+		}
+		calls = append(calls, time.Since(c0))
+		res.Tokens += st.Tokens
+		res.Families += st.Families
+		if !st.More {
+			break
+		}
+		if len(calls) > 10_000_000 {
+			return nil, fmt.Errorf("sweep did not finish after %d calls", len(calls))
+		}
+	}
+	res.TotalS = time.Since(t0).Seconds()
+	res.Calls = len(calls)
+	res.P50ms = ms(median(calls))
+	res.MaxMs = ms(slices.Max(calls))
+	return res, ctx.Err()
+}
