@@ -304,7 +304,16 @@ type AdminImportResult struct {
 func adminValidHash(h string) bool {
 	if strings.HasPrefix(h, "$2") {
 		cost, err := bcrypt.Cost([]byte(h))
-		return err == nil && cost >= bcrypt.MinCost && cost <= bcrypt.MaxCost && len(h) == 60
+		if err != nil || cost < bcrypt.MinCost || cost > bcrypt.MaxCost || len(h) != 60 {
+			return false
+		}
+		// 22 characters of salt and 31 of hash in bcrypt's base64.
+		for _, c := range h[7:] {
+			if !(c == '.' || c == '/' || c >= 'A' && c <= 'Z' || c >= 'a' && c <= 'z' || c >= '0' && c <= '9') {
+				return false
+			}
+		}
+		return h[3] == '$' && h[6] == '$'
 	}
 	if !strings.HasPrefix(h, "$argon2id$") {
 		return false
