@@ -15,6 +15,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -285,5 +286,65 @@ func TestCLI_LockedDatabase(t *testing.T) {
 	a := &app{stdin: strings.NewReader(""), stdout: &syncBuffer{}, stderr: &syncBuffer{}, env: mapEnv(nil), lockWait: 5 * time.Second}
 	if code := a.run(context.Background(), []string{"--db", dbPath, "user", "list"}); code != 0 {
 		t.Errorf("user list once the lock is released: exit %d: %s", code, a.stderr)
+	}
+}
+
+// TestServe_SIGTERM: the signal stops the server gracefully: exit 0, the
+// socket removed and the database closed (a command can open it).
+func TestServe_SIGTERM(t *testing.T) {
+	dbPath := newDB(t)
+	s := startServe(t, nil, "--db", dbPath, "serve", "--addr", "127.0.0.1:0", "--log-format", "json")
+	if !strings.Contains(s.err.String(), `"msg":"authd listening"`) {
+		t.Errorf("--log-format json did not log JSON:\n%s", s.err.String())
+	}
+	if err := syscall.Kill(os.Getpid(), syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case code := <-s.done:
+		if code != 0 {
+			t.Fatalf("exit %d after SIGTERM:\n%s", code, s.err.String())
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("no exit after SIGTERM")
+	}
+	s.cancel()
+	s.cancel = nil
+	if _, err := os.Lstat(dbPath + ".sock"); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("socket left after SIGTERM: %v", err)
+	}
+	mustCLI(t, map[string]string{"AUTHD_DB": dbPath}, "", "user", "list")
+}
+
+// TestKeys_RevokeActiveWarns: revoking the active key says that caching
+// verifiers may reject new tokens; revoking another key does not.
+func TestKeys_RevokeActiveWarns(t *testing.T) {
+	dbPath := newDB(t)
+	env := map[string]string{"AUTHD_DB": dbPath}
+	var ks []struct{ Kid, State string }
+	json.Unmarshal([]byte(mustCLI(t, env, "", "keys", "list", "--json").stdout), &ks)
+	var active, next string
+	for _, k := range ks {
+		switch k.State {
+		case "active":
+			active = k.Kid
+		case "next":
+			next = k.Kid
+		}
+	}
+	if active == "" || next == "" {
+		t.Fatalf("keys: %+v", ks)
+	}
+	r := mustCLI(t, env, "", "keys", "revoke", next)
+	if strings.Contains(r.stderr, "warning") {
+		t.Errorf("revoking the next key warned: %q", r.stderr)
+	}
+	r = mustCLI(t, env, "", "keys", "revoke", active)
+	if !strings.Contains(r.stderr, "may reject new tokens until they refetch") {
+		t.Errorf("revoking the active key: %v", r)
+	}
+	r = mustCLI(t, env, "", "keys", "list")
+	if strings.Count(r.stdout, "revoked") != 2 || !strings.Contains(r.stdout, "active") {
+		t.Errorf("keys after the revocations:\n%s", r.stdout)
 	}
 }
