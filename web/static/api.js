@@ -2,7 +2,7 @@
 // with the bearer token of auth.js. Errors carry the server's
 // error_description.
 
-import { authorizedFetch, AuthError } from './auth.js';
+import { authorizedFetch, AuthError, sentence } from './auth.js';
 
 const base = new URL('api/', document.baseURI);
 
@@ -38,7 +38,9 @@ export async function request(method, path, body) {
     // Described by the status below.
   }
   if (!res.ok) {
-    const message = (data && data.error_description) || `The server answered ${res.status} ${res.statusText}.`;
+    const message = data && data.error_description
+      ? sentence(data.error_description)
+      : `The server answered ${res.status} ${res.statusText}.`;
     throw new ApiError(res.status, (data && data.error) || 'error', message);
   }
   return data;

@@ -2,7 +2,7 @@
 
 import * as auth from './auth.js';
 import * as api from './api.js';
-import { $, guard, clearNotices } from './ui.js';
+import { $, showError, clearNotices } from './ui.js';
 import * as users from './users.js';
 import * as clients from './clients.js';
 import * as sessions from './sessions.js';
@@ -28,23 +28,39 @@ function show(focus) {
     else a.removeAttribute('aria-current');
   }
   if (focus) $(`#${name}-title`).focus();
-  guard(views[name].load);
+  load(name);
+}
+
+// load fetches the data of a tab. The section's data-state (loading, ready,
+// error) and aria-busy tell assistive technology, styles and tests where it
+// stands.
+async function load(name) {
+  const section = $(`#${name}`);
+  section.dataset.state = 'loading';
+  section.setAttribute('aria-busy', 'true');
+  try {
+    await views[name].load();
+    section.dataset.state = 'ready';
+  } catch (err) {
+    section.dataset.state = 'error';
+    if (auth.signedIn()) showError(err.message);
+  } finally {
+    section.removeAttribute('aria-busy');
+  }
 }
 
 function showLogin(message) {
   $('#app-view').hidden = true;
   $('#who').hidden = true;
   $('#login-view').hidden = false;
-  const msg = $('#login-message');
-  msg.textContent = message || '';
-  msg.hidden = !message;
-  $('#login-error').hidden = true;
+  $('#login-message').textContent = message || '';
+  $('#login-error').textContent = '';
   $('#login-username').focus();
 }
 
 function showApp() {
   $('#login-view').hidden = true;
-  $('#login-message').hidden = true;
+  $('#login-message').textContent = '';
   $('#who-name').textContent = auth.username();
   $('#who').hidden = false;
   $('#app-view').hidden = false;
@@ -57,7 +73,7 @@ async function onLogin(event) {
   const form = event.currentTarget;
   const button = $('button[type=submit]', form);
   const error = $('#login-error');
-  error.hidden = true;
+  error.textContent = '';
   button.disabled = true;
   try {
     await auth.login(form.elements.username.value.trim(), form.elements.password.value);
@@ -66,7 +82,6 @@ async function onLogin(event) {
   } catch (err) {
     form.elements.password.value = '';
     error.textContent = err.message;
-    error.hidden = false;
     form.elements.password.focus();
   } finally {
     button.disabled = false;

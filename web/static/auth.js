@@ -46,13 +46,22 @@ export function username() {
   return session ? session.username : '';
 }
 
+// sentence turns a server's error_description ("invalid username or
+// password") into a sentence for the page.
+export function sentence(s) {
+  const t = String(s).trim();
+  if (!t) return t;
+  const cap = t[0].toUpperCase() + t.slice(1);
+  return /[.!?]$/.test(cap) ? cap : `${cap}.`;
+}
+
 function describe(res, body) {
   if (res.status === 429 || res.status === 503) {
     const wait = Number.parseInt(res.headers.get('Retry-After') || '', 10);
     const base = res.status === 429 ? 'Too many attempts.' : 'The server is busy.';
     return Number.isFinite(wait) ? `${base} Try again in ${wait} seconds.` : `${base} Try again later.`;
   }
-  if (body && body.error_description) return body.error_description;
+  if (body && body.error_description) return sentence(body.error_description);
   if (body && body.error) return `The server refused the request (${body.error}).`;
   return `The server answered ${res.status} ${res.statusText}.`;
 }

@@ -78,40 +78,32 @@ export function th(label, ...children) {
 
 let noticeTimer = 0;
 
-// notice shows a success message in the polite live region.
+// notice shows a success message in the polite live region for a while.
 export function notice(message) {
-  const el = $('#notice');
   clearAlert();
-  el.textContent = message;
-  el.hidden = false;
+  $('#notice').textContent = message;
   clearTimeout(noticeTimer);
   noticeTimer = setTimeout(() => {
-    el.hidden = true;
-    el.textContent = '';
+    $('#notice').textContent = '';
   }, 8000);
 }
 
 // showError shows an error in the assertive live region until the next action.
 export function showError(message) {
-  const el = $('#alert');
-  $('#notice').hidden = true;
-  el.textContent = message;
-  el.hidden = false;
+  clearTimeout(noticeTimer);
+  $('#notice').textContent = '';
+  $('#alert').textContent = message;
 }
 
 export function clearAlert() {
-  const el = $('#alert');
-  el.hidden = true;
-  el.textContent = '';
+  $('#alert').textContent = '';
 }
 
-// clearNotices hides both the success and the error message.
+// clearNotices empties both the success and the error message.
 export function clearNotices() {
-  clearAlert();
   clearTimeout(noticeTimer);
-  const el = $('#notice');
-  el.hidden = true;
-  el.textContent = '';
+  $('#notice').textContent = '';
+  clearAlert();
 }
 
 // confirm asks a yes/no question in a modal dialog. message is a string or
@@ -136,7 +128,7 @@ export function formDialog(dlg, { prepare, submit }) {
   const form = $('form', dlg);
   const error = $('.form-error', form);
   form.reset();
-  if (error) error.hidden = true;
+  if (error) error.textContent = '';
   if (prepare) prepare(form);
   const onSubmit = async (event) => {
     event.preventDefault();
@@ -146,10 +138,7 @@ export function formDialog(dlg, { prepare, submit }) {
       await submit(form);
       dlg.close();
     } catch (err) {
-      if (error) {
-        error.textContent = err.message;
-        error.hidden = false;
-      }
+      if (error) error.textContent = err.message;
     } finally {
       button.disabled = false;
     }
