@@ -9,6 +9,8 @@ import (
 	"net/url"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/authd/authd/storage"
 )
 
@@ -23,7 +25,7 @@ type Config struct {
 	AccessTTL         time.Duration // default 15m
 	RefreshTTL        time.Duration // absolute family lifetime, default 720h
 	RefreshIdleTTL    time.Duration // default 168h
-	RefreshReuseGrace time.Duration // default 10s; 0 disables the grace
+	RefreshReuseGrace time.Duration // 0 disables the grace (the CLI default is 10s)
 
 	// JWKSMaxAge is the Cache-Control max-age of the JWKS (default 5m).
 	JWKSMaxAge time.Duration
@@ -41,6 +43,9 @@ type Config struct {
 	// Hasher hashes user passwords; built from the defaults if nil.
 	Hasher PasswordHasher
 	Logger *slog.Logger
+	// Collectors are extra Prometheus collectors served at /metrics, such
+	// as the storage backend's.
+	Collectors []prometheus.Collector
 	// Now is the clock; time.Now if nil.
 	Now Clock
 }

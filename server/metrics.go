@@ -23,6 +23,7 @@ type metrics struct {
 	loginsOverloaded prometheus.Counter
 	revocations      *prometheus.CounterVec
 	requestDuration  *prometheus.HistogramVec
+	swept            *prometheus.CounterVec
 }
 
 func newMetrics(s *Server) *metrics {
@@ -53,8 +54,11 @@ func newMetrics(s *Server) *metrics {
 			Name: "authd_http_request_duration_seconds", Help: "HTTP request latency, by route.",
 			Buckets: []float64{.0005, .001, .002, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5},
 		}, []string{"route", "method", "code"}),
+		swept: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "authd_swept_total", Help: "Expired items removed by the background sweep, by kind.",
+		}, []string{"kind"}),
 	}
-	m.reg.MustRegister(m.tokensIssued, m.tokenErrors, m.refreshReuse, m.loginsThrottled,
+	m.reg.MustRegister(m.swept, m.tokensIssued, m.tokenErrors, m.refreshReuse, m.loginsThrottled,
 		m.loginsRejected, m.loginsOverloaded, m.revocations, m.requestDuration,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
@@ -64,7 +68,7 @@ func newMetrics(s *Server) *metrics {
 			Name: "authd_signing_key_next_rotation_seconds", Help: "Seconds until the next scheduled key rotation.",
 		}, func() float64 { return s.keyGauge(true) }),
 	)
-	if c, ok := s.store.(prometheus.Collector); ok {
+	for _, c := range s.cfg.Collectors {
 		m.reg.MustRegister(c)
 	}
 	return m

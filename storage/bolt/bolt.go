@@ -59,8 +59,10 @@ type DB struct {
 	calls   chan *call
 	drained chan struct{}
 
-	writes  atomic.Uint64
-	commits atomic.Uint64
+	writes         atomic.Uint64
+	commits        atomic.Uint64
+	commitNanos    atomic.Uint64
+	commitMaxNanos atomic.Uint64
 }
 
 // Stats counts the work of the committer since Open.
@@ -69,6 +71,16 @@ type Stats struct {
 	Writes uint64
 	// Commits is the number of write transactions (each one fsync).
 	Commits uint64
+	// CommitTime is the total time write transactions held the write lock,
+	// and CommitMax the longest single hold, since Open.
+	CommitTime, CommitMax time.Duration
+	// FileSize is the size of the database file in bytes.
+	FileSize int64
+	// ReadTx is the number of read transactions started; OpenReadTx of
+	// those still open.
+	ReadTx, OpenReadTx int
+	// FreePages is the number of free pages on the freelist.
+	FreePages int
 }
 
 const (
@@ -224,7 +236,16 @@ func hasBuckets(tx *bbolt.Tx) bool {
 
 // Stats reports the committer's counters.
 func (db *DB) Stats() Stats {
-	return Stats{Writes: db.writes.Load(), Commits: db.commits.Load()}
+	bs := db.db.Stats()
+	st := Stats{
+		Writes: db.writes.Load(), Commits: db.commits.Load(),
+		CommitTime: time.Duration(db.commitNanos.Load()), CommitMax: time.Duration(db.commitMaxNanos.Load()),
+		ReadTx: bs.TxN, OpenReadTx: bs.OpenTxN, FreePages: bs.FreePageN,
+	}
+	if fi, err := os.Stat(db.db.Path()); err == nil {
+		st.FileSize = fi.Size()
+	}
+	return st
 }
 
 // Path is the database file's path.

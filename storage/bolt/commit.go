@@ -1,6 +1,8 @@
 package bolt
 
 import (
+	"time"
+
 	"context"
 	"fmt"
 
@@ -79,7 +81,7 @@ func (db *DB) runBatch(calls []*call) {
 	var failed []*call
 	for len(calls) > 0 {
 		failIdx := -1
-		err := db.db.Update(func(tx *bbolt.Tx) error {
+		err := db.timedUpdate(func(tx *bbolt.Tx) error {
 			for i, c := range calls {
 				if err := safely(c.fn, tx); err != nil {
 					failIdx = i
@@ -104,7 +106,7 @@ func (db *DB) runBatch(calls []*call) {
 	}
 	for _, c := range failed {
 		var fnErr error
-		err := db.db.Update(func(tx *bbolt.Tx) error {
+		err := db.timedUpdate(func(tx *bbolt.Tx) error {
 			fnErr = safely(c.fn, tx)
 			return fnErr
 		})
@@ -138,4 +140,20 @@ func safely(fn func(tx *bbolt.Tx) error, tx *bbolt.Tx) (err error) {
 		}
 	}()
 	return fn(tx)
+}
+
+// timedUpdate runs one write transaction and records how long it held the
+// write lock (including its fsync).
+func (db *DB) timedUpdate(fn func(*bbolt.Tx) error) error {
+	start := time.Now()
+	err := db.db.Update(fn)
+	d := uint64(time.Since(start))
+	db.commitNanos.Add(d)
+	for {
+		old := db.commitMaxNanos.Load()
+		if d <= old || db.commitMaxNanos.CompareAndSwap(old, d) {
+			break
+		}
+	}
+	return err
 }
