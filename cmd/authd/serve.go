@@ -406,13 +406,11 @@ func (a *app) devSetup(ctx context.Context, srv *server.Server, logger *slog.Log
 	if _, err := c.doJSON(ctx, http.MethodGet, "/admin/api/clients", nil, &clients); err != nil {
 		return err
 	}
+	empty := len(users) == 0
 	for _, cl := range clients {
-		if !cl.BuiltIn {
-			users = append(users, server.AdminUser{})
-			break
-		}
+		empty = empty && cl.BuiltIn
 	}
-	if len(users) > 0 {
+	if !empty {
 		logger.Info("development mode: the database is not empty, so no demo client or user was created")
 		return nil
 	}
