@@ -63,6 +63,8 @@ type app struct {
 	// lockWait bounds how long a management command waits for a database
 	// held by a process that does not answer on the control socket.
 	lockWait time.Duration
+	// helpShown is set once a command has printed its own help.
+	helpShown bool
 }
 
 // run runs the command line args and returns the exit status.
@@ -78,6 +80,9 @@ func (a *app) run(ctx context.Context, args []string) int {
 	case err == nil:
 		return exitOK
 	case errors.Is(err, flag.ErrHelp):
+		if !a.helpShown {
+			fmt.Fprint(a.stdout, usageText)
+		}
 		return exitOK
 	case errors.As(err, &ue):
 		fmt.Fprintf(a.stderr, "authd: %s (see authd help)\n", sentence(ue.msg))
@@ -99,9 +104,6 @@ func (a *app) dispatch(ctx context.Context, args []string) error {
 	fs.StringVar(&a.db, "db", "authd.db", "")
 	fs.StringVar(&a.socket, "socket", "", "")
 	if err := parseGlobal(fs, args, a.env); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			fmt.Fprint(a.stdout, usageText)
-		}
 		return err
 	}
 	if a.db == "" {
@@ -115,6 +117,9 @@ func (a *app) dispatch(ctx context.Context, args []string) error {
 		return usagef("no command given")
 	}
 	cmd, rest := rest[0], rest[1:]
+	if cmd != "serve" && len(rest) > 0 && (rest[0] == "-h" || rest[0] == "--help" || rest[0] == "help") {
+		return flag.ErrHelp
+	}
 	switch cmd {
 	case "serve":
 		return a.serve(ctx, rest)

@@ -343,6 +343,7 @@ func (a *app) serve(ctx context.Context, args []string) error {
 }
 
 func (a *app) serveUsage(fs *flag.FlagSet) {
+	a.helpShown = true
 	fmt.Fprintln(a.stdout, "usage: authd [--db PATH] [--socket PATH] serve [flags]")
 	fmt.Fprintln(a.stdout, "\nEvery flag is also read from AUTHD_<FLAG> (e.g. AUTHD_ADDR); the flag wins.")
 	fmt.Fprintln(a.stdout)
