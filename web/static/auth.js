@@ -90,10 +90,13 @@ async function post(url, params, keepalive = false) {
   return body;
 }
 
+// usernameOf reads preferred_username from the access token's claims, for
+// display only: the console does not verify tokens; the server does.
 function usernameOf(accessToken, fallback) {
   try {
-    const payload = accessToken.split('.')[1].replace(/-/g, '+').replace(/_/g, '/');
-    const claims = JSON.parse(atob(payload));
+    const b64 = accessToken.split('.')[1].replace(/-/g, '+').replace(/_/g, '/');
+    const bytes = Uint8Array.from(atob(b64), (c) => c.charCodeAt(0));
+    const claims = JSON.parse(new TextDecoder().decode(bytes));
     return typeof claims.preferred_username === 'string' ? claims.preferred_username : fallback;
   } catch {
     return fallback;
