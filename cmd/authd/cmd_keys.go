@@ -67,7 +67,11 @@ func (a *app) keys(ctx context.Context, args []string) error {
 			if k.State == "active" {
 				fmt.Fprintf(a.stdout, "rotated: key %s is now active\n", k.ID)
 			} else {
-				fmt.Fprintf(a.stdout, "rotation scheduled: key %s becomes active at %s, once verifiers can have fetched it\n", k.ID, fmtTime(k.ActivatedAt))
+				at := k.NextRotation
+				if at.IsZero() {
+					at = k.ActivatedAt
+				}
+				fmt.Fprintf(a.stdout, "rotation scheduled: key %s becomes active at %s, once verifiers can have fetched it (--now to force)\n", k.ID, fmtTime(at))
 			}
 			return nil
 		})
