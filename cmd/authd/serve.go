@@ -277,11 +277,14 @@ func (a *app) serve(ctx context.Context, args []string) error {
 		}
 	}
 
-	keysCtx, stopKeys := context.WithCancel(context.WithoutCancel(ctx))
+	// Key rotation and the expiry sweep run until the HTTP servers have shut
+	// down, and stop before the database closes.
+	bgCtx, stopBackground := context.WithCancel(context.WithoutCancel(ctx))
 	var wg sync.WaitGroup
-	wg.Go(func() { km.Run(keysCtx) })
+	wg.Go(func() { km.Run(bgCtx) })
+	wg.Go(func() { srv.Run(bgCtx) })
 	defer func() {
-		stopKeys()
+		stopBackground()
 		wg.Wait()
 	}()
 
