@@ -17,4 +17,9 @@ type Info struct {
 	// NextRotation is when this key is scheduled to change state next
 	// (next→active, active→retired); zero if none is scheduled.
 	NextRotation time.Time `json:"next_rotation,omitzero"`
+	// EarlyActivation is set in the answer of a rotation that made a key
+	// active before it had been published for the full lead (2×JWKS
+	// max-age): verifiers that cached the JWKS before it was published may
+	// reject new tokens until they refetch.
+	EarlyActivation bool `json:"early_activation,omitempty"`
 }

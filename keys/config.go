@@ -120,3 +120,9 @@ func (c Config) Validate() error {
 func (c Config) retention() time.Duration {
 	return max(c.AccessTTL+c.Skew, c.JWKSMaxAge)
 }
+
+// publishLead is how long a key must have been in the JWKS before it may
+// sign. The JWKS is served with max-age=N and stale-while-revalidate=N, so a
+// conforming cache may use a copy for up to 2N after fetching it; a key
+// published 2N ago is in every copy still in use.
+func (c Config) publishLead() time.Duration { return 2 * c.JWKSMaxAge }

@@ -25,8 +25,9 @@
 //   - A next key is generated and published when its predecessor becomes
 //     active (PublishedAt).
 //   - It becomes active at max(predecessor.ActivatedAt + Rotation,
-//     next.PublishedAt + JWKSMaxAge), so a verifier that caches the JWKS for
-//     up to JWKSMaxAge and never refetches on an unknown kid has always seen
+//     next.PublishedAt + 2×JWKSMaxAge), so a verifier that caches the JWKS for
+//     up to JWKSMaxAge, plus the stale-while-revalidate window of the same
+//     length, and never refetches on an unknown kid, has always seen
 //     a key before it meets a token signed by it.
 //   - The key it replaces is retired then and removed from the JWKS at
 //     RemoveAt = RetiredAt + max(AccessTTL + Skew, JWKSMaxAge), when every
@@ -34,7 +35,7 @@
 //   - After downtime longer than a rotation period the manager catches up
 //     with one promotion, not a burst, and publishes a fresh next key.
 //   - Rotate(ctx, false) asks for an early rotation: the next key takes over
-//     as soon as it has been published for JWKSMaxAge. Until then the request
+//     as soon as it has been published for 2×JWKSMaxAge. Until then the request
 //     is recorded in the next key's ActivatedAt, which on a key in state next
 //     means "scheduled to become active at" and is overwritten with the
 //     actual time when it does. Rotate(ctx, true) and revoking the active key

@@ -184,7 +184,7 @@ func (m *Manager) tick(ctx context.Context) error {
 
 // Rotate starts a rotation and returns the key that is, or will become,
 // active. With now false the next key takes over at once if it has been
-// published for at least JWKSMaxAge, and otherwise as soon as it has been
+// published for at least 2×JWKSMaxAge, and otherwise as soon as it has been
 // (Info.NextRotation). With now true it takes over at once regardless: an
 // emergency, since verifiers that cached the JWKS before the next key was
 // published may reject new tokens until they refetch. Either way a new next
@@ -193,15 +193,19 @@ func (m *Manager) Rotate(ctx context.Context, now bool) (Info, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	var kid string
+	var early bool
 	keys, err := m.change(ctx, func(p *plan) error {
 		var err error
 		kid, err = p.rotate(now)
+		early = p.activatedEarly()
 		return err
 	})
 	if err != nil {
 		return Info{}, fmt.Errorf("keys: rotate: %w", err)
 	}
-	return m.info(keys, kid), nil
+	info := m.info(keys, kid)
+	info.EarlyActivation = early
+	return info, nil
 }
 
 // Revoke revokes the key kid: it leaves the JWKS at once and Verify refuses

@@ -44,7 +44,7 @@ type event struct {
 	kid  string
 	at   time.Time // for scheduled: when; for retired and revoked: RemoveAt
 	// early is set on an activation that happened before the key had been
-	// published for JWKSMaxAge, and on the revocation of the active key:
+	// published for 2×JWKSMaxAge, and on the revocation of the active key:
 	// emergencies that verifiers caching the JWKS may notice.
 	early bool
 }
@@ -100,13 +100,13 @@ func candidate(keys []storage.Key) int {
 
 // promoteAt is when next is due to replace active: its scheduled time (the
 // regular period after active's activation, or earlier if Rotate asked), but
-// never before next has been published for JWKSMaxAge.
+// never before next has been published for 2×JWKSMaxAge.
 func (c Config) promoteAt(active, next storage.Key) time.Time {
 	at := active.ActivatedAt.Add(c.Rotation)
 	if !next.ActivatedAt.IsZero() && next.ActivatedAt.Before(at) {
 		at = next.ActivatedAt
 	}
-	return later(at, next.PublishedAt.Add(c.JWKSMaxAge))
+	return later(at, next.PublishedAt.Add(c.publishLead()))
 }
 
 // nextEvent returns when the key set is next due to change. ok is false when
@@ -206,7 +206,7 @@ func (p *plan) activate(i int) {
 		}
 	}
 	k := &p.keys[i]
-	early := replaced && p.now.Before(k.PublishedAt.Add(p.cfg.JWKSMaxAge))
+	early := replaced && p.now.Before(k.PublishedAt.Add(p.cfg.publishLead()))
 	k.State = storage.KeyActive
 	k.ActivatedAt = p.now
 	p.note(event{what: "activated", kid: k.ID, early: early})
@@ -233,7 +233,7 @@ func (p *plan) rotate(immediate bool) (string, error) {
 		}
 	}
 	n := candidate(p.keys)
-	earliest := p.keys[n].PublishedAt.Add(p.cfg.JWKSMaxAge)
+	earliest := p.keys[n].PublishedAt.Add(p.cfg.publishLead())
 	if !immediate && p.now.Before(earliest) {
 		if !p.keys[n].ActivatedAt.Equal(earliest) {
 			p.keys[n].ActivatedAt = earliest
@@ -247,6 +247,17 @@ func (p *plan) rotate(immediate bool) (string, error) {
 		return "", err
 	}
 	return kid, nil
+}
+
+// activatedEarly reports whether the plan activated a key that had been
+// published for less than the publication lead.
+func (p *plan) activatedEarly() bool {
+	for _, e := range p.events {
+		if e.what == "activated" && e.early {
+			return true
+		}
+	}
+	return false
 }
 
 // revoke is Revoke's plan.

@@ -13,7 +13,7 @@ import (
 
 // TestManager_Run_RealTime runs the real clock through several rotations
 // driven by Run, with concurrent signers and strict caching verifiers that
-// fetch the JWKS, keep it for exactly JWKSMaxAge and never refetch early,
+// fetch the JWKS, keep it for 2×JWKSMaxAge (max-age plus stale-while-revalidate) and never refetch early,
 // not even on an unknown kid. No token may fail.
 func TestManager_Run_RealTime(t *testing.T) {
 	if testing.Short() {
@@ -109,7 +109,7 @@ func TestManager_Run_RealTime(t *testing.T) {
 				mu.Unlock()
 				// The verifier's "now" is after it got the tokens.
 				now := time.Now()
-				if set == nil || now.Sub(fetched) >= maxAge {
+				if set == nil || now.Sub(fetched) >= 2*maxAge { // max-age plus stale-while-revalidate
 					fetched = now // the request time: the conservative age
 					body, _ := m.JWKS()
 					var err error

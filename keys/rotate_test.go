@@ -20,7 +20,7 @@ func TestManager_Rotate(t *testing.T) {
 		oldActive, next := byState(before, storage.KeyActive)[0], byState(before, storage.KeyNext)[0]
 		oldToken := mustSign(t, m, `{}`)
 
-		c.Advance(DefaultJWKSMaxAge)
+		c.Advance(2 * DefaultJWKSMaxAge)
 		info, err := m.Rotate(t.Context(), false)
 		if err != nil {
 			t.Fatal(err)
@@ -54,7 +54,7 @@ func TestManager_Rotate(t *testing.T) {
 		m := mustNew(t, cfg)
 		before, _ := s.snapshot()
 		oldActive, next := byState(before, storage.KeyActive)[0], byState(before, storage.KeyNext)[0]
-		due := storedKey(t, before, next).PublishedAt.Add(DefaultJWKSMaxAge)
+		due := storedKey(t, before, next).PublishedAt.Add(2 * DefaultJWKSMaxAge)
 		_, etag := m.JWKS()
 
 		c.Advance(2 * time.Minute)
@@ -122,7 +122,7 @@ func TestManager_Revoke(t *testing.T) {
 		s, c = &memStore{}, newClock()
 		m = mustNew(t, testConfig(t, s, c))
 		oldTok = mustSign(t, m, `{"n":1}`)
-		c.Advance(DefaultJWKSMaxAge)
+		c.Advance(2 * DefaultJWKSMaxAge)
 		if _, err := m.Rotate(t.Context(), false); err != nil {
 			t.Fatal(err)
 		}

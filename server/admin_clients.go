@@ -19,8 +19,10 @@ import (
 var adminGrants = []string{GrantPassword, GrantRefreshToken, GrantClientCredentials}
 
 // Bounds of a client secret given by the operator instead of generated.
+// Short secrets are accepted but hashed with argon2id (password.HashSecret),
+// since they may be guessable; generated ones have 256 bits.
 const (
-	adminMinSecretLen = 16
+	adminMinSecretLen = 1
 	adminMaxSecretLen = 512
 )
 

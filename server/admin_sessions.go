@@ -147,9 +147,15 @@ func (s *Server) adminListKeys(c *gin.Context) *Error {
 	return nil
 }
 
-// AdminRotate is the optional body of POST /admin/api/keys/rotate.
+// AdminRotate is the optional body of POST /admin/api/keys/rotate. By
+// default the published next key takes over at once (SPEC §2.3); the answer
+// has early_activation set when that key had been published for less than
+// the full lead, so that caching verifiers may not have it yet. WhenSafe
+// instead schedules the takeover for the moment the lead is met (at once if
+// it already is). Now is accepted for scripts and means the default.
 type AdminRotate struct {
-	Now bool `json:"now"`
+	Now      bool `json:"now,omitempty"`
+	WhenSafe bool `json:"when_safe,omitempty"`
 }
 
 func (s *Server) adminRotateKeys(c *gin.Context) *Error {
@@ -157,11 +163,14 @@ func (s *Server) adminRotateKeys(c *gin.Context) *Error {
 	if e := adminDecode(c, maxAdminBody, true, &req); e != nil {
 		return e
 	}
-	info, err := s.keys.Rotate(c.Request.Context(), req.Now)
+	if req.Now && req.WhenSafe {
+		return adminBadRequest("now and when_safe exclude each other")
+	}
+	info, err := s.keys.Rotate(c.Request.Context(), !req.WhenSafe)
 	if err != nil {
 		return serverError(err)
 	}
-	s.adminAudit(c, "key.rotate", slog.Bool("now", req.Now), slog.String("kid", info.ID), slog.String("state", info.State))
+	s.adminAudit(c, "key.rotate", slog.Bool("when_safe", req.WhenSafe), slog.String("kid", info.ID), slog.String("state", info.State), slog.Bool("early", info.EarlyActivation))
 	c.JSON(http.StatusOK, info)
 	return nil
 }

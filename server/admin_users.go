@@ -16,11 +16,11 @@ import (
 	"github.com/authd/authd/storage"
 )
 
-// Password length bounds for passwords set through the admin API.
-const (
-	adminMinPasswordLen = 8
-	adminMaxPasswordLen = 1024
-)
+// adminMaxPasswordLen bounds passwords set through the admin API, as the
+// password grant bounds those it checks. There is no minimum beyond one
+// character: password policy is the operator's (throttling and argon2id
+// defend against online guessing either way).
+const adminMaxPasswordLen = password.MaxPasswordLen
 
 // AdminUser is a user as the admin API shows it: no password hash. Scopes
 // empty means any scope except authd:admin; Admin adds authd:admin.
@@ -68,8 +68,8 @@ func adminUserScopes(in []string) ([]string, *Error) {
 
 func adminCheckPassword(pw string) *Error {
 	switch {
-	case len(pw) < adminMinPasswordLen:
-		return adminBadRequest("the password must have at least %d characters", adminMinPasswordLen)
+	case pw == "":
+		return adminBadRequest("the password must not be empty")
 	case len(pw) > adminMaxPasswordLen:
 		return adminBadRequest("the password must have at most %d bytes", adminMaxPasswordLen)
 	}

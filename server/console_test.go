@@ -520,8 +520,8 @@ func TestConsole_Browser(t *testing.T) {
 		t.Errorf("refresh of the revoked session: %d %s; want 400 invalid_grant", r.Status, r.Raw)
 	}
 
-	// Rotate the signing key. The next key has been published longer than
-	// the JWKS max-age, so it takes over at once.
+	// Rotate the signing key. The next key has been published for two JWKS
+	// max-ages, so it takes over at once even when the console waits for safety.
 	before := activeKID(t, e)
 	e.clock.Advance(10 * time.Minute)
 	b.do("open the keys tab", chromedp.Click(chromedp.CSS(`.tabs a[href="#keys"]`)),

@@ -31,6 +31,9 @@ type loadSpec struct {
 	// MaxRequests bounds the number of requests sent, warm-up included.
 	MaxRequests int64
 	Pause       time.Duration
+	// Stop, if not nil, ends the load early when closed; the window then
+	// ends there.
+	Stop <-chan struct{}
 }
 
 // loadResult is what a load measured.
@@ -108,7 +111,7 @@ func runLoad(ctx context.Context, spec loadSpec, newWorker func(i int) (requestF
 			h := new(hist)
 			var n, nerr uint64
 			kinds := map[string]uint64{}
-			for wctx.Err() == nil && time.Now().Before(end) {
+			for wctx.Err() == nil && time.Now().Before(end) && !closed(spec.Stop) {
 				if sent.Add(1) > spec.MaxRequests {
 					truncated.Store(true)
 					break
@@ -149,7 +152,12 @@ func runLoad(ctx context.Context, spec loadSpec, newWorker func(i int) (requestF
 	if onBegin != nil {
 		onBegin()
 	}
-	waitUntil(ctx, end)
+	select {
+	case <-time.After(time.Until(end)):
+	case <-ctx.Done():
+	case <-spec.Stop:
+		res.Window = time.Since(begin)
+	}
 	if onEnd != nil {
 		onEnd()
 	}
@@ -159,6 +167,16 @@ func runLoad(ctx context.Context, spec loadSpec, newWorker func(i int) (requestF
 		return res, err
 	}
 	return res, nil
+}
+
+// closed reports whether c is closed; a nil channel never is.
+func closed(c <-chan struct{}) bool {
+	select {
+	case <-c:
+		return true
+	default:
+		return false
+	}
 }
 
 func waitUntil(ctx context.Context, t time.Time) {

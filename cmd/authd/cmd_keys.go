@@ -19,12 +19,13 @@ func (a *app) keys(ctx context.Context, args []string) error {
 		return usagef("keys needs a subcommand: list, rotate or revoke")
 	}
 	sub, args := args[0], args[1:]
-	var asJSON, now bool
+	var asJSON, now, whenSafe bool
 	fs := newFlagSet("keys " + sub)
 	fs.BoolVar(&asJSON, "json", false, "print JSON")
 	switch sub {
 	case "rotate":
-		fs.BoolVar(&now, "now", false, "activate the next key at once, even if verifiers may not have fetched it yet")
+		fs.BoolVar(&now, "now", false, "activate the next key at once (the default; kept for scripts)")
+		fs.BoolVar(&whenSafe, "when-safe", false, "wait until every caching verifier can have fetched the next key, if it was published too recently")
 	case "list", "revoke":
 	default:
 		return usagef("unknown keys subcommand %q", sub)
@@ -57,9 +58,12 @@ func (a *app) keys(ctx context.Context, args []string) error {
 		}
 		return a.withAPI(ctx, false, func(c *adminClient) error {
 			var k keys.Info
-			raw, err := c.doJSON(ctx, http.MethodPost, "/admin/api/keys/rotate", server.AdminRotate{Now: now}, &k)
-			if now && err == nil {
-				fmt.Fprintf(a.stderr, "warning: the next key was made active at once: %s\n", cachingWarning)
+			if now && whenSafe {
+				return usagef("--now and --when-safe exclude each other")
+			}
+			raw, err := c.doJSON(ctx, http.MethodPost, "/admin/api/keys/rotate", server.AdminRotate{WhenSafe: whenSafe}, &k)
+			if err == nil && k.EarlyActivation {
+				fmt.Fprintf(a.stderr, "warning: key %s was published too recently for every caching verifier to have it: %s (use --when-safe to wait instead)\n", k.ID, cachingWarning)
 			}
 			if err != nil || asJSON {
 				return a.emit(raw, err, asJSON)
@@ -71,7 +75,7 @@ func (a *app) keys(ctx context.Context, args []string) error {
 				if at.IsZero() {
 					at = k.ActivatedAt
 				}
-				fmt.Fprintf(a.stdout, "rotation scheduled: key %s becomes active at %s, once verifiers can have fetched it (--now to force)\n", k.ID, fmtTime(at))
+				fmt.Fprintf(a.stdout, "rotation scheduled: key %s becomes active at %s, once every caching verifier can have fetched it\n", k.ID, fmtTime(at))
 			}
 			return nil
 		})

@@ -69,7 +69,7 @@ export const sessions = {
 
 export const keys = {
   list: () => request('GET', 'keys'),
-  rotate: (now) => request('POST', 'keys/rotate', { now }),
+  rotate: (whenSafe) => request('POST', 'keys/rotate', { when_safe: whenSafe }),
   revoke: (kid) => request('DELETE', `keys/${seg(kid)}`),
 };
 

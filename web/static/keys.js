@@ -65,8 +65,10 @@ async function revoke(button, k) {
 function rotate() {
   formDialog($('#key-rotate-dialog'), {
     async submit(form) {
-      const info = await api.keys.rotate(form.elements.now.checked);
-      if (info.state === 'active') {
+      const info = await api.keys.rotate(form.elements.whenSafe.checked);
+      if (info.state === 'active' && info.early_activation) {
+        notice(`Key ${shortKid(info.kid)} is now the active signing key. It was published only recently: resource servers that cached the JWKS before may reject new tokens until they fetch it again.`);
+      } else if (info.state === 'active') {
         notice(`Key ${shortKid(info.kid)} is now the active signing key.`);
       } else {
         const when = info.next_rotation || info.activated_at;
