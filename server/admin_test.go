@@ -234,7 +234,7 @@ func TestAdminAPI_Statuses(t *testing.T) {
 		{"public client_credentials", "POST", "/admin/api/clients", `{"id":"spa","public":true,"grants":["client_credentials"]}`, 400, "public client"},
 		{"unknown grant", "POST", "/admin/api/clients", `{"id":"x","grants":["implicit"]}`, 400, "known grants"},
 		{"bad client id", "POST", "/admin/api/clients", `{"id":"a/b"}`, 400, "is not valid"},
-		{"overlong secret", "POST", "/admin/api/clients", `{"id":"svc","secret":"`+strings.Repeat("s", 513)+`"}`, 400, "1 to 512"},
+		{"overlong secret", "POST", "/admin/api/clients", `{"id":"svc","secret":"` + strings.Repeat("s", 513) + `"}`, 400, "1 to 512"},
 		{"given secret", "POST", "/admin/api/clients", `{"id":"svc","secret":"a-long-enough-secret","grants":["client_credentials"]}`, 201, `"id":"svc"`},
 		{"public client", "POST", "/admin/api/clients", `{"id":"spa","public":true}`, 201, `"public":true`},
 		{"list clients", "GET", "/admin/api/clients", "", 200, `"id":"authd-console"`},
