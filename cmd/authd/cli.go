@@ -27,7 +27,7 @@ Commands:
   user import FILE                         import bcrypt users (htpasswd or JSON lines; - for stdin)
   client add ID [--public] [--secret-stdin] [--grant G ...] [--scope S ...] [--audience A ...]
   client list | show ID | delete ID
-  keys list | rotate [--now] | revoke KID
+  keys list | rotate [--when-safe] | revoke KID
   session list [--user NAME] | revoke FAMILY_ID | revoke --user NAME
   backup FILE                              consistent copy of the database
   version

@@ -21,8 +21,11 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/authd/authd/keys"
 	"github.com/authd/authd/server"
+	"github.com/authd/authd/server/password"
 	"github.com/authd/authd/storage/bolt"
 )
 
@@ -56,6 +59,11 @@ type serveConfig struct {
 	trustedProxies    listFlag
 	dev               bool
 	logFormat         string
+	argonMemory       uint // KiB
+	argonTime         uint // passes
+	argonThreads      uint // lanes
+	maxHashes         int  // concurrent password hashes; 0 = GOMAXPROCS
+	hashWait          time.Duration
 }
 
 // serveFlags defines the flags of authd serve with their defaults.
@@ -77,6 +85,11 @@ func serveFlags(c *serveConfig) *flag.FlagSet {
 	fs.Var(&c.trustedProxies, "trusted-proxies", "CIDRs whose X-Forwarded-For is believed")
 	fs.BoolVar(&c.dev, "dev", false, "on an empty database, create a demo client and user")
 	fs.StringVar(&c.logFormat, "log-format", "text", "text or json")
+	fs.UintVar(&c.argonMemory, "argon2-memory", uint(password.DefaultParams.Memory), "argon2id memory per password hash, in KiB")
+	fs.UintVar(&c.argonTime, "argon2-time", uint(password.DefaultParams.Time), "argon2id passes per password hash")
+	fs.UintVar(&c.argonThreads, "argon2-threads", uint(password.DefaultParams.Threads), "argon2id lanes per password hash")
+	fs.IntVar(&c.maxHashes, "max-concurrent-hashes", 0, "password hashes running at once (default the number of CPUs)")
+	fs.DurationVar(&c.hashWait, "hash-wait", 2*time.Second, "how long a login waits for a hashing slot before 503")
 	return fs
 }
 
@@ -130,6 +143,15 @@ func (c *serveConfig) validate() error {
 	if _, err := c.proxies(); err != nil {
 		probs = append(probs, err.Error())
 	}
+	if _, err := c.argonParams(); err != nil {
+		probs = append(probs, err.Error())
+	}
+	if c.maxHashes < 0 {
+		probs = append(probs, "--max-concurrent-hashes must not be negative")
+	}
+	if c.hashWait <= 0 {
+		probs = append(probs, "--hash-wait must be positive")
+	}
 	if c.issuer != "" {
 		if err := server.ValidateIssuer(c.issuer); err != nil {
 			probs = append(probs, "--issuer: "+strings.TrimPrefix(err.Error(), "server: "))
@@ -158,6 +180,23 @@ func (c *serveConfig) proxies() ([]netip.Prefix, error) {
 	return out, nil
 }
 
+// argonParams are the password hashing parameters of the flags. Hashes
+// made with other parameters are upgraded at the user's next login.
+func (c *serveConfig) argonParams() (password.Params, error) {
+	p := password.DefaultParams
+	if c.argonMemory > 1<<22 || c.argonTime > 1<<10 || c.argonThreads > 255 {
+		return p, errors.New("--argon2-memory, --argon2-time or --argon2-threads is out of range")
+	}
+	p.Memory, p.Time, p.Threads = uint32(c.argonMemory), uint32(c.argonTime), uint8(c.argonThreads)
+	if err := p.Validate(); err != nil {
+		return p, fmt.Errorf("argon2 parameters: %w", err)
+	}
+	if p.Memory < 1024 || p.Time < 1 {
+		return p, errors.New("--argon2-memory must be at least 1024 KiB and --argon2-time at least 1")
+	}
+	return p, nil
+}
+
 func (c *serveConfig) keysConfig(db *bolt.DB, kek []byte, logger *slog.Logger) keys.Config {
 	return keys.Config{
 		Store:      db,
@@ -172,7 +211,8 @@ func (c *serveConfig) keysConfig(db *bolt.DB, kek []byte, logger *slog.Logger) k
 }
 
 func (c *serveConfig) serverConfig(db *bolt.DB, km *keys.Manager, logger *slog.Logger) server.Config {
-	proxies, _ := c.proxies() // validated
+	proxies, _ := c.proxies()    // validated
+	params, _ := c.argonParams() // validated
 	return server.Config{
 		Issuer:            c.issuer,
 		Audience:          c.audience,
@@ -184,7 +224,9 @@ func (c *serveConfig) serverConfig(db *bolt.DB, km *keys.Manager, logger *slog.L
 		TrustedProxies:    proxies,
 		Storage:           db,
 		Keys:              km,
+		Hasher:            password.New(password.Config{Params: params, MaxConcurrent: c.maxHashes, Wait: c.hashWait}),
 		Logger:            logger,
+		Collectors:        []prometheus.Collector{newBoltCollector(db)},
 		Now:               time.Now,
 	}
 }
