@@ -68,10 +68,10 @@ func parseAccessClaims(payload []byte) (*AccessClaims, error) {
 		Iss      string          `json:"iss"`
 		Sub      string          `json:"sub"`
 		Aud      json.RawMessage `json:"aud"`
-		Exp      *json.Number    `json:"exp"`
-		Iat      *json.Number    `json:"iat"`
-		Nbf      *json.Number    `json:"nbf"`
-		AuthTime *json.Number    `json:"auth_time"`
+		Exp      json.RawMessage `json:"exp"`
+		Iat      json.RawMessage `json:"iat"`
+		Nbf      json.RawMessage `json:"nbf"`
+		AuthTime json.RawMessage `json:"auth_time"`
 		JTI      string          `json:"jti"`
 		ClientID string          `json:"client_id"`
 		Scope    string          `json:"scope"`
@@ -80,7 +80,7 @@ func parseAccessClaims(payload []byte) (*AccessClaims, error) {
 	if err := json.Unmarshal(payload, &raw); err != nil {
 		return nil, err
 	}
-	if raw.Exp == nil || raw.Iat == nil || raw.JTI == "" || raw.Sub == "" {
+	if len(raw.Exp) == 0 || len(raw.Iat) == 0 || raw.JTI == "" || raw.Sub == "" {
 		return nil, errTokenInvalid
 	}
 	ac := &AccessClaims{Issuer: raw.Iss, Subject: raw.Sub, JTI: raw.JTI, ClientID: raw.ClientID, Username: raw.Username}
@@ -91,12 +91,12 @@ func parseAccessClaims(payload []byte) (*AccessClaims, error) {
 	if ac.IssuedAt, err = unixTime(raw.Iat); err != nil {
 		return nil, err
 	}
-	if raw.Nbf != nil {
+	if len(raw.Nbf) > 0 {
 		if ac.NotBefore, err = unixTime(raw.Nbf); err != nil {
 			return nil, err
 		}
 	}
-	if raw.AuthTime != nil {
+	if len(raw.AuthTime) > 0 {
 		if ac.AuthTime, err = unixTime(raw.AuthTime); err != nil {
 			return nil, err
 		}
@@ -113,12 +113,14 @@ func parseAccessClaims(payload []byte) (*AccessClaims, error) {
 	return ac, nil
 }
 
-func unixTime(n *json.Number) (time.Time, error) {
-	v, err := n.Int64()
-	if err != nil {
-		return time.Time{}, err
+// unixTime decodes an RFC 7519 NumericDate: a JSON number (never a
+// string), whole seconds kept.
+func unixTime(raw json.RawMessage) (time.Time, error) {
+	var f float64
+	if len(raw) == 0 || raw[0] == '"' || json.Unmarshal(raw, &f) != nil || f < 0 || f > 1<<40 {
+		return time.Time{}, errTokenInvalid
 	}
-	return time.Unix(v, 0), nil
+	return time.Unix(int64(f), 0), nil
 }
 
 // HasScope reports whether the token carries scope.
