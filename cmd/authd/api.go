@@ -178,6 +178,9 @@ func openErr(path string, err error) error {
 	case errors.Is(err, bolt.ErrSchemaTooNew):
 		return fmt.Errorf("the database %s was written by a newer authd; upgrade this binary", path)
 	}
+	if e := fileOpenErr(path, err); e != nil {
+		return e
+	}
 	return fmt.Errorf("open database %s: %w", path, err)
 }
 

@@ -275,7 +275,7 @@ func (a *app) serve(ctx context.Context, args []string) error {
 	if c.tlsCert != "" {
 		cert, err := tls.LoadX509KeyPair(c.tlsCert, c.tlsKey)
 		if err != nil {
-			return fmt.Errorf("load TLS certificate %s and key %s: %w", c.tlsCert, c.tlsKey, err)
+			return tlsErr(c.tlsCert, c.tlsKey, err)
 		}
 		tlsCfg = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
 	}
@@ -296,7 +296,7 @@ func (a *app) serve(ctx context.Context, args []string) error {
 
 	ln, err := net.Listen("tcp", c.addr)
 	if err != nil {
-		return fmt.Errorf("listen on %s: %w", c.addr, err)
+		return listenErr(c.addr, err)
 	}
 	defer ln.Close()
 	scfg := c.serverConfig(db, km, logger)
@@ -370,13 +370,19 @@ func (a *app) serve(ctx context.Context, args []string) error {
 	}
 	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), shutdownTimeout)
 	defer cancel()
-	var shutErr error
-	for _, hs := range []*http.Server{pub, ctl} {
-		if err := hs.Shutdown(sctx); err != nil {
-			shutErr = errors.Join(shutErr, err)
-			hs.Close()
-		}
+	// Both servers stop accepting at once, then finish their requests.
+	shutErrs := make([]error, 2)
+	var swg sync.WaitGroup
+	for i, hs := range []*http.Server{pub, ctl} {
+		swg.Go(func() {
+			if err := hs.Shutdown(sctx); err != nil {
+				shutErrs[i] = err
+				hs.Close()
+			}
+		})
 	}
+	swg.Wait()
+	shutErr := errors.Join(shutErrs...)
 	if serveErr != nil {
 		return serveErr
 	}
