@@ -120,6 +120,8 @@ func runLoad(ctx context.Context, spec loadSpec, newWorker func(i int) (requestF
 				err := fn(wctx)
 				t1 := time.Now()
 				switch {
+				case errors.Is(err, errRefused):
+					// counted by the caller
 				case err != nil:
 					if wctx.Err() != nil && t1.After(end) {
 						break // cancelled after the window: not the server's fault

@@ -85,9 +85,16 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.BoolVar(&cfg.short, "short", false, "a second per scenario and few connections: a smoke test, not figures")
 	fs.StringVar(&cfg.jsonPath, "json", "", "also write the results as JSON to this file")
 	fs.BoolVar(&cfg.keep, "keep", false, "keep the temporary directories (databases, server logs)")
+	// Hidden: not in the usage text; a diagnosis aid, not a figure.
+	fs.StringVar(&cfg.perfDir, "perf-dir", "", "")
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "usage: authd-bench [flags]")
-		fs.PrintDefaults()
+		fs.VisitAll(func(f *flag.Flag) {
+			if f.Usage == "" {
+				return // hidden
+			}
+			fmt.Fprintf(stderr, "  --%s\n    \t%s\n", f.Name, f.Usage)
+		})
 	}
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {

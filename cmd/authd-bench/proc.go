@@ -7,9 +7,12 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"os/exec"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 )
 
@@ -80,13 +83,24 @@ func memField(pid int, field string) (int64, error) {
 	return 0, fmt.Errorf("no %s in /proc/%d/status", field, pid)
 }
 
-// rssSampler records the peak VmRSS of a process, sampled every 50 ms
-// between start and stop.
+// rssSampler records the peak VmRSS of a process, and the peak of its
+// anonymous part (RssAnon: heap and stacks, without the pages of mapped
+// files such as bbolt's), sampled every 50 ms between start and stop.
 type rssSampler struct {
-	pid  int
-	stop chan struct{}
-	done chan struct{}
-	peak int64
+	pid      int
+	stop     chan struct{}
+	done     chan struct{}
+	peak     int64
+	peakAnon int64
+}
+
+func (s *rssSampler) sample() {
+	if v, err := memField(s.pid, "VmRSS"); err == nil && v > s.peak {
+		s.peak = v
+	}
+	if v, err := memField(s.pid, "RssAnon"); err == nil && v > s.peakAnon {
+		s.peakAnon = v
+	}
 }
 
 func sampleRSS(pid int) *rssSampler {
@@ -96,9 +110,7 @@ func sampleRSS(pid int) *rssSampler {
 		t := time.NewTicker(50 * time.Millisecond)
 		defer t.Stop()
 		for {
-			if v, err := memField(pid, "VmRSS"); err == nil && v > s.peak {
-				s.peak = v
-			}
+			s.sample()
 			select {
 			case <-s.stop:
 				return
@@ -113,9 +125,7 @@ func sampleRSS(pid int) *rssSampler {
 func (s *rssSampler) Stop() int64 {
 	close(s.stop)
 	<-s.done
-	if v, err := memField(s.pid, "VmRSS"); err == nil && v > s.peak {
-		s.peak = v
-	}
+	s.sample()
 	return s.peak
 }
 
@@ -138,4 +148,37 @@ func (p *serverProbe) end()   { p.cpu1, _ = cpuTime(p.pid) }
 // the peak RSS.
 func (p *serverProbe) finish() (cpu time.Duration, peakRSS int64) {
 	return p.cpu1 - p.cpu0, p.rss.Stop()
+}
+
+// peakAnon is the peak anonymous RSS; valid after finish.
+func (p *serverProbe) peakAnon() int64 { return p.rss.peakAnon }
+
+// startPerf records a CPU profile of pid with call graphs into
+// dir/NAME.perf.data with Linux perf, for diagnosis (the hidden
+// --perf-dir flag). The returned function ends the perf process this
+// started, by its pid, and waits for it to write the file.
+func startPerf(dir, name string, pid int) (func(), error) {
+	clean := strings.Map(func(r rune) rune {
+		if r >= 'a' && r <= 'z' || r >= '0' && r <= '9' || r == '-' || r == '_' {
+			return r
+		}
+		return '_'
+	}, name)
+	cmd := exec.Command("perf", "record", "-F", "499", "-g", "-p", strconv.Itoa(pid), "-o", filepath.Join(dir, clean+".perf.data"))
+	cmd.Stdout, cmd.Stderr = nil, nil
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGINT}
+	if err := cmd.Start(); err != nil {
+		return nil, fmt.Errorf("start perf: %w", err)
+	}
+	return func() {
+		_ = cmd.Process.Signal(syscall.SIGINT)
+		done := make(chan struct{})
+		go func() { _ = cmd.Wait(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(30 * time.Second):
+			_ = cmd.Process.Kill()
+			<-done
+		}
+	}, nil
 }

@@ -228,6 +228,7 @@ func summarize(runs []*runResult, command string) *summary {
 		m.Ratio = pick(func(x result) float64 { return x.Ratio })
 		m.CPUPerReqMs = pick(func(x result) float64 { return x.CPUPerReqMs })
 		m.PeakRSSMiB = pick(func(x result) float64 { return x.PeakRSSMiB })
+		m.PeakAnonMiB = pick(func(x result) float64 { return x.PeakAnonMiB })
 		s.Rows = append(s.Rows, m)
 	}
 	// Targets: median of per-run values.
@@ -299,9 +300,9 @@ func (s *summary) print(w io.Writer) {
 		}
 	}
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight|tabwriter.Debug)
-	fmt.Fprintln(tw, "scenario\tconns\treq/s\tp50 ms\tp99 ms\terrors\tceiling\tratio\ttarget\tsrv CPU/req ms\tsrv peak RSS MiB\t")
+	fmt.Fprintln(tw, "scenario\tconns\treq/s\tp50 ms\tp99 ms\terrors\tceiling\tratio\ttarget\tsrv CPU/req ms\tsrv peak RSS MiB\tof it anon\t")
 	for _, r := range s.Rows {
-		ratio, tgt, cpu, rss := "", "", "", ""
+		ratio, tgt, cpu, rss, anon := "", "", "", "", ""
 		if r.Ceiling != "" {
 			ratio = fmt.Sprintf("%.2f", r.Ratio)
 		}
@@ -313,13 +314,14 @@ func (s *summary) print(w io.Writer) {
 		}
 		if r.PeakRSSMiB > 0 {
 			rss = fmt.Sprintf("%.1f", r.PeakRSSMiB)
+			anon = fmt.Sprintf("%.1f", r.PeakAnonMiB)
 		}
 		p50, p99 := fmt.Sprintf("%.3f", r.P50ms), fmt.Sprintf("%.3f", r.P99ms)
 		if r.Scenario == "ceiling argon2id raw" {
 			p50, p99 = "", ""
 		}
-		fmt.Fprintf(tw, "%s\t%d\t%.1f\t%s\t%s\t%d\t%s\t%s\t%s\t%s\t%s\t\n",
-			r.Scenario, r.Conns, r.RPS, p50, p99, r.Errors, strings.TrimPrefix(r.Ceiling, "ceiling "), ratio, tgt, cpu, rss)
+		fmt.Fprintf(tw, "%s\t%d\t%.1f\t%s\t%s\t%d\t%s\t%s\t%s\t%s\t%s\t%s\t\n",
+			r.Scenario, r.Conns, r.RPS, p50, p99, r.Errors, strings.TrimPrefix(r.Ceiling, "ceiling "), ratio, tgt, cpu, rss, anon)
 	}
 	tw.Flush()
 	for _, r := range s.Rows {
@@ -330,10 +332,11 @@ func (s *summary) print(w io.Writer) {
 			fmt.Fprintf(w, "  %s errors: %s\n", r.Scenario, r.ErrorKinds)
 		}
 	}
-	fmt.Fprintf(w, "\nauthd start-up %.0f ms; idle RSS %.1f MiB; VmHWM %.1f MiB; one RS256 sign %.3f ms, one durable commit %.3f ms; concurrent hashes %d; database %s MiB at the end\n",
+	fmt.Fprintf(w, "\nCeiling rows show the reference process's CPU and memory. The server is restarted before revoke (to write the families it revokes), so later rows are of a fresh process.\n")
+	fmt.Fprintf(w, "authd start-up %.0f ms; idle RSS %.1f MiB; VmHWM %.1f MiB; one RS256 sign %.3f ms, one durable commit %.3f ms; concurrent hashes %d; database %s MiB at the end\n",
 		s.Run.StartupMs, s.Run.IdleRSSMiB, s.Run.HWMMiB, s.Run.SignMs, s.Run.CommitMs, s.Run.HashSlots, mib(s.Run.DBBytes))
 	if f := s.Run.Flood; f != nil {
-		fmt.Fprintf(w, "login flood: %d invalid_grant, %d throttled (429), %d busy (503); refresh p99 %.2f ms (unloaded %.2f ms); valid logins %d ok, %d failed; peak RSS %.1f MiB\n",
+		fmt.Fprintf(w, "login flood (each figure the median over runs): %d invalid_grant, %d throttled (429), %d busy (503); refresh p99 %.2f ms (unloaded %.2f ms); valid logins %d ok, %d refused; peak RSS %.1f MiB\n",
 			f.Rejected, f.Throttled, f.Busy, f.RefreshP99Flood, f.RefreshP99Base, f.ValidOK, f.ValidFailed, f.PeakRSSMiB)
 	}
 	fmt.Fprintln(w, "\ntargets:")

@@ -35,6 +35,8 @@ type config struct {
 	scaleFamilies []int
 	// slices is how many alternating rounds a measured group runs in.
 	slices int
+	// perfDir, if set, gets a perf profile of authd per measured group.
+	perfDir string
 }
 
 // allScenarios in the order they run.
@@ -73,6 +75,9 @@ type result struct {
 	Ratio       float64 `json:"ratio,omitempty"`
 	CPUPerReqMs float64 `json:"server_cpu_per_req_ms,omitempty"`
 	PeakRSSMiB  float64 `json:"server_peak_rss_mib,omitempty"`
+	// PeakAnonMiB is the anonymous part of the peak (heap, stacks), without
+	// the pages of the memory-mapped database file.
+	PeakAnonMiB float64 `json:"server_peak_anon_rss_mib,omitempty"`
 	Truncated   bool    `json:"truncated,omitempty"`
 	Note        string  `json:"note,omitempty"`
 }
@@ -141,17 +146,10 @@ func runOnce(ctx context.Context, cfg *config, logf func(string, ...any)) (*runR
 	}
 	e.appAuth = basicAuth(appClient, e.seed.appSecret)
 	e.svcAuth = basicAuth(svcClient, e.seed.svcSecret)
-	if cfg.wants("revoke") {
-		logf("seeding %d refresh-token families to revoke", cfg.revokePool)
-		if e.pool, err = seedPool(ctx, a, e.seed.users, cfg.revokePool); err != nil {
-			return nil, fmt.Errorf("seed revocation pool: %w", err)
-		}
-	}
-
 	if err := a.start(ctx); err != nil {
 		return nil, err
 	}
-	rr := &runResult{StartupMs: ms(a.Startup), HashSlots: hashSlots(), RevokePoolSz: len(e.pool)}
+	rr := &runResult{StartupMs: ms(a.Startup), HashSlots: hashSlots()}
 	logf("authd pid %d ready in %v at %s", a.pid(), a.Startup.Round(time.Millisecond), a.base)
 	waitUntil(ctx, time.Now().Add(time.Second))
 	idle, err := memField(a.pid(), "VmRSS")
@@ -257,6 +255,20 @@ func runOnce(ctx context.Context, cfg *config, logf func(string, ...any)) (*runR
 			return nil
 		}},
 		{"revoke", func() error {
+			// The families to revoke are written while the server is
+			// stopped, so that the earlier scenarios run on a small file;
+			// the scenarios from here on run on a restarted server.
+			a.stop()
+			logf("authd stopped; seeding %d refresh-token families to revoke", cfg.revokePool)
+			if e.pool, err = seedPool(ctx, a, e.seed.users, cfg.revokePool); err != nil {
+				return fmt.Errorf("seed revocation pool: %w", err)
+			}
+			if err := a.start(ctx); err != nil {
+				return err
+			}
+			base.http.CloseIdleConnections()
+			rr.RevokePoolSz = len(e.pool)
+			logf("authd restarted, pid %d, ready in %v", a.pid(), a.Startup.Round(time.Millisecond))
 			var next atomic.Int64
 			rl := http1("revoke", "authd", cfg.conns, e.revokeWorker(base, e.pool, &next), "ceiling write")
 			rl.remaining = func() int64 { return int64(len(e.pool)) - next.Load() }
@@ -397,6 +409,7 @@ func (e *env) loginFlood(ctx context.Context, rr *runResult, base client) error 
 		attackRes, refreshRes loadResult
 		validRes              loadResult
 		errA, errR, errV      error
+		refused               atomic.Uint64
 	)
 	wg.Go(func() {
 		attackRes, errA = runLoad(ctx, fspec, e.attackWorker(attacker, st), p.begin, p.end)
@@ -407,21 +420,22 @@ func (e *env) loginFlood(ctx context.Context, rr *runResult, base client) error 
 	})
 	wg.Go(func() {
 		validRes, errV = runLoad(ctx, loadSpec{Conns: 1, Warmup: fspec.Warmup, Duration: fspec.Duration, Pause: 200 * time.Millisecond},
-			e.passwordWorker(base), nil, nil)
+			e.validLoginWorker(base, &refused), nil, nil)
 	})
 	wg.Wait()
 	cpu, peak := p.finish()
+	peakAnon := p.peakAnon()
 	if err := errors.Join(errA, errR, errV); err != nil {
 		return err
 	}
 	fs.Rejected, fs.Throttled, fs.Busy = st.rejected.Load(), st.throttled.Load(), st.busy.Load()
-	fs.ValidOK, fs.ValidFailed = validRes.Requests, validRes.Errors
+	fs.ValidOK, fs.ValidFailed = validRes.Requests, refused.Load()
 	fs.RefreshP99Flood = ms(refreshRes.Hist.quantile(0.99))
 	fs.PeakRSSMiB = toMiB(peak)
 	attackRow := result{Scenario: "flood: wrong passwords", Kind: "authd", Conns: fspec.Conns, Requests: attackRes.Requests, RPS: attackRes.RPS(),
 		P50ms: ms(attackRes.Hist.quantile(0.5)), P99ms: ms(attackRes.Hist.quantile(0.99)), Errors: attackRes.Errors, ErrorKinds: attackRes.errorSummary(),
-		PeakRSSMiB: fs.PeakRSSMiB,
-		Note:       fmt.Sprintf("from %s: %d invalid_grant, %d throttled (429), %d busy (503)", attackerIP, fs.Rejected, fs.Throttled, fs.Busy)}
+		PeakRSSMiB: fs.PeakRSSMiB, PeakAnonMiB: toMiB(peakAnon),
+		Note: fmt.Sprintf("from %s: %d invalid_grant, %d throttled (429), %d busy (503)", attackerIP, fs.Rejected, fs.Throttled, fs.Busy)}
 	if attackRes.Requests > 0 {
 		attackRow.CPUPerReqMs = ms(cpu) / float64(attackRes.Requests)
 	}
@@ -431,7 +445,7 @@ func (e *env) loginFlood(ctx context.Context, rr *runResult, base client) error 
 			P50ms: ms(refreshRes.Hist.quantile(0.5)), P99ms: fs.RefreshP99Flood, Errors: refreshRes.Errors, ErrorKinds: refreshRes.errorSummary()},
 		result{Scenario: "flood: valid logins", Kind: "authd", Conns: 1, Requests: validRes.Requests, RPS: validRes.RPS(),
 			P50ms: ms(validRes.Hist.quantile(0.5)), P99ms: ms(validRes.Hist.quantile(0.99)), Errors: validRes.Errors, ErrorKinds: validRes.errorSummary(),
-			Note: "one login every 200 ms from 127.0.0.1"},
+			Note: fmt.Sprintf("one login every 200 ms from 127.0.0.1: %d ok in the window, %d refused (429/503) over the run", fs.ValidOK, fs.ValidFailed)},
 	)
 	e.log("%-26s %4d conns %9.0f req/s  %s  peak RSS %.1f MiB, errors %d %s", "flood: wrong passwords", fspec.Conns, attackRes.RPS(), attackRow.Note, fs.PeakRSSMiB, attackRes.Errors, attackRes.errorSummary())
 	e.log("%-26s %4d conns %9.0f req/s  p99 %7.3f ms (unloaded %.3f ms)  errors %d %s", "flood: refresh, in flood", cfg.floodRefresh, refreshRes.RPS(), fs.RefreshP99Flood, fs.RefreshP99Base, refreshRes.Errors, refreshRes.errorSummary())
@@ -452,10 +466,11 @@ type leg struct {
 	// custom replaces the HTTP load (the argon2id ceiling).
 	custom func(ctx context.Context, s loadSpec) (loadResult, error)
 
-	fns  []requestFunc
-	res  loadResult
-	cpu  time.Duration
-	peak int64
+	fns      []requestFunc
+	res      loadResult
+	cpu      time.Duration
+	peak     int64
+	peakAnon int64
 }
 
 // measureGroup measures legs in cfg.slices rounds; in each round every leg
@@ -476,6 +491,18 @@ func (e *env) measureGroup(ctx context.Context, rr *runResult, legs ...*leg) err
 			l.fns = append(l.fns, fn)
 		}
 		l.res = loadResult{Kinds: map[string]uint64{}, Hist: new(hist)}
+	}
+	if cfg.perfDir != "" {
+		for _, l := range legs {
+			if l.kind == "authd" {
+				stop, err := startPerf(cfg.perfDir, l.name, e.authd.pid())
+				if err != nil {
+					return err
+				}
+				defer stop()
+				break
+			}
+		}
 	}
 	rounds := max(1, cfg.slices)
 	for k := range rounds {
@@ -512,6 +539,7 @@ func (e *env) measureGroup(ctx context.Context, rr *runResult, legs ...*leg) err
 					cpu, peak := p.finish()
 					l.cpu += cpu
 					l.peak = max(l.peak, peak)
+					l.peakAnon = max(l.peakAnon, p.peakAnon())
 				}
 			}
 			l.res.Requests += lr.Requests
@@ -554,6 +582,7 @@ func (e *env) measureGroup(ctx context.Context, rr *runResult, legs ...*leg) err
 				row.CPUPerReqMs = ms(l.cpu) / float64(lr.Requests)
 			}
 			row.PeakRSSMiB = toMiB(l.peak)
+			row.PeakAnonMiB = toMiB(l.peakAnon)
 		}
 		rr.Results = append(rr.Results, row)
 	}

@@ -178,6 +178,28 @@ func (e *env) checkRevoked(ctx context.Context, c client, tokens []string) error
 	return nil
 }
 
+// validLoginWorker logs in with the right password during the flood. A
+// 429 or 503 is a refused login, which the flood summary counts (the target
+// is that none happens); it is not an error of the tool or the server.
+func (e *env) validLoginWorker(c client, refused *atomic.Uint64) func(int) (requestFunc, error) {
+	return func(i int) (requestFunc, error) {
+		body := passwordForm(e.seed.users[0], passwordOf(0))
+		buf := make([]byte, 0, 4096)
+		return func(ctx context.Context) error {
+			err := c.post(ctx, "/token", body, e.appAuth, http.StatusOK, &buf)
+			var se *statusError
+			if errors.As(err, &se) && (se.code == http.StatusTooManyRequests || se.code == http.StatusServiceUnavailable) {
+				refused.Add(1)
+				return errRefused
+			}
+			return err
+		}, nil
+	}
+}
+
+// errRefused marks a refused valid login; runLoad does not count it.
+var errRefused = errors.New("login refused")
+
 // floodStats counts the attackers' answers by status.
 type floodStats struct {
 	rejected  atomic.Uint64 // 400/401 invalid_grant: hashed and refused
