@@ -172,6 +172,10 @@ func (s *Server) passwordGrant(ctx context.Context, r *http.Request, f form, cl 
 			return nil, serverError(err)
 		}
 	}
+	if d.Suspect {
+		// Hash after everyone without failures on record.
+		ctx = password.Deprioritize(ctx)
+	}
 
 	fail := func() (*tokenResponse, *Error) {
 		s.throttle.Failure(username, addr)

@@ -46,7 +46,7 @@ type Config struct {
 type Hasher struct {
 	params Params
 	wait   time.Duration
-	sem    chan struct{}
+	sem    *slots
 
 	// dummy is a PHC string with the current parameters that no password
 	// matches (its key is random), for VerifyDummy.
@@ -75,7 +75,7 @@ func New(cfg Config) *Hasher {
 	return &Hasher{
 		params: cfg.Params,
 		wait:   cfg.Wait,
-		sem:    make(chan struct{}, cfg.MaxConcurrent),
+		sem:    newSlots(cfg.MaxConcurrent),
 		dummy:  encodePHC(cfg.Params, salt, key),
 	}
 }
@@ -83,27 +83,22 @@ func New(cfg Config) *Hasher {
 // Params returns the parameters of new hashes.
 func (h *Hasher) Params() Params { return h.params }
 
-// acquire takes a hashing slot, waiting at most h.wait or until ctx is done.
-// It returns ErrBusy when the wait or ctx's deadline ran out, and ctx's
-// error when ctx was canceled.
+// acquire takes a hashing slot, waiting at most h.wait or until ctx is done,
+// behind every other waiter if ctx was marked with Deprioritize. It returns
+// ErrBusy when the wait or ctx's deadline ran out, and ctx's error when ctx
+// was canceled.
 func (h *Hasher) acquire(ctx context.Context) error {
 	if err := ctx.Err(); err != nil {
 		return h.ctxErr(err)
 	}
-	select {
-	case h.sem <- struct{}{}:
+	ok, err := h.sem.acquire(ctx, h.wait, lowPriority(ctx))
+	switch {
+	case ok:
 		return nil
+	case err != nil:
+		return h.ctxErr(err)
 	default:
-	}
-	t := time.NewTimer(h.wait)
-	defer t.Stop()
-	select {
-	case h.sem <- struct{}{}:
-		return nil
-	case <-t.C:
 		return ErrBusy
-	case <-ctx.Done():
-		return h.ctxErr(ctx.Err())
 	}
 }
 
@@ -114,7 +109,7 @@ func (h *Hasher) ctxErr(err error) error {
 	return err
 }
 
-func (h *Hasher) release() { <-h.sem }
+func (h *Hasher) release() { h.sem.release() }
 
 // Hash returns the argon2id PHC string of pw with the current parameters
 // and a fresh random salt. Errors: ErrTooLong, ErrBusy, or ctx's error.

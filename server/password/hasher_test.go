@@ -23,13 +23,13 @@ func newTiny(t *testing.T, slots int, wait time.Duration) *Hasher {
 // fill takes every slot of h, as if other requests were hashing, and
 // returns a function that frees them.
 func fill(h *Hasher) (release func()) {
-	n := cap(h.sem)
+	n := h.sem.size
 	for range n {
-		h.sem <- struct{}{}
+		h.sem.acquire(context.Background(), time.Hour, false)
 	}
 	return func() {
 		for range n {
-			<-h.sem
+			h.sem.release()
 		}
 	}
 }
@@ -42,8 +42,8 @@ func TestNew_Defaults(t *testing.T) {
 	if h.wait != 2*time.Second {
 		t.Errorf("wait = %v, want 2s", h.wait)
 	}
-	if cap(h.sem) < 1 {
-		t.Errorf("slots = %d, want GOMAXPROCS", cap(h.sem))
+	if h.sem.size < 1 {
+		t.Errorf("slots = %d, want GOMAXPROCS", h.sem.size)
 	}
 }
 
@@ -271,7 +271,7 @@ func TestHasher_WaitsForSlot(t *testing.T) {
 	if err := <-done; err != nil {
 		t.Errorf("Hash after a slot freed: %v", err)
 	}
-	if n := len(h.sem); n != 0 {
+	if n := h.sem.inUse(); n != 0 {
 		t.Errorf("%d slots still taken after all calls returned", n)
 	}
 }

@@ -172,6 +172,11 @@ type Decision struct {
 	// RetryAfter, when Block, is when a new attempt may succeed, rounded up
 	// to whole seconds as the Retry-After header wants.
 	RetryAfter time.Duration
+	// Suspect means the address, or this user from this address, has
+	// failures on record: the server lets such logins wait behind others
+	// for a hashing slot, so that a flood of wrong passwords cannot crowd
+	// out valid logins from elsewhere.
+	Suspect bool
 }
 
 // Limiter counts failed logins. It is safe for concurrent use.
@@ -251,7 +256,7 @@ func (l *Limiter) Check(username string, addr netip.Addr) Decision {
 	if retry := max(l.pairs.retryAfter(p), l.addrs.retryAfter(a)); retry > 0 {
 		return Decision{Block: true, RetryAfter: roundUpSecond(retry)}
 	}
-	return Decision{Delay: max(l.pairs.delay(p), l.addrs.delay(a), l.users.delay(u))}
+	return Decision{Delay: max(l.pairs.delay(p), l.addrs.delay(a), l.users.delay(u)), Suspect: p > 0 || a > 0}
 }
 
 // Failure records a failed login: a wrong password, and equally an unknown

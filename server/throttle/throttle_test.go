@@ -61,7 +61,7 @@ func TestLimiter_Check_PairThresholds(t *testing.T) {
 		t.Run(fmt.Sprint(tt.failures), func(t *testing.T) {
 			l := newLimiter(newClock(), 0)
 			fail(l, "alice", attacker, tt.failures)
-			if got := l.Check("alice", attacker); got != tt.want {
+			if got := l.Check("alice", attacker); throttled(got) != tt.want {
 				t.Errorf("after %d failures Check = %+v, want %+v", tt.failures, got, tt.want)
 			}
 		})
@@ -86,7 +86,7 @@ func TestLimiter_Check_Decay(t *testing.T) {
 	}
 	for i, s := range steps {
 		c.Advance(s.advance)
-		if got := l.Check("alice", attacker); got != s.want {
+		if got := l.Check("alice", attacker); throttled(got) != s.want {
 			t.Errorf("step %d (+%v): Check = %+v, want %+v", i, s.advance, got, s.want)
 		}
 	}
@@ -113,7 +113,7 @@ func TestLimiter_Success(t *testing.T) {
 		t.Fatalf("Check after 9 failures = %+v, want a delay", d)
 	}
 	l.Success("Alice", owner)
-	if d := l.Check("alice", owner); d != (Decision{}) {
+	if d := l.Check("alice", owner); throttled(d) != (Decision{}) {
 		t.Errorf("Check after success = %+v, want no delay", d)
 	}
 
@@ -416,4 +416,36 @@ func BenchmarkLimiter_CheckFailure(b *testing.B) {
 			i++
 		}
 	})
+}
+
+func TestLimiter_Suspect(t *testing.T) {
+	now := time.Unix(1_000_000, 0)
+	l := New(Config{Now: func() time.Time { return now }})
+	a, b := netip.MustParseAddr("192.0.2.1"), netip.MustParseAddr("192.0.2.2")
+	if l.Check("alice", a).Suspect {
+		t.Fatal("suspect before any failure")
+	}
+	l.Failure("mallory", a)
+	if !l.Check("alice", a).Suspect {
+		t.Error("an address with a failure on record is not suspect")
+	}
+	if l.Check("alice", b).Suspect {
+		t.Error("another address is suspect")
+	}
+	l.Failure("alice", b)
+	l.Success("alice", b)
+	if !l.Check("alice", b).Suspect {
+		t.Error("success cleared the address's failures; only the user's and the pair's should go")
+	}
+	now = now.Add(time.Hour)
+	if l.Check("alice", a).Suspect || l.Check("alice", b).Suspect {
+		t.Error("still suspect after the failures were forgotten")
+	}
+}
+
+// throttled is a Decision without its Suspect flag, which TestLimiter_Suspect
+// covers.
+func throttled(d Decision) Decision {
+	d.Suspect = false
+	return d
 }
