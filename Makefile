@@ -8,6 +8,7 @@ LDFLAGS := -s -w -X main.version=$(VERSION)
 FUZZTIME ?= 20s
 
 .PHONY: all build run test test-short lint vet fmt bench bench-long bench-scale fuzz clean
+.PHONY: test-faults
 
 all: build
 
@@ -36,6 +37,22 @@ bench-long: build
 ## bench-scale: refresh latency, file size, start-up and sweep at 1k and 1M live refresh families.
 bench-scale: build
 	$(GO) run ./cmd/authd-bench --authd $(BIN) --scale --json bench-scale.json
+
+## fuzz: run every fuzz target in turn for FUZZTIME each (seed corpora under testdata/fuzz run in make test).
+FUZZ_TARGETS := \
+	./server:FuzzParseForm ./server:FuzzBasicCredentials ./server:FuzzRefreshTokenHash \
+	./server:FuzzParseAccessClaims ./server:FuzzTokenEndpoint ./server:FuzzAdminBearerToken \
+	./server:FuzzAdminAuth ./server:FuzzAdminAPI ./server/password:FuzzParsePHC \
+	./server/password:FuzzParseImport ./storage/bolt:FuzzDecodeFamily ./storage/bolt:FuzzDecodeToken \
+	./keys:FuzzVerify
+fuzz:
+	@set -e; for t in $(FUZZ_TARGETS); do pkg=$${t%%:*}; fn=$${t##*:}; \
+		echo "== $$fn in $$pkg for $(FUZZTIME)"; \
+		$(GO) test -run '^$$' -fuzz "^$$fn\$$" -fuzztime $(FUZZTIME) $$pkg; done
+
+## test-faults: the long crash, hostile-input, model, rotation and resource-fault tests (issue 6).
+test-faults:
+	AUTHD_LONG=1 $(GO) test -race -count=1 -timeout 60m -v ./test/...
 
 vet:
 	$(GO) vet ./...
