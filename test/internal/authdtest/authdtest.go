@@ -75,6 +75,16 @@ func Binary(t testing.TB) string {
 	return buildPath
 }
 
+// Main runs a test package's tests and removes the binary Binary built:
+// call it from TestMain.
+func Main(m *testing.M) int {
+	code := m.Run()
+	if buildPath != "" {
+		os.RemoveAll(filepath.Dir(buildPath))
+	}
+	return code
+}
+
 // FreePort returns a loopback port that was free a moment ago.
 func FreePort(t testing.TB) int {
 	t.Helper()
