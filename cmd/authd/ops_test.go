@@ -402,7 +402,7 @@ func waitLog(t *testing.T, sv *serving, s string, d time.Duration) {
 	}
 }
 
-var generatedIDRE = regexp.MustCompile(`^[0-9a-f]{24}$`)
+var generatedIDRE = regexp.MustCompile(`^[0-9a-f]{32}$`)
 
 // TestServe_RequestID: a well-formed X-Request-Id is echoed and logged; any
 // other is replaced by a generated one, which is returned and logged.

@@ -15,6 +15,8 @@ import (
 	"net/netip"
 	"os"
 	"os/signal"
+	"runtime"
+	"runtime/debug"
 	"strconv"
 	"strings"
 	"sync"
@@ -180,6 +182,27 @@ func (c *serveConfig) proxies() ([]netip.Prefix, error) {
 	return out, nil
 }
 
+// setMemoryLimit gives the Go runtime a soft memory limit, unless the
+// operator set GOMEMLIMIT: the memory of the concurrent password hashes plus
+// 48 MiB for everything else. Each argon2id hash allocates its whole memory
+// parameter (19 MiB by default) and drops it; without a limit the collector
+// lets that garbage pile up to twice the live heap, so a flood of logins
+// would hold several times the memory the hashes need. It returns a function
+// that restores the previous limit.
+func setMemoryLimit(c serveConfig, logger *slog.Logger) (restore func()) {
+	if os.Getenv("GOMEMLIMIT") != "" {
+		return func() {}
+	}
+	n := c.maxHashes
+	if n <= 0 {
+		n = runtime.GOMAXPROCS(0)
+	}
+	limit := int64(n)*int64(c.argonMemory)<<10 + 48<<20
+	prev := debug.SetMemoryLimit(limit)
+	logger.Debug("soft memory limit set", "bytes", limit)
+	return func() { debug.SetMemoryLimit(prev) }
+}
+
 // argonParams are the password hashing parameters of the flags. Hashes
 // made with other parameters are upgraded at the user's next login.
 func (c *serveConfig) argonParams() (password.Params, error) {
@@ -264,6 +287,8 @@ func (a *app) serve(ctx context.Context, args []string) error {
 	} else {
 		logger = slog.New(slog.NewTextHandler(a.stderr, nil))
 	}
+
+	defer setMemoryLimit(c, logger)()
 
 	var kek []byte
 	if c.kekFile != "" {
