@@ -87,6 +87,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.BoolVar(&cfg.keep, "keep", false, "keep the temporary directories (databases, server logs)")
 	// Hidden: not in the usage text; a diagnosis aid, not a figure.
 	fs.StringVar(&cfg.perfDir, "perf-dir", "", "")
+	fs.BoolVar(&cfg.sweepOnly, "sweep-only", false, "")
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "usage: authd-bench [flags]")
 		fs.VisitAll(func(f *flag.Flag) {

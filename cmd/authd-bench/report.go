@@ -332,7 +332,7 @@ func (s *summary) print(w io.Writer) {
 			fmt.Fprintf(w, "  %s errors: %s\n", r.Scenario, r.ErrorKinds)
 		}
 	}
-	fmt.Fprintf(w, "\nCeiling rows show the reference process's CPU and memory. The server is restarted before revoke (to write the families it revokes), so later rows are of a fresh process.\n")
+	fmt.Fprintf(w, "\nCeiling rows show the reference process's CPU and memory. The server is restarted before revoke, the last scenario, to write the families it revokes.\n")
 	fmt.Fprintf(w, "authd start-up %.0f ms; idle RSS %.1f MiB; VmHWM %.1f MiB; one RS256 sign %.3f ms, one durable commit %.3f ms; concurrent hashes %d; database %s MiB at the end\n",
 		s.Run.StartupMs, s.Run.IdleRSSMiB, s.Run.HWMMiB, s.Run.SignMs, s.Run.CommitMs, s.Run.HashSlots, mib(s.Run.DBBytes))
 	if f := s.Run.Flood; f != nil {

@@ -37,10 +37,12 @@ type config struct {
 	slices int
 	// perfDir, if set, gets a perf profile of authd per measured group.
 	perfDir string
+	// sweepOnly: with --scale, only the server's background sweep run.
+	sweepOnly bool
 }
 
 // allScenarios in the order they run.
-var allScenarios = []string{"jwks", "jwks-304", "metadata", "client_credentials", "introspect", "refresh", "revoke", "password", "login-flood"}
+var allScenarios = []string{"jwks", "jwks-304", "metadata", "client_credentials", "introspect", "refresh", "password", "login-flood", "revoke"}
 
 func (c *config) wants(s string) bool { return slices.Contains(c.scenarios, s) }
 
@@ -254,10 +256,23 @@ func runOnce(ctx context.Context, cfg *config, logf func(string, ...any)) (*runR
 			}
 			return nil
 		}},
+		{"password", func() error {
+			workers := gomaxprocs()
+			argon := &leg{name: "ceiling argon2id raw", kind: "ceiling", conns: workers, note: "hashes/s on all cores, no HTTP",
+				custom: func(ctx context.Context, s loadSpec) (loadResult, error) {
+					a, err := e.ref.argon2(ctx, ref.http, s.Duration)
+					if err != nil {
+						return loadResult{}, fmt.Errorf("argon2id ceiling: %w", err)
+					}
+					return loadResult{Requests: uint64(a.Rate*s.Duration.Seconds() + 0.5), Window: s.Duration}, nil
+				}}
+			return group(argon, http1("password", "authd", cfg.passwordConns, e.passwordWorker(base), "ceiling argon2id raw"))
+		}},
+		{"login-flood", func() error { return e.loginFlood(ctx, rr, base) }},
 		{"revoke", func() error {
 			// The families to revoke are written while the server is
-			// stopped, so that the earlier scenarios run on a small file;
-			// the scenarios from here on run on a restarted server.
+			// stopped, so that every other scenario runs on a small file;
+			// revoke, the last one, runs on the restarted server.
 			a.stop()
 			logf("authd stopped; seeding %d refresh-token families to revoke", cfg.revokePool)
 			if e.pool, err = seedPool(ctx, a, e.seed.users, cfg.revokePool); err != nil {
@@ -289,19 +304,6 @@ func runOnce(ctx context.Context, cfg *config, logf func(string, ...any)) (*runR
 			}
 			return nil
 		}},
-		{"password", func() error {
-			workers := gomaxprocs()
-			argon := &leg{name: "ceiling argon2id raw", kind: "ceiling", conns: workers, note: "hashes/s on all cores, no HTTP",
-				custom: func(ctx context.Context, s loadSpec) (loadResult, error) {
-					a, err := e.ref.argon2(ctx, ref.http, s.Duration)
-					if err != nil {
-						return loadResult{}, fmt.Errorf("argon2id ceiling: %w", err)
-					}
-					return loadResult{Requests: uint64(a.Rate*s.Duration.Seconds() + 0.5), Window: s.Duration}, nil
-				}}
-			return group(argon, http1("password", "authd", cfg.passwordConns, e.passwordWorker(base), "ceiling argon2id raw"))
-		}},
-		{"login-flood", func() error { return e.loginFlood(ctx, rr, base) }},
 	}
 	for _, st := range steps {
 		if !cfg.wants(st.scenario) {

@@ -51,6 +51,19 @@ type scaleSummary struct {
 }
 
 func runScale(ctx context.Context, cfg *config, command string, logf func(string, ...any)) error {
+	if cfg.sweepOnly {
+		n := cfg.scaleFamilies[len(cfg.scaleFamilies)-1]
+		online, err := sweepOnline(ctx, cfg, n, logf)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(cfg.out, "server's background sweep of %d expired families: %.0f items in %.1f s, longest write lock since start %.1f ms; refresh@%d p99 %.2f ms during the sweep (%d samples), %.2f ms after (%d samples); errors %d %s\n",
+			online.Families, online.Swept, online.SweepS, online.CommitMaxMs, cfg.floodRefresh, online.P99DuringMs, online.SamplesDuring, online.P99AfterMs, online.SamplesAfter, online.Errors, online.Note)
+		if cfg.jsonPath != "" {
+			return writeJSON(cfg.jsonPath, online)
+		}
+		return nil
+	}
 	var sizes []scaleResult
 	for _, n := range cfg.scaleFamilies {
 		r, err := scaleOnce(ctx, cfg, n, logf)
@@ -90,11 +103,11 @@ func runScale(ctx context.Context, cfg *config, command string, logf func(string
 	w := cfg.out
 	fmt.Fprintf(w, "\nauthd bench-scale; %d CPUs, %s\ncommand: %s\n\n", s.Machine.CPUs, s.Machine.GoVersion, command)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight|tabwriter.Debug)
-	fmt.Fprintf(tw, "families\tseed s\tfile MiB\tfile B/family\tused B/family\tstart-up ms\tidle RSS MiB\trefresh@1 p50 ms\tp99 ms\trefresh@%d req/s\tp50 ms\tp99 ms\tsrv peak RSS MiB\terrors\t\n", cfg.conns)
+	fmt.Fprintf(tw, "families\tseed s\tfile MiB\tfile B/family\tused B/family\tstart-up ms\tidle RSS MiB\trefresh@1 p50 ms\tp99 ms\trefresh@%d req/s\tp50 ms\tp99 ms\tsrv peak RSS MiB\tof it anon\terrors\t\n", cfg.conns)
 	for _, r := range sizes {
-		fmt.Fprintf(tw, "%d\t%.1f\t%s\t%.0f\t%.0f\t%.0f\t%.1f\t%.3f\t%.3f\t%.0f\t%.3f\t%.3f\t%.1f\t%d\t\n",
+		fmt.Fprintf(tw, "%d\t%.1f\t%s\t%.0f\t%.0f\t%.0f\t%.1f\t%.3f\t%.3f\t%.0f\t%.3f\t%.3f\t%.1f\t%.1f\t%d\t\n",
 			r.Families, r.SeedSeconds, mib(r.FileBytes), r.FileBytesPerFam, r.UsedBytesPerFam, r.StartupMs, r.IdleRSSMiB,
-			r.Refresh1.P50ms, r.Refresh1.P99ms, r.RefreshN.RPS, r.RefreshN.P50ms, r.RefreshN.P99ms, r.RefreshN.PeakRSSMiB,
+			r.Refresh1.P50ms, r.Refresh1.P99ms, r.RefreshN.RPS, r.RefreshN.P50ms, r.RefreshN.P99ms, r.RefreshN.PeakRSSMiB, r.RefreshN.PeakAnonMiB,
 			r.Refresh1.Errors+r.RefreshN.Errors)
 	}
 	tw.Flush()
@@ -193,7 +206,8 @@ func scaleOnce(ctx context.Context, cfg *config, n int, logf func(string, ...any
 			return nil, err
 		}
 		row := result{Scenario: fmt.Sprintf("refresh@%d", conns), Kind: "authd", Conns: conns, Requests: lr.Requests, RPS: lr.RPS(),
-			P50ms: ms(lr.Hist.quantile(0.5)), P99ms: ms(lr.Hist.quantile(0.99)), Errors: lr.Errors, ErrorKinds: lr.errorSummary(), PeakRSSMiB: toMiB(peak)}
+			P50ms: ms(lr.Hist.quantile(0.5)), P99ms: ms(lr.Hist.quantile(0.99)), Errors: lr.Errors, ErrorKinds: lr.errorSummary(),
+			PeakRSSMiB: toMiB(peak), PeakAnonMiB: toMiB(p.peakAnon())}
 		if lr.Requests > 0 {
 			row.CPUPerReqMs = ms(cpu) / float64(lr.Requests)
 		}
@@ -362,21 +376,22 @@ func sweepOnline(ctx context.Context, cfg *config, n int, logf func(string, ...a
 		stop      = make(chan struct{})
 		watchDone = make(chan struct{})
 	)
+	// The server counts swept items when a whole sweep is done, so the
+	// sweep that starts at start-up runs from then until the counter moves.
+	var finished time.Time
 	go func() {
 		defer close(watchDone)
 		buf := make([]byte, 0, 64<<10)
-		lastChange, last := time.Now(), -1.0
 		for ctx.Err() == nil {
 			if err := base.get(ctx, "/metrics", nil, 200, &buf); err == nil {
 				m := parseMetrics(buf)
 				now := time.Now()
 				points = append(points, point{now, m["authd_swept_total"]})
 				commitMax = m["authd_db_commit_max_seconds"]
-				if v := m["authd_swept_total"]; v != last {
-					last, lastChange = v, now
+				if finished.IsZero() && m["authd_swept_total"] > 0 {
+					finished = now
 				}
-				idle := now.Sub(lastChange)
-				if (last > 0 && idle > 10*time.Second+2*time.Second) || (last <= 0 && now.Sub(started) > 20*time.Second) || now.Sub(started) > 10*time.Minute {
+				if (!finished.IsZero() && now.Sub(finished) > 12*time.Second) || now.Sub(started) > 10*time.Minute {
 					close(stop)
 					return
 				}
@@ -414,22 +429,14 @@ func sweepOnline(ctx context.Context, cfg *config, n int, logf func(string, ...a
 		return nil, err
 	}
 	res := &onlineSweep{Families: n, CommitMaxMs: commitMax * 1000, Errors: lr.Errors}
-	var first, lastChange time.Time
-	prev := 0.0
-	for _, p := range points {
-		if p.swept > prev {
-			if first.IsZero() {
-				first = started // the sweep begins at start-up
-			}
-			lastChange = p.at
-			prev = p.swept
-		}
+	if len(points) > 0 {
+		res.Swept = points[len(points)-1].swept
 	}
-	res.Swept = prev
-	if first.IsZero() {
-		res.Note = "the server swept nothing within 20 s of start-up"
+	if finished.IsZero() {
+		res.Note = "the server finished no sweep within 10 minutes of start-up"
 		return res, nil
 	}
+	first, lastChange := started, finished
 	res.SweepS = lastChange.Sub(first).Seconds()
 	var during, after hist
 	for _, w := range perWorker {
