@@ -171,6 +171,7 @@ func (s *Server) adminCreateClient(c *gin.Context) *Error {
 	if err := s.store.CreateClient(c.Request.Context(), cl); err != nil {
 		return adminStoreErr(err, "client "+strconv.Quote(req.ID))
 	}
+	s.forgetClient(cl.ID)
 	s.adminAudit(c, "client.create", slog.String("client_id", cl.ID), slog.Bool("public", cl.Public),
 		slog.Any("grants", grants), slog.Any("scopes", scopes), slog.Any("audiences", auds),
 		slog.Bool("secret_generated", generated))
@@ -195,6 +196,7 @@ func (s *Server) adminDeleteClient(c *gin.Context) *Error {
 	if err := s.store.DeleteClient(ctx, id); err != nil {
 		return adminStoreErr(err, "client "+strconv.Quote(id))
 	}
+	s.forgetClient(id)
 	// The client's refresh tokens can no longer be used (client
 	// authentication fails); mark its live families revoked so that the
 	// session list says so.

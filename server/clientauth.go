@@ -67,7 +67,7 @@ func (s *Server) authenticateClient(ctx context.Context, r *http.Request, f form
 		return storage.Client{}, invalidClient("client authentication required", false)
 	}
 
-	cl, err := s.store.GetClient(ctx, id)
+	cl, err := s.client(ctx, id)
 	if errors.Is(err, storage.ErrNotFound) {
 		return storage.Client{}, invalidClient("client authentication failed", basic)
 	}

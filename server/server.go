@@ -45,6 +45,7 @@ type Server struct {
 	// are stored.
 	rtKey []byte
 
+	clients  clientCache
 	throttle *throttle.Limiter
 	metrics  *metrics
 	// sleepFn replaces the real delay of throttled logins in tests.
