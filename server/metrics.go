@@ -2,6 +2,9 @@ package server
 
 import (
 	"context"
+	"net/http"
+	"strconv"
+	"sync"
 	"time"
 
 	"github.com/gin-gonic/gin"
@@ -24,6 +27,30 @@ type metrics struct {
 	revocations      *prometheus.CounterVec
 	requestDuration  *prometheus.HistogramVec
 	swept            *prometheus.CounterVec
+	// observers caches requestDuration's children by label values.
+	observers sync.Map // observerKey → prometheus.Observer
+}
+
+type observerKey struct {
+	route, method string
+	code          int
+}
+
+// observe records a request's latency. The child of the label values is
+// looked up once and cached; method is folded to "other" unless standard,
+// so that clients cannot create label values at will.
+func (m *metrics) observe(route, method string, code int, d time.Duration) {
+	switch method {
+	case http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete, http.MethodOptions:
+	default:
+		method = "other"
+	}
+	k := observerKey{route, method, code}
+	o, ok := m.observers.Load(k)
+	if !ok {
+		o, _ = m.observers.LoadOrStore(k, m.requestDuration.WithLabelValues(route, method, strconv.Itoa(code)))
+	}
+	o.(prometheus.Observer).Observe(d.Seconds())
 }
 
 func newMetrics(s *Server) *metrics {

@@ -18,7 +18,6 @@ import (
 	"log/slog"
 	"net/http"
 	"runtime"
-	"strconv"
 	"sync/atomic"
 	"time"
 
@@ -148,7 +147,7 @@ func (s *Server) requestLog() gin.HandlerFunc {
 		if route == "" {
 			route = "unmatched"
 		}
-		s.metrics.requestDuration.WithLabelValues(route, c.Request.Method, strconv.Itoa(c.Writer.Status())).Observe(time.Since(start).Seconds())
+		s.metrics.observe(route, c.Request.Method, c.Writer.Status(), time.Since(start))
 		s.log.LogAttrs(c.Request.Context(), slog.LevelInfo, "request",
 			slog.String("method", c.Request.Method),
 			slog.String("path", c.Request.URL.Path),

@@ -10,10 +10,16 @@ import (
 // Sweep settings. Each Sweep call is one short write transaction of at most
 // sweepBatch items, so that the write lock is never held long; between
 // batches the sweeper yields so that token requests get their turn.
+//
+// A batch's cost is mostly the pages it dirties (the expiry index and the
+// records it points to lie far apart) and its fsync, so batches are small:
+// on the project's 2-core machine 500 items held the lock for 100–200 ms,
+// far past the 50 ms budget. After each batch the sweeper pauses as long as
+// the batch took, so it never takes more than half of the write lock's time.
 const (
 	sweepInterval = time.Minute
-	sweepBatch    = 500
-	sweepPause    = 5 * time.Millisecond
+	sweepBatch    = 64
+	sweepMinPause = 5 * time.Millisecond
 )
 
 // Run does the server's background work until ctx ends: it removes expired
@@ -38,6 +44,7 @@ func (s *Server) SweepOnce(ctx context.Context) storage.SweepStats {
 	var total storage.SweepStats
 	start := time.Now()
 	for ctx.Err() == nil {
+		batchStart := time.Now()
 		st, err := s.store.Sweep(ctx, s.now(), sweepBatch)
 		if err != nil {
 			s.log.Warn("expiry sweep failed", "error", err)
@@ -51,7 +58,7 @@ func (s *Server) SweepOnce(ctx context.Context) storage.SweepStats {
 		}
 		select {
 		case <-ctx.Done():
-		case <-time.After(sweepPause):
+		case <-time.After(max(sweepMinPause, time.Since(batchStart))):
 		}
 	}
 	n := total.Tokens + total.Families + total.Denied

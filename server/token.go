@@ -163,7 +163,9 @@ func (s *Server) passwordGrant(ctx context.Context, r *http.Request, f form, cl 
 	d := s.throttle.Check(username, addr)
 	if d.Block {
 		s.metrics.loginsThrottled.Inc()
-		s.log.Warn("login throttled", "event", "login_throttled", "username", username, "client_ip", addr.String(), "client_id", cl.ID)
+		// Debug: a blocked attacker sends thousands of these; the metric
+		// and the request line (429) tell the story.
+		s.log.Debug("login throttled", "event", "login_throttled", "username", username, "client_ip", addr.String(), "client_id", cl.ID)
 		return nil, &Error{Code: "slow_down", Description: "too many failed attempts; retry later", Status: http.StatusTooManyRequests, RetryAfter: d.RetryAfter}
 	}
 	if d.Delay > 0 {

@@ -281,11 +281,13 @@ func (a *app) serve(ctx context.Context, args []string) error {
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 	defer stop()
 
+	logOut := newBufferedLog(a.stderr)
+	defer logOut.Close()
 	var logger *slog.Logger
 	if c.logFormat == "json" {
-		logger = slog.New(slog.NewJSONHandler(a.stderr, nil))
+		logger = slog.New(slog.NewJSONHandler(logOut, nil))
 	} else {
-		logger = slog.New(slog.NewTextHandler(a.stderr, nil))
+		logger = slog.New(slog.NewTextHandler(logOut, nil))
 	}
 
 	defer setMemoryLimit(c, logger)()
