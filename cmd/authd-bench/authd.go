@@ -312,7 +312,20 @@ func openSeeder(ctx context.Context, path, issuer string, usernames []string) (*
 	return s, nil
 }
 
-func (s *familySeeder) Close() error { return s.db.Close() }
+// Close closes the database and flushes it to disk: seeding skipped fsync,
+// and the server must not pay for that backlog in its first fsync'd write.
+func (s *familySeeder) Close() error {
+	path := s.db.Path()
+	if err := s.db.Close(); err != nil {
+		return err
+	}
+	f, err := os.OpenFile(path, os.O_RDWR, 0)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	return f.Sync()
+}
 
 // seededFamily is one family to write: its id and its first token.
 type seededFamily struct {
