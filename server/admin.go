@@ -129,7 +129,7 @@ func (s *Server) admin(h adminHandler) gin.HandlerFunc {
 			if e.Cause != nil {
 				s.log.LogAttrs(c.Request.Context(), slog.LevelError, "admin request failed",
 					slog.String("path", c.Request.URL.Path),
-					slog.String("request_id", c.GetString("request_id")),
+					slog.String("request_id", requestID(c)),
 					slog.Any("error", e.Cause))
 			}
 			s.writeError(c, e)
@@ -333,7 +333,7 @@ func (s *Server) adminAudit(c *gin.Context, action string, attrs ...slog.Attr) {
 	attrs = append([]slog.Attr{
 		slog.String("action", action),
 		slog.String("actor", c.GetString(actorKey)),
-		slog.String("request_id", c.GetString("request_id")),
+		slog.String("request_id", requestID(c)),
 	}, attrs...)
 	s.log.LogAttrs(c.Request.Context(), slog.LevelInfo, "admin change", attrs...)
 }

@@ -199,7 +199,7 @@ func (s *Server) adminBackup(c *gin.Context) *Error {
 	n, err := s.store.Backup(c.Request.Context(), c.Writer)
 	if err != nil {
 		s.log.LogAttrs(c.Request.Context(), slog.LevelError, "backup failed",
-			slog.String("request_id", c.GetString("request_id")), slog.Int64("bytes", n), slog.Any("error", err))
+			slog.String("request_id", requestID(c)), slog.Int64("bytes", n), slog.Any("error", err))
 		if !c.Writer.Written() {
 			return serverError(err)
 		}

@@ -140,7 +140,6 @@ func (s *Server) requestLog() gin.HandlerFunc {
 		if !validRequestID(id) {
 			id = newRequestID()
 		}
-		c.Set("request_id", id)
 		c.Header("X-Request-Id", id)
 		c.Next()
 		route := c.FullPath()
@@ -158,6 +157,11 @@ func (s *Server) requestLog() gin.HandlerFunc {
 		)
 	}
 }
+
+// requestID is the id of the request being served: the X-Request-Id the
+// request log middleware set on the response (shared with the admin
+// engine nested under the public router).
+func requestID(c *gin.Context) string { return c.Writer.Header().Get("X-Request-Id") }
 
 func validRequestID(id string) bool {
 	if id == "" || len(id) > 128 {
@@ -199,7 +203,7 @@ func (s *Server) recoverer() gin.HandlerFunc {
 				if v == http.ErrAbortHandler {
 					panic(v)
 				}
-				s.log.Error("panic serving request", "path", c.Request.URL.Path, "request_id", c.GetString("request_id"), "panic", fmt.Sprint(v))
+				s.log.Error("panic serving request", "path", c.Request.URL.Path, "request_id", requestID(c), "panic", fmt.Sprint(v))
 				if !c.Writer.Written() {
 					s.writeError(c, serverError(fmt.Errorf("panic: %v", v)))
 				}

@@ -118,7 +118,7 @@ func noStore(c *gin.Context) {
 // log, never to the client.
 func (s *Server) writeError(c *gin.Context, e *Error) {
 	if e.Status >= 500 {
-		s.log.Error("request failed", "path", c.Request.URL.Path, "request_id", c.GetString("request_id"), "error", e.Error())
+		s.log.Error("request failed", "path", c.Request.URL.Path, "request_id", requestID(c), "error", e.Error())
 	}
 	noStore(c)
 	if e.BasicChallenge {
@@ -226,13 +226,14 @@ func (s *Server) passwordGrant(ctx context.Context, r *http.Request, f form, cl 
 		return nil, e
 	}
 	now := s.now()
-	resp, e := s.issue(u.ID, u.Username, cl.ID, aud, scope, now, now)
-	if e != nil {
-		return nil, e
-	}
+	// Sign while the session is committed: the two take about the same
+	// time, and the answer waits for both.
+	signed := s.issueAsync(u.ID, u.Username, cl.ID, aud, scope, now, now)
+	var rt string
 	if slices.Contains(cl.Grants, GrantRefreshToken) {
-		rt, hash, err := newRefreshToken()
-		if err != nil {
+		var hash string
+		var err error
+		if rt, hash, err = newRefreshToken(); err != nil {
 			return nil, serverError(err)
 		}
 		fam := storage.Family{
@@ -242,10 +243,16 @@ func (s *Server) passwordGrant(ctx context.Context, r *http.Request, f form, cl 
 		}
 		tok := storage.RefreshToken{Hash: hash, FamilyID: fam.ID, IssuedAt: now, IdleExpiresAt: minTime(now.Add(s.cfg.RefreshIdleTTL), fam.ExpiresAt)}
 		if err := s.store.CreateFamily(ctx, fam, tok); err != nil {
+			<-signed
 			return nil, serverError(err)
 		}
-		resp.RefreshToken = rt
 	}
+	at := <-signed
+	if at.e != nil {
+		return nil, at.e
+	}
+	resp := at.resp
+	resp.RefreshToken = rt
 	s.log.Info("login ok", "event", "login_ok", "username", u.Username, "user_id", u.ID, "client_id", cl.ID, "client_ip", addr.String())
 	return resp, nil
 }
@@ -298,7 +305,7 @@ func (s *Server) refreshGrant(ctx context.Context, f form, cl storage.Client) (*
 	if !ok {
 		return nil, invalidGrant("refresh token invalid")
 	}
-	_, fam, err := s.store.GetRefreshToken(ctx, hash)
+	tok0, fam, err := s.store.GetRefreshToken(ctx, hash)
 	if errors.Is(err, storage.ErrNotFound) {
 		return nil, invalidGrant("refresh token invalid")
 	}
@@ -329,6 +336,16 @@ func (s *Server) refreshGrant(ctx context.Context, f form, cl storage.Client) (*
 	successor := deriveSuccessor(s.rtKey, presented)
 	succHash := hashToken(successor)
 	now := s.now()
+	scope := fam.Scope
+	if requested != nil {
+		scope = requested
+	}
+	// In the usual case, an unused token of a live family, sign while the
+	// rotation is committed; the compare-and-swap below still decides.
+	var signed <-chan issued
+	if !tok0.Spent() && !fam.Revoked() && fam.UserGen == u.SessionGen && now.Before(tok0.IdleExpiresAt) && now.Before(fam.ExpiresAt) {
+		signed = s.issueAsync(u.ID, u.Username, cl.ID, aud, scope, fam.AuthTime, now)
+	}
 	var outcome rotationOutcome
 	var famNow storage.Family
 	err = s.store.UpdateRefresh(ctx, hash, func(tok storage.RefreshToken, fam storage.Family, succ *storage.RefreshToken) (storage.RefreshChange, error) {
@@ -364,6 +381,10 @@ func (s *Server) refreshGrant(ctx context.Context, f form, cl storage.Client) (*
 		famNow = fam
 		return storage.RefreshChange{Family: &fam}, nil
 	})
+	var pre issued
+	if signed != nil {
+		pre = <-signed
+	}
 	var oe *Error
 	if errors.As(err, &oe) {
 		return nil, oe
@@ -380,11 +401,10 @@ func (s *Server) refreshGrant(ctx context.Context, f form, cl storage.Client) (*
 		return nil, invalidGrant("refresh token revoked: reuse detected")
 	}
 
-	scope := famNow.Scope
-	if requested != nil {
-		scope = requested
+	resp, e := pre.resp, pre.e
+	if signed == nil {
+		resp, e = s.issue(u.ID, u.Username, cl.ID, aud, scope, famNow.AuthTime, now)
 	}
-	resp, e := s.issue(u.ID, u.Username, cl.ID, aud, scope, famNow.AuthTime, now)
 	if e != nil {
 		return nil, e
 	}
@@ -445,6 +465,23 @@ func (s *Server) audience(cl storage.Client, resource, fallback string) (string,
 		return cl.Audiences[0], nil
 	}
 	return s.cfg.Audience, nil
+}
+
+// issued is the result of issue, delivered by issueAsync.
+type issued struct {
+	resp *tokenResponse
+	e    *Error
+}
+
+// issueAsync signs an access token in the background; the channel delivers
+// the result once and never blocks the signer.
+func (s *Server) issueAsync(sub, username, clientID, aud string, scope []string, authTime, now time.Time) <-chan issued {
+	ch := make(chan issued, 1)
+	go func() {
+		r, e := s.issue(sub, username, clientID, aud, scope, authTime, now)
+		ch <- issued{r, e}
+	}()
+	return ch
 }
 
 // issue signs an access token.
