@@ -184,7 +184,7 @@ func (c *serveConfig) proxies() ([]netip.Prefix, error) {
 
 // setMemoryLimit gives the Go runtime a soft memory limit, unless the
 // operator set GOMEMLIMIT: the memory of the concurrent password hashes plus
-// 40 MiB for everything else. Each argon2id hash allocates its whole memory
+// 48 MiB for everything else. Each argon2id hash allocates its whole memory
 // parameter (19 MiB by default) and drops it; without a limit the collector
 // lets that garbage pile up to twice the live heap, so a flood of logins
 // would hold several times the memory the hashes need. It returns a function
@@ -197,7 +197,7 @@ func setMemoryLimit(c serveConfig, logger *slog.Logger) (restore func()) {
 	if n <= 0 {
 		n = runtime.GOMAXPROCS(0)
 	}
-	limit := int64(n)*int64(c.argonMemory)<<10 + 40<<20
+	limit := int64(n)*int64(c.argonMemory)<<10 + 48<<20
 	prev := debug.SetMemoryLimit(limit)
 	logger.Debug("soft memory limit set", "bytes", limit)
 	return func() { debug.SetMemoryLimit(prev) }
