@@ -126,28 +126,12 @@ func toMiB(b int64) float64 { return float64(b) / (1 << 20) }
 // runOnce starts a fresh authd and reference server and measures every
 // selected scenario and its ceiling.
 func runOnce(ctx context.Context, cfg *config, logf func(string, ...any)) (*runResult, error) {
-	dir, err := os.MkdirTemp("", "authd-bench-")
+	e, cleanup, err := seededEnv(ctx, cfg, "authd-bench-", logf)
 	if err != nil {
 		return nil, err
 	}
-	if cfg.keep {
-		logf("keeping %s", dir)
-	} else {
-		defer os.RemoveAll(dir)
-	}
-	a, err := newAuthd(cfg.authdBin, dir)
-	if err != nil {
-		return nil, err
-	}
-	defer a.stop()
-	e := &env{cfg: cfg, dir: dir, authd: a, log: logf}
-
-	logf("seeding %d users and 2 clients through the authd CLI", cfg.users)
-	if e.seed, err = a.seed(ctx, cfg.users); err != nil {
-		return nil, err
-	}
-	e.appAuth = basicAuth(appClient, e.seed.appSecret)
-	e.svcAuth = basicAuth(svcClient, e.seed.svcSecret)
+	defer cleanup()
+	a := e.authd
 	if err := a.start(ctx); err != nil {
 		return nil, err
 	}
@@ -176,7 +160,7 @@ func runOnce(ctx context.Context, cfg *config, logf func(string, ...any)) (*runR
 	}
 	metadata := slices.Clone(buf)
 
-	if e.ref, err = startRefProc(ctx, dir, jwks, etag, metadata); err != nil {
+	if e.ref, err = startRefProc(ctx, e.dir, jwks, etag, metadata); err != nil {
 		return nil, fmt.Errorf("reference server: %w", err)
 	}
 	defer e.ref.stop()
@@ -598,4 +582,35 @@ func (e *env) measureGroup(ctx context.Context, rr *runResult, legs ...*leg) err
 			r.Scenario, r.Conns, r.RPS, r.P50ms, r.P99ms, r.Ratio, r.Errors, r.ErrorKinds)
 	}
 	return nil
+}
+
+// seededEnv makes a temporary directory for authd (prefix names it), seeds
+// users and clients through the authd CLI, and returns the environment with
+// authd not yet started. cleanup stops authd and removes the directory
+// (kept with --keep).
+func seededEnv(ctx context.Context, cfg *config, prefix string, logf func(string, ...any)) (e *env, cleanup func(), err error) {
+	dir, err := os.MkdirTemp("", prefix)
+	if err != nil {
+		return nil, nil, err
+	}
+	removeDir := func() { os.RemoveAll(dir) }
+	if cfg.keep {
+		logf("keeping %s", dir)
+		removeDir = func() {}
+	}
+	a, err := newAuthd(cfg.authdBin, dir)
+	if err != nil {
+		removeDir()
+		return nil, nil, err
+	}
+	cleanup = func() { a.stop(); removeDir() }
+	e = &env{cfg: cfg, dir: dir, authd: a, log: logf}
+	logf("seeding %d users and 2 clients through the authd CLI", cfg.users)
+	if e.seed, err = a.seed(ctx, cfg.users); err != nil {
+		cleanup()
+		return nil, nil, err
+	}
+	e.appAuth = basicAuth(appClient, e.seed.appSecret)
+	e.svcAuth = basicAuth(svcClient, e.seed.svcSecret)
+	return e, cleanup, nil
 }

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"fmt"
-	"os"
 	"slices"
 	"strconv"
 	"strings"
@@ -148,26 +147,12 @@ func runScale(ctx context.Context, cfg *config, command string, logf func(string
 }
 
 func scaleOnce(ctx context.Context, cfg *config, n int, logf func(string, ...any)) (*scaleResult, error) {
-	dir, err := os.MkdirTemp("", "authd-bench-scale-")
+	e, cleanup, err := seededEnv(ctx, cfg, "authd-bench-scale-", logf)
 	if err != nil {
 		return nil, err
 	}
-	if cfg.keep {
-		logf("keeping %s", dir)
-	} else {
-		defer os.RemoveAll(dir)
-	}
-	a, err := newAuthd(cfg.authdBin, dir)
-	if err != nil {
-		return nil, err
-	}
-	defer a.stop()
-	e := &env{cfg: cfg, dir: dir, authd: a, log: logf}
-	if e.seed, err = a.seed(ctx, cfg.users); err != nil {
-		return nil, err
-	}
-	e.appAuth = basicAuth(appClient, e.seed.appSecret)
-	e.svcAuth = basicAuth(svcClient, e.seed.svcSecret)
+	defer cleanup()
+	a := e.authd
 
 	r := &scaleResult{Families: n}
 	before := fileSize(a.db)
@@ -320,25 +305,12 @@ type onlineSweep struct {
 // sweep removes them, then for 10 s more. Progress comes from the server's
 // /metrics (authd_swept_total, authd_db_commit_max_seconds).
 func sweepOnline(ctx context.Context, cfg *config, n int, logf func(string, ...any)) (*onlineSweep, error) {
-	dir, err := os.MkdirTemp("", "authd-bench-sweep-")
+	e, cleanup, err := seededEnv(ctx, cfg, "authd-bench-sweep-", logf)
 	if err != nil {
 		return nil, err
 	}
-	if cfg.keep {
-		logf("keeping %s", dir)
-	} else {
-		defer os.RemoveAll(dir)
-	}
-	a, err := newAuthd(cfg.authdBin, dir)
-	if err != nil {
-		return nil, err
-	}
-	defer a.stop()
-	e := &env{cfg: cfg, dir: dir, authd: a, log: logf}
-	if e.seed, err = a.seed(ctx, cfg.users); err != nil {
-		return nil, err
-	}
-	e.appAuth = basicAuth(appClient, e.seed.appSecret)
+	defer cleanup()
+	a := e.authd
 	logf("seeding %d refresh families that expired a day ago", n)
 	s, err := openSeeder(ctx, a.db, a.base, e.seed.users)
 	if err != nil {
