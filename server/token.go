@@ -343,22 +343,15 @@ func (s *Server) refreshGrant(ctx context.Context, f form, cl storage.Client) (*
 	// In the usual case, an unused token of a live family, sign while the
 	// rotation is committed; the compare-and-swap below still decides.
 	var signed <-chan issued
-	if !tok0.Spent() && !fam.Revoked() && fam.UserGen == u.SessionGen && now.Before(tok0.IdleExpiresAt) && now.Before(fam.ExpiresAt) {
+	if !tok0.Spent() && now.Before(tok0.IdleExpiresAt) && familyDead(fam, u, cl.ID, now) == nil {
 		signed = s.issueAsync(u.ID, u.Username, cl.ID, aud, scope, fam.AuthTime, now)
 	}
 	var outcome rotationOutcome
 	var famNow storage.Family
 	err = s.store.UpdateRefresh(ctx, hash, func(tok storage.RefreshToken, fam storage.Family, succ *storage.RefreshToken) (storage.RefreshChange, error) {
 		outcome, famNow = 0, fam
-		switch {
-		case fam.ClientID != cl.ID:
-			return storage.RefreshChange{}, invalidGrant("refresh token was issued to another client")
-		case fam.Revoked():
-			return storage.RefreshChange{}, invalidGrant("refresh token revoked")
-		case fam.UserGen != u.SessionGen:
-			return storage.RefreshChange{}, invalidGrant("refresh token revoked")
-		case !now.Before(fam.ExpiresAt):
-			return storage.RefreshChange{}, invalidGrant("refresh token expired")
+		if e := familyDead(fam, u, cl.ID, now); e != nil {
+			return storage.RefreshChange{}, e
 		}
 		if !tok.Spent() {
 			if !now.Before(tok.IdleExpiresAt) {
@@ -415,6 +408,20 @@ func (s *Server) refreshGrant(ctx context.Context, f form, cl storage.Client) (*
 		s.log.Info("refresh", "event", "refresh", "family_id", famNow.ID, "user_id", u.ID, "client_id", cl.ID)
 	}
 	return resp, nil
+}
+
+// familyDead reports why fam can no longer refresh for clientID at now,
+// or nil while it can.
+func familyDead(fam storage.Family, u storage.User, clientID string, now time.Time) *Error {
+	switch {
+	case fam.ClientID != clientID:
+		return invalidGrant("refresh token was issued to another client")
+	case fam.Revoked(), fam.UserGen != u.SessionGen:
+		return invalidGrant("refresh token revoked")
+	case !now.Before(fam.ExpiresAt):
+		return invalidGrant("refresh token expired")
+	}
+	return nil
 }
 
 // clientCredentialsGrant implements RFC 6749 §4.4: confidential clients
