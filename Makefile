@@ -44,7 +44,7 @@ FUZZ_TARGETS := \
 	./server:FuzzParseAccessClaims ./server:FuzzTokenEndpoint ./server:FuzzAdminBearerToken \
 	./server:FuzzAdminAuth ./server:FuzzAdminAPI ./server/password:FuzzParsePHC \
 	./server/password:FuzzParseImport ./storage/bolt:FuzzDecodeFamily ./storage/bolt:FuzzDecodeToken \
-	./keys:FuzzVerify
+	./keys:FuzzVerify ./server/logline:FuzzSameAsStandardHandlers
 fuzz:
 	@set -e; for t in $(FUZZ_TARGETS); do pkg=$${t%%:*}; fn=$${t##*:}; \
 		echo "== $$fn in $$pkg for $(FUZZTIME)"; \

@@ -62,15 +62,20 @@ func (s *Server) handleMetadata(c *gin.Context) {
 // request.
 func (s *Server) handleJWKS(c *gin.Context) {
 	body, etag := s.keys.JWKS()
+	hv := s.jwksHeaders.Load()
+	if hv == nil || hv.etag != etag {
+		hv = &jwksHeaderValues{etag: etag, etagValue: []string{etag}, length: []string{strconv.Itoa(len(body))}}
+		s.jwksHeaders.Store(hv)
+	}
 	h := c.Writer.Header()
 	h["Cache-Control"] = s.jwksCacheControl
-	h["Etag"] = []string{etag}
+	h["Etag"] = hv.etagValue
 	if etagMatch(c.Request.Header.Get("If-None-Match"), etag) {
 		c.Status(http.StatusNotModified)
 		return
 	}
 	h["Content-Type"] = jsonContentType
-	h["Content-Length"] = []string{strconv.Itoa(len(body))}
+	h["Content-Length"] = hv.length
 	c.Status(http.StatusOK)
 	if c.Request.Method != http.MethodHead {
 		c.Writer.Write(body)
@@ -78,6 +83,15 @@ func (s *Server) handleJWKS(c *gin.Context) {
 }
 
 var jsonContentType = []string{"application/json"}
+
+// jwksHeaderValues are the header values of one JWKS body, shared by all
+// responses until the key set changes (net/http only reads them; a slice
+// of length and capacity 1 cannot be appended to in place).
+type jwksHeaderValues struct {
+	etag      string
+	etagValue []string
+	length    []string
+}
 
 // etagMatch implements the weak comparison of If-None-Match (RFC 9110
 // §13.1.2).

@@ -52,6 +52,7 @@ type Server struct {
 
 	metadata         []byte
 	jwksCacheControl []string
+	jwksHeaders      atomic.Pointer[jwksHeaderValues]
 
 	handler      http.Handler
 	adminHandler http.Handler
@@ -140,21 +141,32 @@ func (s *Server) requestLog() gin.HandlerFunc {
 		if !validRequestID(id) {
 			id = newRequestID()
 		}
-		c.Header("X-Request-Id", id)
+		c.Writer.Header()["X-Request-Id"] = []string{id}
 		c.Next()
+		end := time.Now()
 		route := c.FullPath()
 		if route == "" {
 			route = "unmatched"
 		}
-		s.metrics.observe(route, c.Request.Method, c.Writer.Status(), time.Since(start))
-		s.log.LogAttrs(c.Request.Context(), slog.LevelInfo, "request",
+		s.metrics.observe(route, c.Request.Method, c.Writer.Status(), end.Sub(start))
+		ctx := c.Request.Context()
+		h := s.log.Handler()
+		if !h.Enabled(ctx, slog.LevelInfo) {
+			return
+		}
+		// A record without a program counter: Logger.LogAttrs would walk
+		// the stack for one on every request, and no handler of ours
+		// reports the source of request lines.
+		r := slog.NewRecord(end, slog.LevelInfo, "request", 0)
+		r.AddAttrs(
 			slog.String("method", c.Request.Method),
 			slog.String("path", c.Request.URL.Path),
 			slog.Int("status", c.Writer.Status()),
-			slog.Duration("duration", time.Since(start)),
+			slog.Duration("duration", end.Sub(start)),
 			slog.String("request_id", id),
 			slog.String("client_ip", s.clientIP(c.Request).String()),
 		)
+		h.Handle(ctx, r)
 	}
 }
 

@@ -27,6 +27,7 @@ import (
 
 	"github.com/authd/authd/keys"
 	"github.com/authd/authd/server"
+	"github.com/authd/authd/server/logline"
 	"github.com/authd/authd/server/password"
 	"github.com/authd/authd/storage/bolt"
 )
@@ -285,9 +286,9 @@ func (a *app) serve(ctx context.Context, args []string) error {
 	defer logOut.Close()
 	var logger *slog.Logger
 	if c.logFormat == "json" {
-		logger = slog.New(slog.NewJSONHandler(logOut, nil))
+		logger = slog.New(logline.NewJSON(logOut, nil))
 	} else {
-		logger = slog.New(slog.NewTextHandler(logOut, nil))
+		logger = slog.New(logline.NewText(logOut, nil))
 	}
 
 	defer setMemoryLimit(c, logger)()
