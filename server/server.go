@@ -18,6 +18,7 @@ import (
 	"log/slog"
 	"net/http"
 	"runtime"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -50,6 +51,13 @@ type Server struct {
 	// sleepFn replaces the real delay of throttled logins in tests.
 	sleepFn func(context.Context, time.Duration) error
 
+	// The sweeper's batch size, carried from sweep to sweep, and the clock
+	// and pause it times batches with (replaced in tests).
+	sweepMu    sync.Mutex
+	sweepBatch int
+	sweepClock func() time.Time
+	sweepSleep func(context.Context, time.Duration) error
+
 	metadata         []byte
 	jwksCacheControl []string
 	jwksHeaders      atomic.Pointer[jwksHeaderValues]
@@ -71,6 +79,9 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 		hasher: cfg.Hasher,
 		log:    cfg.Logger,
 		now:    cfg.Now,
+
+		sweepClock: time.Now,
+		sweepSleep: sleepCtx,
 	}
 	if s.hasher == nil {
 		n := cfg.MaxConcurrentHashes

@@ -574,12 +574,5 @@ func (s *Server) sleep(ctx context.Context, d time.Duration) error {
 	if s.sleepFn != nil {
 		return s.sleepFn(ctx, d)
 	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
+	return sleepCtx(ctx, d)
 }

@@ -186,6 +186,12 @@ type SweepStats struct {
 	Denied   int
 	// More is true when the limit was reached and more expired items remain.
 	More bool
+	// Held is how long this call's work kept the store's write lock, from
+	// when it began inside its transaction until the commit was durable,
+	// if the store measures it (zero otherwise). Unlike the call's wall
+	// time it leaves out waiting for other writers, so it is what a caller
+	// sizing its batches to a lock budget wants.
+	Held time.Duration
 }
 
 // Storage is everything authd keeps. Consumers declare the subset they need

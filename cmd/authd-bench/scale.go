@@ -3,42 +3,26 @@ package main
 import (
 	"context"
 	"fmt"
-	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"text/tabwriter"
 	"time"
 
 	bbolt "go.etcd.io/bbolt"
-
-	"github.com/authd/authd/storage/bolt"
 )
 
 // scaleResult is what one size of the scale run measured.
 type scaleResult struct {
-	Families        int          `json:"families"`
-	SeedSeconds     float64      `json:"seed_s"`
-	FileBytes       int64        `json:"file_bytes"`
-	FileBytesPerFam float64      `json:"file_bytes_per_family"`
-	UsedBytesPerFam float64      `json:"used_bytes_per_family"`
-	StartupMs       float64      `json:"startup_ms"`
-	IdleRSSMiB      float64      `json:"idle_rss_mib"`
-	Refresh1        result       `json:"refresh_1"`
-	RefreshN        result       `json:"refresh_n"`
-	Sweep           *sweepResult `json:"sweep,omitempty"`
-}
-
-// sweepResult times storage/bolt's Sweep removing every family once all
-// have expired. Each call is one write transaction: its duration is how long
-// it holds bbolt's write lock, fsync included.
-type sweepResult struct {
-	Calls    int     `json:"calls"`
-	Limit    int     `json:"limit"`
-	Tokens   int     `json:"tokens"`
-	Families int     `json:"families"`
-	TotalS   float64 `json:"total_s"`
-	P50ms    float64 `json:"call_p50_ms"`
-	MaxMs    float64 `json:"call_max_ms"`
+	Families        int     `json:"families"`
+	SeedSeconds     float64 `json:"seed_s"`
+	FileBytes       int64   `json:"file_bytes"`
+	FileBytesPerFam float64 `json:"file_bytes_per_family"`
+	UsedBytesPerFam float64 `json:"used_bytes_per_family"`
+	StartupMs       float64 `json:"startup_ms"`
+	IdleRSSMiB      float64 `json:"idle_rss_mib"`
+	Refresh1        result  `json:"refresh_1"`
+	RefreshN        result  `json:"refresh_n"`
 }
 
 type scaleSummary struct {
@@ -56,8 +40,8 @@ func runScale(ctx context.Context, cfg *config, command string, logf func(string
 		if err != nil {
 			return err
 		}
-		fmt.Fprintf(cfg.out, "server's background sweep of %d expired families: %.0f items in %.1f s, longest write lock since start %.1f ms; refresh@%d p99 %.2f ms during the sweep (%d samples), %.2f ms after (%d samples); errors %d %s\n",
-			online.Families, online.Swept, online.SweepS, online.CommitMaxMs, cfg.floodRefresh, online.P99DuringMs, online.SamplesDuring, online.P99AfterMs, online.SamplesAfter, online.Errors, online.Note)
+		fmt.Fprintf(cfg.out, "server's background sweep of %d expired families: %.0f items in %.1f s (%.0f of them in the first %.0f s, under refresh load), longest write lock since start %.1f ms; refresh@%d p99 %.2f ms during the sweep (%d samples), %.2f ms after (%d samples); errors %d %s\n",
+			online.Families, online.Swept, online.SweepS, online.SweptLoaded, online.LoadedS, online.CommitMaxMs, cfg.floodRefresh, online.P99DuringMs, online.SamplesDuring, online.P99AfterMs, online.SamplesAfter, online.Errors, online.Note)
 		if cfg.jsonPath != "" {
 			return writeJSON(cfg.jsonPath, online)
 		}
@@ -87,9 +71,6 @@ func runScale(ctx context.Context, cfg *config, command string, logf func(string
 	}
 	add(target{Name: fmt.Sprintf("file bytes per family at %d ≤ 1 KiB", large.Families), Value: large.FileBytesPerFam, Limit: 1024, Unit: " B"})
 	add(target{Name: fmt.Sprintf("start-up at %d families < 1 s", large.Families), Value: large.StartupMs, Strict: true, Limit: 1000, Unit: " ms"})
-	if large.Sweep != nil {
-		add(target{Name: fmt.Sprintf("storage Sweep of %d families, default limit: longest call ≤ 50 ms", large.Families), Value: large.Sweep.MaxMs, Limit: 50, Unit: " ms"})
-	}
 	if online.SweepS > 0 {
 		add(target{Name: "server's sweep: longest write lock since start ≤ 50 ms", Value: online.CommitMaxMs, Limit: 50, Unit: " ms"})
 		v := 0.0
@@ -110,18 +91,12 @@ func runScale(ctx context.Context, cfg *config, command string, logf func(string
 			r.Refresh1.Errors+r.RefreshN.Errors)
 	}
 	tw.Flush()
-	for _, r := range sizes {
-		if sw := r.Sweep; sw != nil {
-			fmt.Fprintf(w, "sweep at %d families: %d calls of limit %d removed %d families and %d tokens in %.1f s; per call p50 %.1f ms, max %.1f ms (write lock held, fsync included)\n",
-				r.Families, sw.Calls, sw.Limit, sw.Families, sw.Tokens, sw.TotalS, sw.P50ms, sw.MaxMs)
-		}
-	}
 	if o := s.Online; o != nil {
 		if o.Note != "" {
 			fmt.Fprintf(w, "server's background sweep of %d expired families: %s\n", o.Families, o.Note)
 		} else {
-			fmt.Fprintf(w, "server's background sweep of %d expired families: %.0f items in %.1f s, longest write lock since start %.1f ms; refresh@%d p99 %.2f ms during the sweep (%d samples), %.2f ms after (%d samples); errors %d\n",
-				o.Families, o.Swept, o.SweepS, o.CommitMaxMs, cfg.floodRefresh, o.P99DuringMs, o.SamplesDuring, o.P99AfterMs, o.SamplesAfter, o.Errors)
+			fmt.Fprintf(w, "server's background sweep of %d expired families: %.0f items in %.1f s (%.0f of them in the first %.0f s, under refresh load), longest write lock since start %.1f ms; refresh@%d p99 %.2f ms during the sweep (%d samples), %.2f ms after (%d samples); errors %d\n",
+				o.Families, o.Swept, o.SweepS, o.SweptLoaded, o.LoadedS, o.CommitMaxMs, cfg.floodRefresh, o.P99DuringMs, o.SamplesDuring, o.P99AfterMs, o.SamplesAfter, o.Errors)
 		}
 	}
 	fmt.Fprintln(w, "\ntargets:")
@@ -204,11 +179,6 @@ func scaleOnce(ctx context.Context, cfg *config, n int, logf func(string, ...any
 		}
 	}
 	a.stop()
-
-	logf("sweeping %d families as of after their expiry", n)
-	if r.Sweep, err = sweepAll(ctx, a.db); err != nil {
-		return nil, err
-	}
 	return r, nil
 }
 
@@ -248,49 +218,17 @@ func usedBytes(path string) (int64, error) {
 	return size, err
 }
 
-// sweepAll runs storage/bolt's Sweep, with its default limit and as of a
-// time after every family's absolute expiry, until nothing is left, and
-// times each call.
-func sweepAll(ctx context.Context, path string) (*sweepResult, error) {
-	db, err := bolt.Open(path, nil)
-	if err != nil {
-		return nil, err
-	}
-	defer db.Close()
-	now := time.Now().Add(refreshTTL + time.Hour)
-	res := &sweepResult{Limit: bolt.DefaultSweepLimit}
-	var calls []time.Duration
-	t0 := time.Now()
-	for ctx.Err() == nil {
-		c0 := time.Now()
-		st, err := db.Sweep(ctx, now, bolt.DefaultSweepLimit)
-		if err != nil {
-			return nil, err
-		}
-		calls = append(calls, time.Since(c0))
-		res.Tokens += st.Tokens
-		res.Families += st.Families
-		if !st.More {
-			break
-		}
-		if len(calls) > 10_000_000 {
-			return nil, fmt.Errorf("sweep did not finish after %d calls", len(calls))
-		}
-	}
-	res.TotalS = time.Since(t0).Seconds()
-	res.Calls = len(calls)
-	res.P50ms = ms(median(calls))
-	res.MaxMs = ms(slices.Max(calls))
-	return res, ctx.Err()
-}
-
 // onlineSweep is what the server's own background sweep did to refresh
-// latency: refresh load runs from start-up, while the server sweeps n
-// expired families, and on after the sweep has finished.
+// latency: refresh load runs from start-up while the server sweeps n
+// expired families, for at most sweepLoadWindow; if the sweep is not done
+// by then, it finishes without load; then the same load runs again on the
+// swept file as the baseline.
 type onlineSweep struct {
 	Families      int     `json:"expired_families"`
 	Swept         float64 `json:"items_swept"`
 	SweepS        float64 `json:"sweep_s"`
+	SweptLoaded   float64 `json:"items_swept_under_load"`
+	LoadedS       float64 `json:"under_load_s"`
 	CommitMaxMs   float64 `json:"longest_write_lock_ms"`
 	P99DuringMs   float64 `json:"refresh_p99_during_ms"`
 	P99AfterMs    float64 `json:"refresh_p99_after_ms"`
@@ -300,10 +238,20 @@ type onlineSweep struct {
 	Note          string  `json:"note,omitempty"`
 }
 
+// How long the online sweep measurement may take: refresh load during the
+// sweep for at most sweepLoadWindow, the rest of the sweep without load for
+// at most sweepDrainLimit, then sweepAfter of the same load as baseline.
+const (
+	sweepLoadWindow = 5 * time.Minute
+	sweepDrainLimit = 30 * time.Minute
+	sweepAfter      = 15 * time.Second
+)
+
 // sweepOnline seeds n families that expired a day ago, starts the server
-// and refreshes from cfg.floodRefresh workers while the server's background
-// sweep removes them, then for 10 s more. Progress comes from the server's
-// /metrics (authd_swept_total, authd_db_commit_max_seconds).
+// and measures refresh latency from cfg.floodRefresh workers while the
+// server's background sweep removes them, and again once it is done.
+// Progress comes from the server's /metrics (authd_swept_total, which moves
+// after every sweep transaction, and authd_db_commit_max_seconds).
 func sweepOnline(ctx context.Context, cfg *config, n int, logf func(string, ...any)) (*onlineSweep, error) {
 	e, cleanup, err := seededEnv(ctx, cfg, "authd-bench-sweep-", logf)
 	if err != nil {
@@ -337,36 +285,36 @@ func sweepOnline(ctx context.Context, cfg *config, n int, logf func(string, ...a
 	base := client{http: newClient(cfg.floodRefresh+2, nil), base: a.base}
 	defer base.http.CloseIdleConnections()
 
-	// Watch the sweep.
-	type point struct {
-		at    time.Time
-		swept float64
+	// Every seeded family and its token are swept: 2n items.
+	want := float64(2 * n)
+	buf := make([]byte, 0, 64<<10)
+	metrics := func() (swept, commitMax float64, err error) {
+		if err := base.get(ctx, "/metrics", nil, 200, &buf); err != nil {
+			return 0, 0, err
+		}
+		m := parseMetrics(buf)
+		return m["authd_swept_total"], m["authd_db_commit_max_seconds"], nil
 	}
-	var (
-		points    []point
-		commitMax float64
-		stop      = make(chan struct{})
-		watchDone = make(chan struct{})
-	)
-	// The server counts swept items when a whole sweep is done, so the
-	// sweep that starts at start-up runs from then until the counter moves.
+	res := &onlineSweep{Families: n}
 	var finished time.Time
+
+	// Phase 1: load while the sweep runs, until it is done or the window
+	// ends.
+	stop := make(chan struct{})
+	watchDone := make(chan struct{})
 	go func() {
 		defer close(watchDone)
-		buf := make([]byte, 0, 64<<10)
+		defer close(stop)
 		for ctx.Err() == nil {
-			if err := base.get(ctx, "/metrics", nil, 200, &buf); err == nil {
-				m := parseMetrics(buf)
-				now := time.Now()
-				points = append(points, point{now, m["authd_swept_total"]})
-				commitMax = m["authd_db_commit_max_seconds"]
-				if finished.IsZero() && m["authd_swept_total"] > 0 {
-					finished = now
-				}
-				if (!finished.IsZero() && now.Sub(finished) > 12*time.Second) || now.Sub(started) > 10*time.Minute {
-					close(stop)
+			if swept, _, err := metrics(); err == nil {
+				res.SweptLoaded = swept
+				if swept >= want {
+					finished = time.Now()
 					return
 				}
+			}
+			if time.Since(started) > sweepLoadWindow {
+				return
 			}
 			select {
 			case <-time.After(100 * time.Millisecond):
@@ -374,14 +322,57 @@ func sweepOnline(ctx context.Context, cfg *config, n int, logf func(string, ...a
 			}
 		}
 	}()
-
-	type sample struct {
-		at time.Time
-		d  time.Duration
+	during, errs, err := refreshLatencies(ctx, e, base, cfg.floodRefresh, sweepLoadWindow+time.Minute, stop)
+	<-watchDone
+	if err != nil {
+		return nil, err
 	}
-	perWorker := make([][]sample, cfg.floodRefresh)
-	mk := e.refreshWorker(ctx, base)
-	lr, err := runLoad(ctx, loadSpec{Conns: cfg.floodRefresh, Duration: 11 * time.Minute, Stop: stop}, func(i int) (requestFunc, error) {
+	res.LoadedS = time.Since(started).Seconds()
+	res.Errors += errs
+	logf("%.0f of %.0f items swept in %.0f s under refresh load", res.SweptLoaded, want, res.LoadedS)
+
+	// Phase 2: the rest of the sweep without load.
+	for finished.IsZero() && ctx.Err() == nil && time.Since(started) < sweepLoadWindow+sweepDrainLimit {
+		if swept, _, err := metrics(); err == nil && swept >= want {
+			finished = time.Now()
+			break
+		}
+		select {
+		case <-time.After(250 * time.Millisecond):
+		case <-ctx.Done():
+		}
+	}
+	swept, commitMax, err := metrics()
+	if err != nil {
+		return nil, err
+	}
+	res.Swept, res.CommitMaxMs = swept, commitMax*1000
+	if finished.IsZero() {
+		res.Note = fmt.Sprintf("the sweep was not done %v after start-up: %.0f of %.0f items swept", sweepLoadWindow+sweepDrainLimit, swept, want)
+		return res, ctx.Err()
+	}
+	res.SweepS = finished.Sub(started).Seconds()
+
+	// Phase 3: the same load on the swept file, as the baseline.
+	after, errs, err := refreshLatencies(ctx, e, base, cfg.floodRefresh, sweepAfter, nil)
+	if err != nil {
+		return nil, err
+	}
+	res.Errors += errs
+	res.P99DuringMs, res.P99AfterMs = ms(during.quantile(0.99)), ms(after.quantile(0.99))
+	res.SamplesDuring, res.SamplesAfter = int(during.n), int(after.n)
+	logf("online sweep of %d expired families: %.0f items in %.1f s (%.0f of them in %.0f s under load), longest write lock %.1f ms; refresh p99 %.2f ms during, %.2f ms after",
+		n, res.Swept, res.SweepS, res.SweptLoaded, res.LoadedS, res.CommitMaxMs, res.P99DuringMs, res.P99AfterMs)
+	return res, nil
+}
+
+// refreshLatencies runs conns refresh workers for d or until stop is
+// closed and returns the latencies of their successful requests.
+func refreshLatencies(ctx context.Context, e *env, c client, conns int, d time.Duration, stop <-chan struct{}) (*hist, uint64, error) {
+	h := &hist{}
+	var mu sync.Mutex
+	mk := e.refreshWorker(ctx, c)
+	lr, err := runLoad(ctx, loadSpec{Conns: conns, Duration: d, Stop: stop}, func(i int) (requestFunc, error) {
 		fn, err := mk(i)
 		if err != nil {
 			return nil, err
@@ -390,42 +381,18 @@ func sweepOnline(ctx context.Context, cfg *config, n int, logf func(string, ...a
 			t0 := time.Now()
 			err := fn(ctx)
 			if err == nil {
-				t1 := time.Now()
-				perWorker[i] = append(perWorker[i], sample{t1, t1.Sub(t0)})
+				d := time.Since(t0)
+				mu.Lock()
+				h.record(d)
+				mu.Unlock()
 			}
 			return err
 		}, nil
 	}, nil, nil)
-	<-watchDone
 	if err != nil {
-		return nil, err
+		return nil, 0, err
 	}
-	res := &onlineSweep{Families: n, CommitMaxMs: commitMax * 1000, Errors: lr.Errors}
-	if len(points) > 0 {
-		res.Swept = points[len(points)-1].swept
-	}
-	if finished.IsZero() {
-		res.Note = "the server finished no sweep within 10 minutes of start-up"
-		return res, nil
-	}
-	first, lastChange := started, finished
-	res.SweepS = lastChange.Sub(first).Seconds()
-	var during, after hist
-	for _, w := range perWorker {
-		for _, s := range w {
-			switch {
-			case !s.at.Before(first) && !s.at.After(lastChange):
-				during.record(s.d)
-			case s.at.After(lastChange.Add(time.Second)):
-				after.record(s.d)
-			}
-		}
-	}
-	res.P99DuringMs, res.P99AfterMs = ms(during.quantile(0.99)), ms(after.quantile(0.99))
-	res.SamplesDuring, res.SamplesAfter = int(during.n), int(after.n)
-	logf("online sweep of %d expired families: %.0f items in %.1f s, longest write lock %.1f ms; refresh p99 %.2f ms during, %.2f ms after",
-		n, res.Swept, res.SweepS, res.CommitMaxMs, res.P99DuringMs, res.P99AfterMs)
-	return res, nil
+	return h, lr.Errors, nil
 }
 
 // parseMetrics sums the samples of each metric family in a Prometheus text

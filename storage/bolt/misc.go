@@ -189,7 +189,9 @@ func (db *DB) Sweep(ctx context.Context, now time.Time, limit int) (storage.Swee
 	}
 	end := nanos(now)
 	var st storage.SweepStats
+	var began time.Time
 	err := db.update(ctx, func(tx *bbolt.Tx) error {
+		began = time.Now()
 		st = storage.SweepStats{}
 		var due [][]byte
 		c := tx.Bucket(bucketExpiry).Cursor()
@@ -215,6 +217,7 @@ func (db *DB) Sweep(ctx context.Context, now time.Time, limit int) (storage.Swee
 	if err != nil {
 		return storage.SweepStats{}, fmt.Errorf("bolt: sweep: %w", err)
 	}
+	st.Held = time.Since(began)
 	return st, nil
 }
 

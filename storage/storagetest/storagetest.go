@@ -898,7 +898,7 @@ func testSweep(t *testing.T, s storage.Storage) {
 		t.Fatalf("Sweep: %v", err)
 	}
 	want := storage.SweepStats{Tokens: 2, Families: 1, Denied: 1}
-	if st != want {
+	if sweepCounts(st) != want {
 		t.Errorf("Sweep: got %+v, want %+v", st, want)
 	}
 	gone := []string{liveOld.Hash, deadTok.Hash}
@@ -927,9 +927,18 @@ func testSweep(t *testing.T, s storage.Storage) {
 	}
 
 	st, err = s.Sweep(ctx, now, 100)
-	if err != nil || st != (storage.SweepStats{}) {
+	if err != nil || sweepCounts(st) != (storage.SweepStats{}) {
 		t.Errorf("second Sweep: got %+v, %v, want nothing removed", st, err)
 	}
+}
+
+// sweepCounts is st without Held, which a store may or may not measure;
+// a negative Held is never right and is kept so the comparison fails.
+func sweepCounts(st storage.SweepStats) storage.SweepStats {
+	if st.Held > 0 {
+		st.Held = 0
+	}
+	return st
 }
 
 func testSweepLimit(t *testing.T, s storage.Storage) {
@@ -953,7 +962,7 @@ func testSweepLimit(t *testing.T, s storage.Storage) {
 		if err != nil {
 			t.Fatalf("Sweep %d: %v", i, err)
 		}
-		if got != want {
+		if sweepCounts(got) != want {
 			t.Errorf("Sweep %d with limit 2: got %+v, want %+v", i, got, want)
 		}
 	}
