@@ -406,3 +406,53 @@ func fillFamilies(tb testing.TB, db *bolt.DB, n int, exp time.Time) {
 	}
 	wg.Wait()
 }
+
+// metaFreelist reads bbolt's two meta pages from the file and returns the
+// free-list page of the newer one (bbolt's on-disk format: a 16-byte page
+// header, then magic, version, page size, flags, the root bucket (16
+// bytes), the free-list page id, the high-water page id, the txid).
+func metaFreelist(t *testing.T, path string) uint64 {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pageSize := int(binary.LittleEndian.Uint32(b[16+8:]))
+	var best, txid uint64
+	for i := range 2 {
+		m := b[i*pageSize+16:]
+		if binary.LittleEndian.Uint32(m) != 0xED0CDAED {
+			t.Fatalf("page %d is not a bbolt meta page", i)
+		}
+		if id := binary.LittleEndian.Uint64(m[48:]); id >= txid {
+			best, txid = binary.LittleEndian.Uint64(m[32:]), id
+		}
+	}
+	return best
+}
+
+// TestDB_FreelistWrittenAtCloseOnly: commits leave the free list out (their
+// cost must not grow with free pages); Close writes it, so that the next
+// Open need not walk the whole file.
+func TestDB_FreelistWrittenAtCloseOnly(t *testing.T) {
+	const noFreelist = ^uint64(0)
+	db, path := openTemp(t, nil)
+	fillFamilies(t, db, 200, t0)
+	if got := metaFreelist(t, path); got != noFreelist {
+		t.Fatalf("after commits the newest meta page names free list page %d; want none written", got)
+	}
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if got := metaFreelist(t, path); got == noFreelist {
+		t.Fatal("after Close the newest meta page names no free list; the next Open would walk the file")
+	}
+	db2, err := bolt.Open(path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db2.Close()
+	if fams, err := db2.ListFamilies(t.Context(), storage.FamilyFilter{}); err != nil || len(fams) != 200 {
+		t.Fatalf("after reopening: %d families, %v; want 200", len(fams), err)
+	}
+}
