@@ -49,10 +49,11 @@ type Options struct {
 
 // DB is an open database. It is safe for concurrent use.
 type DB struct {
-	db     *bbolt.DB
-	log    *slog.Logger
-	now    func() time.Time
-	closed atomic.Bool
+	db       *bbolt.DB
+	openTxid int // the last transaction when opened
+	log      *slog.Logger
+	now      func() time.Time
+	closed   atomic.Bool
 
 	// mu guards sending on calls against Close closing it.
 	mu      sync.RWMutex
@@ -172,17 +173,19 @@ func Open(path string, opts *Options) (*DB, error) {
 		return nil, fmt.Errorf("bolt: open %s: %w", path, err)
 	}
 
+	openTxid := txid(bdb)
 	if err := migrate(bdb, o.Logger); err != nil {
 		_ = bdb.Close()
 		return nil, fmt.Errorf("bolt: open %s: %w", path, err)
 	}
 
 	db := &DB{
-		db:      bdb,
-		log:     o.Logger,
-		now:     o.Now,
-		calls:   make(chan *call, maxBatch),
-		drained: make(chan struct{}),
+		db:       bdb,
+		openTxid: openTxid,
+		log:      o.Logger,
+		now:      o.Now,
+		calls:    make(chan *call, maxBatch),
+		drained:  make(chan struct{}),
 	}
 	go db.commitLoop()
 	return db, nil
@@ -286,16 +289,30 @@ func (db *DB) Close() error {
 	close(db.calls)
 	db.mu.Unlock()
 	<-db.drained
-	// One commit that writes the free list, for a fast next Open (see
-	// Open). If it fails (a full disk), the next Open rebuilds the list.
-	db.db.NoFreelistSync = false
-	if err := db.db.Update(func(*bbolt.Tx) error { return nil }); err != nil {
-		db.log.Warn("could not save the free-page list; the next start will rebuild it", "error", err)
+	// If anything was committed since Open, one more commit that writes
+	// the free list, for a fast next Open (see Open). A file nothing was
+	// written to is left byte for byte as it was. If the commit fails (a
+	// full disk), the next Open rebuilds the list.
+	if txid(db.db) != db.openTxid {
+		db.db.NoFreelistSync = false
+		if err := db.db.Update(func(*bbolt.Tx) error { return nil }); err != nil {
+			db.log.Warn("could not save the free-page list; the next start will rebuild it", "error", err)
+		}
 	}
 	if err := db.db.Close(); err != nil {
 		return fmt.Errorf("bolt: close: %w", err)
 	}
 	return nil
+}
+
+// txid is the id of the last committed transaction.
+func txid(db *bbolt.DB) int {
+	id := -1
+	_ = db.View(func(tx *bbolt.Tx) error {
+		id = tx.ID()
+		return nil
+	})
+	return id
 }
 
 // Backup writes a consistent snapshot of the whole file to w from one read
