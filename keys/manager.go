@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"log/slog"
 	"maps"
+	"runtime"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -56,6 +57,9 @@ type Manager struct {
 	// spare is a key generated ahead of time by Run; guarded by spareMu.
 	spareMu sync.Mutex
 	spare   *rsa.PrivateKey
+
+	// signSlots bounds concurrent signatures to GOMAXPROCS (see Sign).
+	signSlots chan struct{}
 }
 
 // snapshot is one immutable view of the key set.
@@ -91,6 +95,8 @@ func New(ctx context.Context, cfg Config) (*Manager, error) {
 		wake:    make(chan struct{}, 1),
 		cache:   make(map[string]*material),
 		pending: make(map[string]*material),
+
+		signSlots: make(chan struct{}, runtime.GOMAXPROCS(0)),
 	}
 	if cfg.KEK == nil {
 		m.log.Warn("private signing keys are stored unencrypted; set --key-encryption-key-file")

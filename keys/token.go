@@ -34,7 +34,14 @@ func (m *Manager) Sign(claims []byte) (string, error) {
 	if st == nil || st.active == nil {
 		return "", ErrNotReady
 	}
+	// At most one signature per CPU at a time: a signature is a millisecond
+	// or more of pure CPU, and with more of them runnable than there are
+	// CPUs the scheduler time-slices them against everything else, so a
+	// goroutine holding the database's write lock (a commit, a sweep) waits
+	// behind a queue of signatures instead of behind one.
+	m.signSlots <- struct{}{}
 	obj, err := st.active.signer.Sign(claims)
+	<-m.signSlots
 	if err != nil {
 		return "", fmt.Errorf("keys: sign: %w", err)
 	}

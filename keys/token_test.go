@@ -10,8 +10,11 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"encoding/pem"
+	"fmt"
 	"maps"
+	"runtime"
 	"strings"
+	"sync"
 	"testing"
 
 	jose "github.com/go-jose/go-jose/v4"
@@ -265,4 +268,37 @@ func FuzzVerify(f *testing.F) {
 			t.Fatalf("Verify accepted %q with payload %q", token, payload)
 		}
 	})
+}
+
+// TestSign_Concurrent: many goroutines signing at once all get verifiable
+// tokens, and the bound on concurrent signatures gives back every slot it
+// took (a leaked slot would stall signing for good).
+func TestSign_Concurrent(t *testing.T) {
+	m := mustNew(t, testConfig(t, &memStore{}, newClock()))
+	var wg sync.WaitGroup
+	errs := make(chan error, 64*4)
+	for g := range 64 {
+		wg.Go(func() {
+			for i := range 4 {
+				tok, err := m.Sign(fmt.Appendf(nil, `{"g":%d,"i":%d}`, g, i))
+				if err == nil {
+					_, err = m.Verify(tok)
+				}
+				if err != nil {
+					errs <- err
+				}
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+	if n := len(m.signSlots); n != 0 {
+		t.Errorf("%d signing slots still taken after every Sign returned", n)
+	}
+	if c := cap(m.signSlots); c != runtime.GOMAXPROCS(0) {
+		t.Errorf("%d signing slots, want one per CPU (%d)", c, runtime.GOMAXPROCS(0))
+	}
 }
