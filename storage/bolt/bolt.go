@@ -64,6 +64,8 @@ type DB struct {
 	commits        atomic.Uint64
 	commitNanos    atomic.Uint64
 	commitMaxNanos atomic.Uint64
+	slowCommits    atomic.Uint64 // holds past slowCommit
+	slowLogged     atomic.Int64  // unix nanos of the last slow-commit warning
 }
 
 // Stats counts the work of the committer since Open.

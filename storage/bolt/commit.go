@@ -81,7 +81,7 @@ func (db *DB) runBatch(calls []*call) {
 	var failed []*call
 	for len(calls) > 0 {
 		failIdx := -1
-		err := db.timedUpdate(func(tx *bbolt.Tx) error {
+		err := db.timedUpdate(len(calls), func(tx *bbolt.Tx) error {
 			for i, c := range calls {
 				if err := safely(c.fn, tx); err != nil {
 					failIdx = i
@@ -106,7 +106,7 @@ func (db *DB) runBatch(calls []*call) {
 	}
 	for _, c := range failed {
 		var fnErr error
-		err := db.timedUpdate(func(tx *bbolt.Tx) error {
+		err := db.timedUpdate(1, func(tx *bbolt.Tx) error {
 			fnErr = safely(c.fn, tx)
 			return fnErr
 		})
@@ -142,17 +142,38 @@ func safely(fn func(tx *bbolt.Tx) error, tx *bbolt.Tx) (err error) {
 	return fn(tx)
 }
 
+// slowCommit is the write-lock hold past which a transaction is reported.
+const slowCommit = 50 * time.Millisecond
+
 // timedUpdate runs one write transaction and records how long it held the
-// write lock (including its fsync).
-func (db *DB) timedUpdate(fn func(*bbolt.Tx) error) error {
-	start := time.Now()
-	err := db.db.Update(fn)
-	d := uint64(time.Since(start))
+// write lock (including its fsync). A hold past slowCommit is logged, at
+// most once a second, split into the writes' own work and bbolt's commit
+// (page writes and fsync), which tells a slow disk from a large batch.
+func (db *DB) timedUpdate(writes int, fn func(*bbolt.Tx) error) error {
+	start := db.now()
+	var worked time.Time
+	err := db.db.Update(func(tx *bbolt.Tx) error {
+		err := fn(tx)
+		worked = db.now()
+		return err
+	})
+	end := db.now()
+	d := uint64(end.Sub(start))
 	db.commitNanos.Add(d)
 	for {
 		old := db.commitMaxNanos.Load()
 		if d <= old || db.commitMaxNanos.CompareAndSwap(old, d) {
 			break
+		}
+	}
+	if time.Duration(d) > slowCommit {
+		n := db.slowCommits.Add(1)
+		if last := db.slowLogged.Load(); end.UnixNano()-last >= int64(time.Second) && db.slowLogged.CompareAndSwap(last, end.UnixNano()) {
+			work, commit := time.Duration(0), time.Duration(d)
+			if !worked.IsZero() {
+				work, commit = worked.Sub(start), end.Sub(worked)
+			}
+			db.log.Warn("slow write transaction", "held", time.Duration(d), "work", work, "commit", commit, "writes", writes, "slow_total", n)
 		}
 	}
 	return err
