@@ -80,6 +80,7 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 		log:    cfg.Logger,
 		now:    cfg.Now,
 
+		sweepBatch: sweepFirstBatch,
 		sweepClock: time.Now,
 		sweepSleep: sleepCtx,
 	}

@@ -61,9 +61,6 @@ func (s *Server) Run(ctx context.Context) {
 func (s *Server) SweepOnce(ctx context.Context) storage.SweepStats {
 	s.sweepMu.Lock()
 	defer s.sweepMu.Unlock()
-	if s.sweepBatch == 0 {
-		s.sweepBatch = sweepFirstBatch
-	}
 	var total storage.SweepStats
 	start := s.sweepClock()
 	batches := 0
