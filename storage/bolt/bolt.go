@@ -77,6 +77,9 @@ type Stats struct {
 	// CommitTime is the total time write transactions held the write lock,
 	// and CommitMax the longest single hold, since Open.
 	CommitTime, CommitMax time.Duration
+	// SlowCommits is the number of write transactions that held the lock
+	// longer than 50 ms (each is also logged, at most once a second).
+	SlowCommits uint64
 	// FileSize is the size of the database file in bytes.
 	FileSize int64
 	// ReadTx is the number of read transactions started; OpenReadTx of
@@ -253,7 +256,8 @@ func (db *DB) Stats() Stats {
 	st := Stats{
 		Writes: db.writes.Load(), Commits: db.commits.Load(),
 		CommitTime: time.Duration(db.commitNanos.Load()), CommitMax: time.Duration(db.commitMaxNanos.Load()),
-		ReadTx: bs.TxN, OpenReadTx: bs.OpenTxN, FreePages: bs.FreePageN,
+		SlowCommits: db.slowCommits.Load(),
+		ReadTx:      bs.TxN, OpenReadTx: bs.OpenTxN, FreePages: bs.FreePageN,
 	}
 	if fi, err := os.Stat(db.db.Path()); err == nil {
 		st.FileSize = fi.Size()

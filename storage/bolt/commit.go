@@ -147,14 +147,18 @@ const slowCommit = 50 * time.Millisecond
 
 // timedUpdate runs one write transaction and records how long it held the
 // write lock (including its fsync). A hold past slowCommit is logged, at
-// most once a second, split into the writes' own work and bbolt's commit
-// (page writes and fsync), which tells a slow disk from a large batch.
+// most once a second, split into the writes' own work and bbolt's commit,
+// with the pages the commit wrote and the time bbolt took to write and
+// fsync them: a slow disk shows as a long write of few pages, a large
+// batch as many pages.
 func (db *DB) timedUpdate(writes int, fn func(*bbolt.Tx) error) error {
 	start := db.now()
 	var worked time.Time
+	var st bbolt.TxStats
 	err := db.db.Update(func(tx *bbolt.Tx) error {
 		err := fn(tx)
 		worked = db.now()
+		tx.OnCommit(func() { st = tx.Stats() })
 		return err
 	})
 	end := db.now()
@@ -173,7 +177,8 @@ func (db *DB) timedUpdate(writes int, fn func(*bbolt.Tx) error) error {
 			if !worked.IsZero() {
 				work, commit = worked.Sub(start), end.Sub(worked)
 			}
-			db.log.Warn("slow write transaction", "held", time.Duration(d), "work", work, "commit", commit, "writes", writes, "slow_total", n)
+			db.log.Warn("slow write transaction", "held", time.Duration(d), "work", work, "commit", commit,
+				"pages", st.GetWrite(), "page_write_sync", st.GetWriteTime(), "writes", writes, "slow_total", n)
 		}
 	}
 	return err

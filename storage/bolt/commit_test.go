@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"log/slog"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -47,7 +48,11 @@ func TestSlowTransactionLogged(t *testing.T) {
 		t.Helper()
 		if err := db.update(t.Context(), func(tx *bbolt.Tx) error {
 			clock.Advance(work)
-			return nil
+			b, err := tx.CreateBucketIfNotExists([]byte("slow-test"))
+			if err != nil {
+				return err
+			}
+			return b.Put([]byte("k"), []byte("v"))
 		}); err != nil {
 			t.Fatal(err)
 		}
@@ -63,6 +68,10 @@ func TestSlowTransactionLogged(t *testing.T) {
 			t.Errorf("log %q lacks %q", line, want)
 		}
 	}
+	// The commit wrote the bucket's page, the root's and the meta page.
+	if m := regexp.MustCompile(` pages=(\d+) page_write_sync=\S+ `).FindStringSubmatch(line); m == nil || m[1] == "0" {
+		t.Errorf("log %q lacks the pages the commit wrote and their write time", line)
+	}
 	if got := db.Stats().CommitMax; got != 80*time.Millisecond {
 		t.Errorf("CommitMax %v, want 80ms", got)
 	}
@@ -75,5 +84,8 @@ func TestSlowTransactionLogged(t *testing.T) {
 	write(70 * time.Millisecond)
 	if !strings.Contains(logs.String(), "slow_total=3") {
 		t.Errorf("third slow transaction a second later not logged with its count: %s", logs.String())
+	}
+	if got := db.Stats().SlowCommits; got != 3 {
+		t.Errorf("Stats().SlowCommits = %d after three slow transactions and one quick one, want 3", got)
 	}
 }
