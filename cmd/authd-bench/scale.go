@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -40,8 +41,7 @@ func runScale(ctx context.Context, cfg *config, command string, logf func(string
 		if err != nil {
 			return err
 		}
-		fmt.Fprintf(cfg.out, "server's background sweep of %d expired families: %.0f items in %.1f s (%.0f of them in the first %.0f s, under refresh load), longest write lock since start %.1f ms; refresh@%d p99 %.2f ms during the sweep (%d samples), %.2f ms after (%d samples); errors %d %s\n",
-			online.Families, online.Swept, online.SweepS, online.SweptLoaded, online.LoadedS, online.CommitMaxMs, cfg.floodRefresh, online.P99DuringMs, online.SamplesDuring, online.P99AfterMs, online.SamplesAfter, online.Errors, online.Note)
+		fmt.Fprintln(cfg.out, online.summary(cfg.floodRefresh))
 		if cfg.jsonPath != "" {
 			return writeJSON(cfg.jsonPath, online)
 		}
@@ -92,12 +92,7 @@ func runScale(ctx context.Context, cfg *config, command string, logf func(string
 	}
 	tw.Flush()
 	if o := s.Online; o != nil {
-		if o.Note != "" {
-			fmt.Fprintf(w, "server's background sweep of %d expired families: %s\n", o.Families, o.Note)
-		} else {
-			fmt.Fprintf(w, "server's background sweep of %d expired families: %.0f items in %.1f s (%.0f of them in the first %.0f s, under refresh load), longest write lock since start %.1f ms; refresh@%d p99 %.2f ms during the sweep (%d samples), %.2f ms after (%d samples); errors %d\n",
-				o.Families, o.Swept, o.SweepS, o.SweptLoaded, o.LoadedS, o.CommitMaxMs, cfg.floodRefresh, o.P99DuringMs, o.SamplesDuring, o.P99AfterMs, o.SamplesAfter, o.Errors)
-		}
+		fmt.Fprintln(w, o.summary(cfg.floodRefresh))
 	}
 	fmt.Fprintln(w, "\ntargets:")
 	tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
@@ -224,18 +219,37 @@ func usedBytes(path string) (int64, error) {
 // by then, it finishes without load; then the same load runs again on the
 // swept file as the baseline.
 type onlineSweep struct {
-	Families      int     `json:"expired_families"`
-	Swept         float64 `json:"items_swept"`
-	SweepS        float64 `json:"sweep_s"`
-	SweptLoaded   float64 `json:"items_swept_under_load"`
-	LoadedS       float64 `json:"under_load_s"`
-	CommitMaxMs   float64 `json:"longest_write_lock_ms"`
-	P99DuringMs   float64 `json:"refresh_p99_during_ms"`
-	P99AfterMs    float64 `json:"refresh_p99_after_ms"`
-	SamplesDuring int     `json:"samples_during"`
-	SamplesAfter  int     `json:"samples_after"`
-	Errors        uint64  `json:"errors"`
-	Note          string  `json:"note,omitempty"`
+	Families    int     `json:"expired_families"`
+	Swept       float64 `json:"items_swept"`
+	SweepS      float64 `json:"sweep_s"`
+	SweptLoaded float64 `json:"items_swept_under_load"`
+	LoadedS     float64 `json:"under_load_s"`
+	CommitMaxMs float64 `json:"longest_write_lock_ms"`
+	// SlowCommits counts the server's write-lock holds past 50 ms, and
+	// Disk is what a probe of the disk's own one-page commit saw in the
+	// same window (from start-up to the end of the sweep).
+	SlowCommits   float64         `json:"write_locks_over_50ms"`
+	Disk          diskProbeResult `json:"disk_one_page_commit"`
+	P99DuringMs   float64         `json:"refresh_p99_during_ms"`
+	P99AfterMs    float64         `json:"refresh_p99_after_ms"`
+	SamplesDuring int             `json:"samples_during"`
+	SamplesAfter  int             `json:"samples_after"`
+	Errors        uint64          `json:"errors"`
+	Note          string          `json:"note,omitempty"`
+}
+
+// summary is the one-paragraph report of the online sweep, conns the
+// refresh workers that ran during it.
+func (o *onlineSweep) summary(conns int) string {
+	if o.Note != "" {
+		return fmt.Sprintf("server's background sweep of %d expired families: %s", o.Families, o.Note)
+	}
+	return fmt.Sprintf("server's background sweep of %d expired families: %.0f items in %.1f s (%.0f of them in the first %.0f s, under refresh load); "+
+		"longest write lock since start %.1f ms, %.0f holds over 50 ms; the disk's own one-page commit in the same window: p50 %.2f ms, p99.9 %.2f ms, longest %.1f ms, %d of %d over 50 ms; "+
+		"refresh@%d p99 %.2f ms during the sweep (%d samples), %.2f ms after (%d samples); errors %d",
+		o.Families, o.Swept, o.SweepS, o.SweptLoaded, o.LoadedS,
+		o.CommitMaxMs, o.SlowCommits, o.Disk.P50ms, o.Disk.P999ms, o.Disk.MaxMs, o.Disk.Over50, o.Disk.Samples,
+		conns, o.P99DuringMs, o.SamplesDuring, o.P99AfterMs, o.SamplesAfter, o.Errors)
 }
 
 // How long the online sweep measurement may take: refresh load during the
@@ -288,13 +302,25 @@ func sweepOnline(ctx context.Context, cfg *config, n int, logf func(string, ...a
 	// Every seeded family and its token are swept: 2n items.
 	want := float64(2 * n)
 	buf := make([]byte, 0, 64<<10)
+	var slow float64
 	metrics := func() (swept, commitMax float64, err error) {
 		if err := base.get(ctx, "/metrics", nil, 200, &buf); err != nil {
 			return 0, 0, err
 		}
 		m := parseMetrics(buf)
+		slow = m["authd_db_slow_commits_total"]
 		return m["authd_swept_total"], m["authd_db_commit_max_seconds"], nil
 	}
+	probe, err := startDiskProbe(filepath.Dir(a.db), diskProbeEvery)
+	if err != nil {
+		return nil, err
+	}
+	probeDone := false
+	defer func() {
+		if !probeDone {
+			probe.finish()
+		}
+	}()
 	res := &onlineSweep{Families: n}
 	var finished time.Time
 
@@ -346,7 +372,13 @@ func sweepOnline(ctx context.Context, cfg *config, n int, logf func(string, ...a
 	if err != nil {
 		return nil, err
 	}
-	res.Swept, res.CommitMaxMs = swept, commitMax*1000
+	res.Swept, res.CommitMaxMs, res.SlowCommits = swept, commitMax*1000, slow
+	probeDone = true
+	if res.Disk, err = probe.finish(); err != nil {
+		return nil, err
+	}
+	logf("disk's own one-page commit (2 fdatasyncs, every %v) over the same window: %d samples, p50 %.2f ms, p99.9 %.2f ms, longest %.1f ms, %d over 50 ms; the server's write-lock holds over 50 ms: %.0f",
+		diskProbeEvery, res.Disk.Samples, res.Disk.P50ms, res.Disk.P999ms, res.Disk.MaxMs, res.Disk.Over50, res.SlowCommits)
 	if finished.IsZero() {
 		res.Note = fmt.Sprintf("the sweep was not done %v after start-up: %.0f of %.0f items swept", sweepLoadWindow+sweepDrainLimit, swept, want)
 		return res, ctx.Err()
