@@ -1,11 +1,13 @@
 package main
 
 import (
+	"bytes"
 	"crypto/rand"
 	"encoding/binary"
 	"fmt"
 	"os"
 	"path/filepath"
+	"regexp"
 	"syscall"
 	"time"
 )
@@ -21,7 +23,8 @@ import (
 type diskProbe struct {
 	f    *os.File
 	h    hist
-	over int // samples longer than diskProbeSlow
+	over int        // samples longer than diskProbeSlow
+	slow []interval // the first maxSlowKept of them
 	stop chan struct{}
 	done chan struct{}
 	err  error
@@ -31,7 +34,13 @@ const (
 	diskProbeFile  = 16 << 20
 	diskProbeSlow  = 50 * time.Millisecond
 	diskProbeEvery = 20 * time.Millisecond
+	maxSlowKept    = 100
 )
+
+// interval is a span of wall-clock time.
+type interval struct{ From, To time.Time }
+
+func (a interval) overlaps(b interval) bool { return a.From.Before(b.To) && b.From.Before(a.To) }
 
 // diskProbeResult is what a probe saw.
 type diskProbeResult struct {
@@ -40,6 +49,9 @@ type diskProbeResult struct {
 	P999ms  float64 `json:"p999_ms"`
 	MaxMs   float64 `json:"max_ms"`
 	Over50  int     `json:"over_50ms"`
+	// Slow are the samples over 50 ms (the first 100), to be matched
+	// with the server's slow transactions.
+	Slow []interval `json:"slow,omitempty"`
 }
 
 // startDiskProbe starts sampling in dir every interval until finish.
@@ -93,10 +105,14 @@ func (p *diskProbe) run(tick <-chan time.Time) {
 			p.err = err
 			return
 		}
-		d := time.Since(t0)
+		t1 := time.Now()
+		d := t1.Sub(t0)
 		p.h.record(d)
 		if d > diskProbeSlow {
 			p.over++
+			if len(p.slow) < maxSlowKept {
+				p.slow = append(p.slow, interval{t0, t1})
+			}
 		}
 	}
 }
@@ -127,6 +143,50 @@ func (p *diskProbe) finish() (diskProbeResult, error) {
 	}
 	return diskProbeResult{
 		Samples: p.h.n, P50ms: ms(p.h.quantile(0.5)), P999ms: ms(p.h.quantile(0.999)),
-		MaxMs: ms(p.h.max), Over50: p.over,
+		MaxMs: ms(p.h.max), Over50: p.over, Slow: p.slow,
 	}, nil
+}
+
+// slowHold is one slow write transaction the server logged: when it ended
+// and how long it held the lock.
+type slowHold struct {
+	End  time.Time
+	Held time.Duration
+}
+
+var slowLine = regexp.MustCompile(`^time=(\S+) level=WARN msg="slow write transaction" held=(\S+) `)
+
+// slowHolds reads the slow write transactions from a server log in text
+// format. The server logs at most one a second, so these may be fewer than
+// authd_db_slow_commits_total counts.
+func slowHolds(log []byte) []slowHold {
+	var out []slowHold
+	for _, line := range bytes.Split(log, []byte("\n")) {
+		m := slowLine.FindSubmatch(line)
+		if m == nil {
+			continue
+		}
+		end, err1 := time.Parse(time.RFC3339Nano, string(m[1]))
+		held, err2 := time.ParseDuration(string(m[2]))
+		if err1 == nil && err2 == nil {
+			out = append(out, slowHold{end, held})
+		}
+	}
+	return out
+}
+
+// duringStall counts the holds that overlap a slow sample of the disk
+// probe: the disk was stalled while the server held the lock.
+func duringStall(holds []slowHold, stalls []interval) int {
+	n := 0
+	for _, h := range holds {
+		span := interval{h.End.Add(-h.Held), h.End}
+		for _, s := range stalls {
+			if span.overlaps(s) {
+				n++
+				break
+			}
+		}
+	}
+	return n
 }

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -228,14 +229,19 @@ type onlineSweep struct {
 	// SlowCommits counts the server's write-lock holds past 50 ms, and
 	// Disk is what a probe of the disk's own one-page commit saw in the
 	// same window (from start-up to the end of the sweep).
-	SlowCommits   float64         `json:"write_locks_over_50ms"`
-	Disk          diskProbeResult `json:"disk_one_page_commit"`
-	P99DuringMs   float64         `json:"refresh_p99_during_ms"`
-	P99AfterMs    float64         `json:"refresh_p99_after_ms"`
-	SamplesDuring int             `json:"samples_during"`
-	SamplesAfter  int             `json:"samples_after"`
-	Errors        uint64          `json:"errors"`
-	Note          string          `json:"note,omitempty"`
+	SlowCommits float64         `json:"write_locks_over_50ms"`
+	Disk        diskProbeResult `json:"disk_one_page_commit"`
+	// SlowLogged is how many of the slow holds the server logged (at most
+	// one a second), and SlowInStall how many of those overlapped a probe
+	// sample over 50 ms.
+	SlowLogged    int     `json:"write_locks_over_50ms_logged"`
+	SlowInStall   int     `json:"logged_during_disk_stall"`
+	P99DuringMs   float64 `json:"refresh_p99_during_ms"`
+	P99AfterMs    float64 `json:"refresh_p99_after_ms"`
+	SamplesDuring int     `json:"samples_during"`
+	SamplesAfter  int     `json:"samples_after"`
+	Errors        uint64  `json:"errors"`
+	Note          string  `json:"note,omitempty"`
 }
 
 // summary is the one-paragraph report of the online sweep, conns the
@@ -245,10 +251,11 @@ func (o *onlineSweep) summary(conns int) string {
 		return fmt.Sprintf("server's background sweep of %d expired families: %s", o.Families, o.Note)
 	}
 	return fmt.Sprintf("server's background sweep of %d expired families: %.0f items in %.1f s (%.0f of them in the first %.0f s, under refresh load); "+
-		"longest write lock since start %.1f ms, %.0f holds over 50 ms; the disk's own one-page commit in the same window: p50 %.2f ms, p99.9 %.2f ms, longest %.1f ms, %d of %d over 50 ms; "+
+		"longest write lock since start %.1f ms, %.0f holds over 50 ms (%d logged, %d of those while the disk probe's own commit also took over 50 ms); "+
+		"the disk's own one-page commit in the same window: p50 %.2f ms, p99.9 %.2f ms, longest %.1f ms, %d of %d over 50 ms; "+
 		"refresh@%d p99 %.2f ms during the sweep (%d samples), %.2f ms after (%d samples); errors %d",
 		o.Families, o.Swept, o.SweepS, o.SweptLoaded, o.LoadedS,
-		o.CommitMaxMs, o.SlowCommits, o.Disk.P50ms, o.Disk.P999ms, o.Disk.MaxMs, o.Disk.Over50, o.Disk.Samples,
+		o.CommitMaxMs, o.SlowCommits, o.SlowLogged, o.SlowInStall, o.Disk.P50ms, o.Disk.P999ms, o.Disk.MaxMs, o.Disk.Over50, o.Disk.Samples,
 		conns, o.P99DuringMs, o.SamplesDuring, o.P99AfterMs, o.SamplesAfter, o.Errors)
 }
 
@@ -377,8 +384,12 @@ func sweepOnline(ctx context.Context, cfg *config, n int, logf func(string, ...a
 	if res.Disk, err = probe.finish(); err != nil {
 		return nil, err
 	}
-	logf("disk's own one-page commit (2 fdatasyncs, every %v) over the same window: %d samples, p50 %.2f ms, p99.9 %.2f ms, longest %.1f ms, %d over 50 ms; the server's write-lock holds over 50 ms: %.0f",
-		diskProbeEvery, res.Disk.Samples, res.Disk.P50ms, res.Disk.P999ms, res.Disk.MaxMs, res.Disk.Over50, res.SlowCommits)
+	if log, err := os.ReadFile(a.log); err == nil {
+		holds := slowHolds(log)
+		res.SlowLogged, res.SlowInStall = len(holds), duringStall(holds, res.Disk.Slow)
+	}
+	logf("disk's own one-page commit (2 fdatasyncs, every %v) over the same window: %d samples, p50 %.2f ms, p99.9 %.2f ms, longest %.1f ms, %d over 50 ms; the server's write-lock holds over 50 ms: %.0f, %d of them logged, %d of those during a probe sample over 50 ms",
+		diskProbeEvery, res.Disk.Samples, res.Disk.P50ms, res.Disk.P999ms, res.Disk.MaxMs, res.Disk.Over50, res.SlowCommits, res.SlowLogged, res.SlowInStall)
 	if finished.IsZero() {
 		res.Note = fmt.Sprintf("the sweep was not done %v after start-up: %.0f of %.0f items swept", sweepLoadWindow+sweepDrainLimit, swept, want)
 		return res, ctx.Err()
