@@ -12,8 +12,10 @@ FUZZTIME ?= 20s
 
 all: build
 
+## build: bin/authd, statically linked (no cgo): it runs on any Linux of
+## its architecture, with or without a C library.
 build:
-	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/authd
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/authd
 
 ## run: build and start authd on ./authd.db with a demo client and user.
 run: build

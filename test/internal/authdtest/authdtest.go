@@ -46,8 +46,8 @@ var (
 )
 
 // Binary builds cmd/authd once per test process and returns its path. The
-// binary is built without the race detector: the tests measure the program
-// as shipped.
+// binary is built as `make build` builds it, without the race detector and
+// without cgo: the tests measure the program as shipped.
 func Binary(t testing.TB) string {
 	t.Helper()
 	buildOnce.Do(func() {
@@ -65,6 +65,7 @@ func Binary(t testing.TB) string {
 		buildPath = filepath.Join(dir, "authd")
 		cmd := exec.Command("go", "build", "-o", buildPath, "./cmd/authd")
 		cmd.Dir = root
+		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
 		if b, err := cmd.CombinedOutput(); err != nil {
 			buildErr = fmt.Errorf("go build ./cmd/authd: %v\n%s", err, b)
 		}
