@@ -189,7 +189,10 @@ func flagErr(err error) error {
 		return err
 	}
 	msg := err.Error()
-	msg = strings.Replace(msg, "flag provided but not defined: ", "unknown flag ", 1)
+	if name, ok := strings.CutPrefix(msg, "flag provided but not defined: "); ok {
+		// A key id is base64url and may begin with "-" (one in 64 does).
+		msg = fmt.Sprintf(`unknown flag %s; if %s is an argument, not a flag, put "--" before it`, name, name)
+	}
 	return &usageError{msg: msg}
 }
 

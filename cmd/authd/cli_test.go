@@ -43,6 +43,8 @@ func TestRun_ExitCodes(t *testing.T) {
 		{"session revoke nothing", []string{"--db", dbPath, "session", "revoke"}, "", nil, 2, "missing the session"},
 		{"session revoke both", []string{"--db", dbPath, "session", "revoke", "f", "--user", "u"}, "", nil, 2, "not both"},
 		{"keys revoke without kid", []string{"--db", dbPath, "keys", "revoke"}, "", nil, 2, "missing the key id"},
+		{"keys revoke kid like a flag", []string{"--db", dbPath, "keys", "revoke", "-4LtY2Vsz_0Kone4Srjub9NotYGlnDWdK5r7WTMqEnI"}, "", nil, 2, `put "--" before it`},
+		{"keys revoke unknown kid after --", []string{"--db", dbPath, "keys", "revoke", "--", "-4LtY2Vsz_0Kone4Srjub9NotYGlnDWdK5r7WTMqEnI"}, "", nil, 1, "-4LtY2Vsz_0Kone4Srjub9NotYGlnDWdK5r7WTMqEnI"},
 		{"backup onto the database", []string{"--db", dbPath, "backup", dbPath}, "", nil, 2, "must not be the database"},
 		{"serve bad key bits", []string{"--db", dbPath, "serve", "--key-bits", "1024"}, "", nil, 2, "--key-bits must be 2048, 3072 or 4096"},
 		{"serve bad log format", []string{"--db", dbPath, "serve", "--log-format", "xml"}, "", nil, 2, "--log-format must be text or json"},

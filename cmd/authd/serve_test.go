@@ -335,11 +335,12 @@ func TestKeys_RevokeActiveWarns(t *testing.T) {
 	if active == "" || next == "" {
 		t.Fatalf("keys: %+v", ks)
 	}
-	r := mustCLI(t, env, "", "keys", "revoke", next)
+	// "--": a kid may begin with "-".
+	r := mustCLI(t, env, "", "keys", "revoke", "--", next)
 	if strings.Contains(r.stderr, "warning") {
 		t.Errorf("revoking the next key warned: %q", r.stderr)
 	}
-	r = mustCLI(t, env, "", "keys", "revoke", active)
+	r = mustCLI(t, env, "", "keys", "revoke", "--", active)
 	if !strings.Contains(r.stderr, "may reject new tokens until they refetch") {
 		t.Errorf("revoking the active key: %v", r)
 	}
