@@ -190,7 +190,7 @@ func flagErr(err error) error {
 	}
 	msg := err.Error()
 	if name, ok := strings.CutPrefix(msg, "flag provided but not defined: "); ok {
-		// A key id is base64url and may begin with "-" (one in 64 does).
+		// Key and session ids are base64url: one in 64 begins with "-".
 		msg = fmt.Sprintf(`unknown flag %s; if %s is an argument, not a flag, put "--" before it`, name, name)
 	}
 	return &usageError{msg: msg}
