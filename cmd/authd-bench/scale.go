@@ -309,14 +309,11 @@ func sweepOnline(ctx context.Context, cfg *config, n int, logf func(string, ...a
 	// Every seeded family and its token are swept: 2n items.
 	want := float64(2 * n)
 	buf := make([]byte, 0, 64<<10)
-	var slow float64
-	metrics := func() (swept, commitMax float64, err error) {
+	metrics := func() (map[string]float64, error) {
 		if err := base.get(ctx, "/metrics", nil, 200, &buf); err != nil {
-			return 0, 0, err
+			return nil, err
 		}
-		m := parseMetrics(buf)
-		slow = m["authd_db_slow_commits_total"]
-		return m["authd_swept_total"], m["authd_db_commit_max_seconds"], nil
+		return parseMetrics(buf), nil
 	}
 	probe, err := startDiskProbe(filepath.Dir(a.db), diskProbeEvery)
 	if err != nil {
@@ -339,9 +336,9 @@ func sweepOnline(ctx context.Context, cfg *config, n int, logf func(string, ...a
 		defer close(watchDone)
 		defer close(stop)
 		for ctx.Err() == nil {
-			if swept, _, err := metrics(); err == nil {
-				res.SweptLoaded = swept
-				if swept >= want {
+			if m, err := metrics(); err == nil {
+				res.SweptLoaded = m["authd_swept_total"]
+				if res.SweptLoaded >= want {
 					finished = time.Now()
 					return
 				}
@@ -366,7 +363,7 @@ func sweepOnline(ctx context.Context, cfg *config, n int, logf func(string, ...a
 
 	// Phase 2: the rest of the sweep without load.
 	for finished.IsZero() && ctx.Err() == nil && time.Since(started) < sweepLoadWindow+sweepDrainLimit {
-		if swept, _, err := metrics(); err == nil && swept >= want {
+		if m, err := metrics(); err == nil && m["authd_swept_total"] >= want {
 			finished = time.Now()
 			break
 		}
@@ -375,11 +372,12 @@ func sweepOnline(ctx context.Context, cfg *config, n int, logf func(string, ...a
 		case <-ctx.Done():
 		}
 	}
-	swept, commitMax, err := metrics()
+	m, err := metrics()
 	if err != nil {
 		return nil, err
 	}
-	res.Swept, res.CommitMaxMs, res.SlowCommits = swept, commitMax*1000, slow
+	swept := m["authd_swept_total"]
+	res.Swept, res.CommitMaxMs, res.SlowCommits = swept, m["authd_db_commit_max_seconds"]*1000, m["authd_db_slow_commits_total"]
 	probeDone = true
 	if res.Disk, err = probe.finish(); err != nil {
 		return nil, err

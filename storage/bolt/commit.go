@@ -154,11 +154,11 @@ const slowCommit = 50 * time.Millisecond
 func (db *DB) timedUpdate(writes int, fn func(*bbolt.Tx) error) error {
 	start := db.now()
 	var worked time.Time
-	var st bbolt.TxStats
+	var done *bbolt.Tx // its statistics stay readable after the commit
 	err := db.db.Update(func(tx *bbolt.Tx) error {
+		done = tx
 		err := fn(tx)
 		worked = db.now()
-		tx.OnCommit(func() { st = tx.Stats() })
 		return err
 	})
 	end := db.now()
@@ -176,6 +176,10 @@ func (db *DB) timedUpdate(writes int, fn func(*bbolt.Tx) error) error {
 			work, commit := time.Duration(0), time.Duration(d)
 			if !worked.IsZero() {
 				work, commit = worked.Sub(start), end.Sub(worked)
+			}
+			var st bbolt.TxStats
+			if done != nil {
+				st = done.Stats()
 			}
 			db.log.Warn("slow write transaction", "held", time.Duration(d), "work", work, "commit", commit,
 				"pages", st.GetWrite(), "page_write_sync", st.GetWriteTime(), "writes", writes, "slow_total", n)
