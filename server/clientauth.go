@@ -85,7 +85,7 @@ func (s *Server) authenticateClient(ctx context.Context, r *http.Request, f form
 	if d.Block {
 		// Debug: a blocked attacker sends thousands of these; the request
 		// line (429) tells the story.
-		s.log.Debug("client authentication throttled", "event", "client_auth_throttled", "client_id", id, "client_ip", addr.String())
+		s.log.Debug("client authentication throttled", "event", "client_auth_throttled", "client_id", logClientID(id), "client_ip", addr.String())
 		return storage.Client{}, &Error{Code: "slow_down", Description: "too many failed client authentications; retry later", Status: http.StatusTooManyRequests, RetryAfter: d.RetryAfter}
 	}
 	if d.Delay > 0 {
@@ -124,7 +124,7 @@ func (s *Server) authenticateClient(ctx context.Context, r *http.Request, f form
 	}
 	if !ok || hash == "" {
 		s.clientThrottle.Failure(id, addr)
-		s.log.Info("client authentication failed", "event", "client_auth_failed", "client_id", id, "client_ip", addr.String())
+		s.log.Info("client authentication failed", "event", "client_auth_failed", "client_id", logClientID(id), "client_ip", addr.String())
 		return storage.Client{}, invalidClient("client authentication failed", basic)
 	}
 	return s.clientAuthenticated(cl, d, addr)
@@ -137,4 +137,14 @@ func (s *Server) clientAuthenticated(cl storage.Client, d throttle.Decision, add
 		s.clientThrottle.Success(cl.ID, addr)
 	}
 	return cl, nil
+}
+
+// logClientID is a presented client id as failure logs show it: cut to the
+// longest valid id, so that a 64 KiB id does not make a 64 KiB log line.
+func logClientID(id string) string {
+	const max = 128 // ValidClientID's bound
+	if len(id) > max {
+		return id[:max] + "…"
+	}
+	return id
 }

@@ -240,3 +240,31 @@ func TestClientAuth_TimingUnknownID(t *testing.T) {
 	timingtest.Equal(t, "unknown id, long secret", "argon2id client, long secret",
 		attempt("ghost", long), attempt("short", long), timingtest.Options{})
 }
+
+// TestClientAuth_FailureLog: a failed client authentication is logged with
+// the client id and address, never the secret, and a huge presented id is
+// cut short.
+func TestClientAuth_FailureLog(t *testing.T) {
+	e := newEnv(t)
+	e.addClient("svc", rsSecret, func(c *storage.Client) { c.Grants = []string{GrantClientCredentials} })
+	form := url.Values{"grant_type": {"client_credentials"}}
+	const wrong = "wrong-secret-that-must-not-be-logged"
+	if r := e.token(form, "svc", wrong); r.Status != 401 {
+		t.Fatalf("wrong secret: %d %s", r.Status, r.Raw)
+	}
+	huge := strings.Repeat("i", 10000)
+	post := url.Values{"grant_type": {"client_credentials"}, "client_id": {huge}, "client_secret": {wrong}}
+	if r := decode(t, e.post("/token", post, "", "")); r.Status != 401 {
+		t.Fatalf("huge client id: %d %s", r.Status, r.Raw)
+	}
+	logs := e.logBuf.String()
+	if !strings.Contains(logs, "event=client_auth_failed client_id=svc") {
+		t.Errorf("no failure line for svc in the log:\n%s", logs)
+	}
+	if strings.Contains(logs, wrong) {
+		t.Error("the log contains a presented secret")
+	}
+	if strings.Contains(logs, huge[:200]) {
+		t.Error("the log contains the whole huge client id")
+	}
+}
