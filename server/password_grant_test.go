@@ -172,7 +172,6 @@ func TestPasswordGrant_TimingEquality(t *testing.T) {
 	e := newEnv(t, withTrustedLoopback, func(c *Config) {
 		c.Hasher = password.New(password.Config{Params: timingParams, MaxConcurrent: 1, Wait: time.Minute})
 	})
-	e.srv.hasher = e.cfg.Hasher
 	e.addClient("app", appSecret, nil)
 	e.addUser("alice", "alice-pw", nil)
 	e.addUser("off", "off-pw", func(u *storage.User) { u.Disabled = true })
