@@ -5,10 +5,13 @@ import (
 	"encoding/base64"
 	"errors"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"strings"
+	"time"
 
 	"github.com/authd/authd/server/password"
+	"github.com/authd/authd/server/throttle"
 	"github.com/authd/authd/storage"
 )
 
@@ -45,6 +48,16 @@ func basicCredentials(h string) (id, secret string, ok bool, err error) {
 // none (public clients). Two methods in one request is invalid_request;
 // every authentication failure is 401 invalid_client, with a Basic
 // challenge when Basic was tried (RFC 6749 §5.2).
+//
+// Failures are throttled like failed logins (SPEC §2.1, RFC 6749 §2.3.1):
+// per (client id, address) and per address, a growing delay and then 429
+// with Retry-After, decided before the client is looked up, so that
+// unknown ids are throttled alike. A secret is verified by s.secrets, whose
+// work depends only on the presented secret (short ones in the bounded
+// password hashing, behind everyone else for an address with failures on
+// record), so that an unknown id costs what a wrong secret does. A
+// success writes nothing to the throttle unless there were failures to
+// forget.
 func (s *Server) authenticateClient(ctx context.Context, r *http.Request, f form) (storage.Client, *Error) {
 	bid, bsecret, basic, berr := basicCredentials(r.Header.Get("Authorization"))
 	if berr != nil {
@@ -67,25 +80,71 @@ func (s *Server) authenticateClient(ctx context.Context, r *http.Request, f form
 		return storage.Client{}, invalidClient("client authentication required", false)
 	}
 
-	cl, err := s.client(ctx, id)
-	if errors.Is(err, storage.ErrNotFound) {
-		return storage.Client{}, invalidClient("client authentication failed", basic)
+	addr := s.clientIP(r)
+	d := s.clientThrottle.Check(id, addr)
+	if d.Block {
+		// Debug: a blocked attacker sends thousands of these; the request
+		// line (429) tells the story.
+		s.log.Debug("client authentication throttled", "event", "client_auth_throttled", "client_id", logClientID(id), "client_ip", addr.String())
+		return storage.Client{}, &Error{Code: "slow_down", Description: "too many failed client authentications; retry later", Status: http.StatusTooManyRequests, RetryAfter: d.RetryAfter}
 	}
-	if err != nil {
+	if d.Delay > 0 {
+		if err := s.sleep(ctx, d.Delay); err != nil {
+			return storage.Client{}, serverError(err)
+		}
+	}
+	if d.Suspect {
+		// Hash after everyone without failures on record.
+		ctx = password.Deprioritize(ctx)
+	}
+
+	cl, err := s.client(ctx, id)
+	if err != nil && !errors.Is(err, storage.ErrNotFound) {
 		return storage.Client{}, serverError(err)
 	}
-	if cl.Public {
-		// A public client has no secret; presenting one is a
-		// misconfigured or confused client, not authentication.
-		// Basic with an empty password, as some libraries send for
-		// public clients, counts as "none".
-		if secret != "" {
-			return storage.Client{}, invalidClient("client authentication failed", basic)
-		}
-		return cl, nil
+	known := err == nil
+	if known && cl.Public && secret == "" {
+		// A public client has no secret. Basic with an empty password, as
+		// some libraries send for public clients, counts as "none".
+		return s.clientAuthenticated(cl, d, addr)
 	}
-	if secret == "" || !password.VerifySecret(cl.SecretHash, secret) {
+	// An unknown client, or a public one presented with a secret (a
+	// misconfigured or confused client, not authentication), is checked
+	// against no hash: the work of a wrong secret, and no match.
+	hash := ""
+	if known && !cl.Public {
+		hash = cl.SecretHash
+	}
+	ok, err := s.secrets.Verify(ctx, hash, secret)
+	if err != nil {
+		if errors.Is(err, password.ErrBusy) {
+			return storage.Client{}, &Error{Code: "temporarily_unavailable", Description: "the server is busy; retry later", Status: http.StatusServiceUnavailable, RetryAfter: time.Second, Cause: err}
+		}
+		return storage.Client{}, serverError(err)
+	}
+	if !ok || hash == "" {
+		s.clientThrottle.Failure(id, addr)
+		s.log.Info("client authentication failed", "event", "client_auth_failed", "client_id", logClientID(id), "client_ip", addr.String())
 		return storage.Client{}, invalidClient("client authentication failed", basic)
 	}
+	return s.clientAuthenticated(cl, d, addr)
+}
+
+// clientAuthenticated forgets the failures of cl from addr, if Check found
+// any, and returns cl.
+func (s *Server) clientAuthenticated(cl storage.Client, d throttle.Decision, addr netip.Addr) (storage.Client, *Error) {
+	if d.Suspect {
+		s.clientThrottle.Success(cl.ID, addr)
+	}
 	return cl, nil
+}
+
+// logClientID is a presented client id as failure logs show it: cut to the
+// longest valid id, so that a 64 KiB id does not make a 64 KiB log line.
+func logClientID(id string) string {
+	const max = 128 // ValidClientID's bound
+	if len(id) > max {
+		return id[:max] + "…"
+	}
+	return id
 }

@@ -131,7 +131,9 @@ func (e *testEnv) start() {
 	cfg.Keys = km
 	cfg.Logger = logger
 	cfg.Now = e.clock.Now
-	cfg.Hasher = password.New(password.Config{Params: testParams, MaxConcurrent: 4, Wait: 5 * time.Second})
+	if cfg.Hasher == nil {
+		cfg.Hasher = password.New(password.Config{Params: testParams, MaxConcurrent: 4, Wait: 5 * time.Second})
+	}
 	srv, err := New(ctx, cfg)
 	if err != nil {
 		t.Fatalf("server.New: %v", err)

@@ -58,6 +58,12 @@ type Server struct {
 	sweepClock func() time.Time
 	sweepSleep func(context.Context, time.Duration) error
 
+	// clientThrottle counts failed client authentications, per (client
+	// id, address) and per address; secrets verifies client secrets in
+	// hasher's bounded hashing.
+	clientThrottle *throttle.Limiter
+	secrets        *password.SecretVerifier
+
 	metadata         []byte
 	jwksCacheControl []string
 	jwksHeaders      atomic.Pointer[jwksHeaderValues]
@@ -101,6 +107,8 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	}
 	s.rtKey = key
 	s.throttle = throttle.New(throttle.Config{Now: cfg.Now})
+	s.clientThrottle = throttle.New(throttle.Config{Now: cfg.Now, User: throttle.Off})
+	s.secrets = password.NewSecretVerifier(s.hasher, password.Params{})
 	s.metrics = newMetrics(s)
 	s.metadata = metadataDocument(cfg.Issuer)
 	s.jwksCacheControl = cacheControl(cfg.JWKSMaxAge)

@@ -26,9 +26,12 @@
 //
 // Generated client secrets carry 256 bits of entropy and need no slow hash:
 // HashSecret stores them as a salted HMAC-SHA-256. Shorter, operator-chosen
-// secrets are hashed with argon2id, and VerifySecret remembers successful
-// verifications of those in a small bounded cache, so that a client pays the
-// argon2id cost once per process rather than once per request.
+// secrets are hashed with argon2id. A SecretVerifier checks both; the
+// argon2id ones run in a Hasher's slots like passwords, and it remembers
+// successful verifications of those in a small bounded cache, so that a
+// client pays the argon2id cost once per process rather than once per
+// request. What a verification costs depends only on the presented secret,
+// so an unknown client costs what a wrong secret does.
 //
 // # Import
 //

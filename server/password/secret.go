@@ -2,16 +2,16 @@ package password
 
 import (
 	"container/list"
+	"context"
 	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/base64"
 	"encoding/binary"
-	"runtime"
+	"fmt"
 	"strings"
 	"sync"
-	"time"
 
 	"golang.org/x/crypto/argon2"
 )
@@ -45,7 +45,7 @@ func GenerateSecret() string {
 // argon2id and DefaultParams.
 //
 // Hashing a short secret takes the time and memory of one argon2id hash; it
-// does not take a Hasher's slot.
+// does not take a Hasher's slot. Verify secrets with a SecretVerifier.
 func HashSecret(secret string) string {
 	if len(secret) >= MinFastSecretLen {
 		salt := make([]byte, 16)
@@ -64,91 +64,161 @@ func secretMAC(salt []byte, secret string) []byte {
 	return m.Sum(nil)
 }
 
-// VerifySecret reports whether secret matches a hash made by HashSecret,
-// comparing in constant time. A malformed hash never matches.
+// SecretVerifier verifies client secrets against hashes made by
+// HashSecret. It holds no secret of its own beyond a random per-verifier
+// key, and is safe for concurrent use. The server owns one, built on its
+// password Hasher.
 //
-// For argon2id hashes, successful verifications are remembered in an
-// in-process cache of at most SecretCacheSize entries (least recently used
-// evicted first), keyed by an HMAC-SHA-256, under a random per-process key,
-// of the hash and the secret. A confidential client with a short secret
-// therefore pays the argon2id cost once per process, not on every request,
-// and failures are never cached. The cache holds no secret: a changed
-// secret has a new hash and so a new key, and stale entries age out.
+// # What a verification costs
 //
-// Argon2id verifications of secrets run at most GOMAXPROCS at a time,
-// separately from any Hasher; a call that cannot start one within two
-// seconds reports false. Clients already in the cache are not affected by
-// such a flood of wrong secrets.
-func VerifySecret(hash, secret string) bool {
-	if rest, ok := strings.CutPrefix(hash, sha256Prefix); ok {
-		return verifyFastSecret(rest, secret)
-	}
-	if !strings.HasPrefix(hash, argon2idPrefix) || len(secret) > MaxPasswordLen {
-		return false
-	}
-	ck := secretCacheKey(hash, secret)
-	if secretCache.contains(ck) {
-		return true
-	}
-	p, salt, key, err := ParsePHC(hash)
-	if err != nil {
-		return false
-	}
-	t := time.NewTimer(2 * time.Second)
-	defer t.Stop()
-	select {
-	case secretSem <- struct{}{}:
-	case <-t.C:
-		return false
-	}
-	got := argon2.IDKey([]byte(secret), salt, p.Time, p.Memory, p.Threads, p.KeyLen)
-	<-secretSem
-	if subtle.ConstantTimeCompare(got, key) != 1 {
-		return false
-	}
-	secretCache.add(ck)
-	return true
+// The work depends only on the presented secret, never on the stored hash
+// or on whether there is one, so that an unknown client id costs the same
+// as a wrong secret whatever kind of secret the client has:
+//
+//   - A secret of MinFastSecretLen bytes or more can only match a salted
+//     HMAC-SHA-256 hash, since HashSecret stores every such secret so: it
+//     costs one HMAC, against the stored hash or, when there is none or it
+//     is of another kind or malformed, against a dummy. It never waits for
+//     a hashing slot, so clients with generated secrets never queue behind
+//     password hashes.
+//   - A shorter, non-empty secret can only match an argon2id hash: it costs
+//     one argon2id verification in the Hasher, taking one of its slots
+//     (and waiting behind others when ctx is marked with Deprioritize),
+//     against the stored hash or a dummy one with the parameters HashSecret
+//     uses (see NewSecretVerifier). Successful verifications are remembered in a cache of at most
+//     SecretCacheSize entries (least recently used evicted first), keyed by
+//     an HMAC-SHA-256, under the verifier's key, of the hash and the
+//     secret, so a client with such a secret pays the argon2id cost once
+//     per process rather than on every request. Failures are never cached.
+//     The cache holds no secret: a changed secret has a new hash and so a
+//     new key, and stale entries age out.
+//   - The empty secret matches nothing and costs nothing.
+type SecretVerifier struct {
+	h Verifier
+
+	// dummyPHC is an argon2id hash with the stored hashes' parameters, and
+	// dummySalt and dummyMAC a fast hash, that no secret matches: the
+	// stand-ins when the stored hash cannot match the presented secret.
+	dummyPHC            string
+	dummySalt, dummyMAC []byte
+
+	cacheKey []byte
+	cache    *lruSet
 }
 
-func verifyFastSecret(rest, secret string) bool {
-	saltB64, macB64, ok := strings.Cut(rest, "$")
-	if !ok || len(saltB64) > 64 || len(macB64) != b64.EncodedLen(sha256.Size) || !isB64(saltB64) || !isB64(macB64) {
-		return false
-	}
-	salt, err := b64.DecodeString(saltB64)
-	if err != nil || len(salt) < MinSaltLen {
-		return false
-	}
-	want, err := b64.DecodeString(macB64)
-	if err != nil {
-		return false
-	}
-	return subtle.ConstantTimeCompare(secretMAC(salt, secret), want) == 1
+// Verifier checks a password against a stored hash in bounded hashing, as
+// Hasher.Verify does; *Hasher implements it.
+type Verifier interface {
+	Verify(ctx context.Context, phc, pw string) (ok, rehash bool, err error)
 }
 
 // SecretCacheSize bounds the cache of successful argon2id secret
-// verifications.
+// verifications of a SecretVerifier.
 const SecretCacheSize = 1024
 
-var (
-	secretSem      = make(chan struct{}, runtime.GOMAXPROCS(0))
-	secretCacheKey = func() func(hash, secret string) [32]byte {
-		k := make([]byte, 32)
-		rand.Read(k)
-		return func(hash, secret string) [32]byte {
-			m := hmac.New(sha256.New, k)
-			var n [8]byte
-			binary.BigEndian.PutUint64(n[:], uint64(len(hash)))
-			m.Write(n[:])
-			m.Write([]byte(hash))
-			m.Write([]byte(secret))
-			var out [32]byte
-			m.Sum(out[:0])
-			return out
+// NewSecretVerifier returns a SecretVerifier that runs argon2id
+// verifications in h, normally the server's *Hasher. p are the parameters
+// of the stored argon2id hashes, with which an unknown client or a hash of
+// another kind costs one verification: DefaultParams, those of HashSecret,
+// when zero. (Tests that store hashes made with cheaper parameters pass
+// those.) NewSecretVerifier panics if p are set and invalid.
+func NewSecretVerifier(h Verifier, p Params) *SecretVerifier {
+	if p == (Params{}) {
+		p = DefaultParams
+	}
+	if err := p.Validate(); err != nil {
+		panic(fmt.Sprintf("password: invalid params: %v", err))
+	}
+	salt := make([]byte, p.SaltLen)
+	key := make([]byte, p.KeyLen)
+	rand.Read(salt)
+	rand.Read(key)
+	v := &SecretVerifier{
+		h:         h,
+		dummyPHC:  encodePHC(p, salt, key),
+		dummySalt: make([]byte, 16),
+		dummyMAC:  make([]byte, sha256.Size),
+		cacheKey:  make([]byte, 32),
+		cache:     newLRUSet(SecretCacheSize),
+	}
+	rand.Read(v.dummySalt)
+	rand.Read(v.dummyMAC)
+	rand.Read(v.cacheKey)
+	return v
+}
+
+// Verify reports whether secret matches hash, a HashSecret result, in
+// constant time; hash is empty when there is no such client, and then
+// Verify does the work of a wrong secret (see SecretVerifier). A malformed
+// hash never matches. The error, with ok false, is ErrBusy when no hashing
+// slot became free in time, or ctx's error.
+func (v *SecretVerifier) Verify(ctx context.Context, hash, secret string) (ok bool, err error) {
+	switch {
+	case secret == "":
+		return false, nil
+	case len(secret) >= MinFastSecretLen:
+		salt, want, valid := parseFastSecret(hash)
+		if !valid {
+			salt, want = v.dummySalt, v.dummyMAC
 		}
-	}()
-	secretCache = newLRUSet(SecretCacheSize)
-)
+		match := subtle.ConstantTimeCompare(secretMAC(salt, secret), want) == 1
+		return valid && match, nil
+	}
+	ck := v.key(hash, secret)
+	phc := v.dummyPHC
+	if strings.HasPrefix(hash, argon2idPrefix) {
+		if v.cache.contains(ck) {
+			return true, nil
+		}
+		if _, _, _, err := ParsePHC(hash); err == nil {
+			phc = hash
+		}
+	}
+	match, _, err := v.h.Verify(ctx, phc, secret)
+	if err != nil {
+		return false, err
+	}
+	if !match || phc != hash {
+		return false, nil
+	}
+	v.cache.add(ck)
+	return true, nil
+}
+
+// parseFastSecret parses "$sha256$<salt>$<mac>".
+func parseFastSecret(hash string) (salt, mac []byte, ok bool) {
+	rest, ok := strings.CutPrefix(hash, sha256Prefix)
+	if !ok {
+		return nil, nil, false
+	}
+	saltB64, macB64, ok := strings.Cut(rest, "$")
+	if !ok || len(saltB64) > 64 || len(macB64) != b64.EncodedLen(sha256.Size) || !isB64(saltB64) || !isB64(macB64) {
+		return nil, nil, false
+	}
+	salt, err := b64.DecodeString(saltB64)
+	if err != nil || len(salt) < MinSaltLen {
+		return nil, nil, false
+	}
+	mac, err = b64.DecodeString(macB64)
+	if err != nil {
+		return nil, nil, false
+	}
+	return salt, mac, true
+}
+
+// key returns the cache key of a successful verification of secret
+// against hash.
+func (v *SecretVerifier) key(hash, secret string) [32]byte {
+	m := hmac.New(sha256.New, v.cacheKey)
+	var n [8]byte
+	binary.BigEndian.PutUint64(n[:], uint64(len(hash)))
+	m.Write(n[:])
+	m.Write([]byte(hash))
+	m.Write([]byte(secret))
+	var out [32]byte
+	m.Sum(out[:0])
+	return out
+}
 
 // lruSet is a set of fixed-size keys bounded to max entries, evicting the
 // least recently used. It is safe for concurrent use.

@@ -35,6 +35,12 @@
 //
 // # Use
 //
+// Client authentication (SPEC §2.1) uses a Limiter of its own with the
+// client id in place of the username and User: Off, so that it is
+// throttled per (client id, address) pair and per address only: a client
+// is a program that may send many requests, and a spray of wrong secrets
+// from many addresses must not slow down every request of it.
+//
 // For each password-grant attempt, with the normalised username and the
 // client address:
 //
@@ -101,6 +107,9 @@ var (
 	// DefaultUser: five free failures, then 0.25s doubling to 2s, never a
 	// block; a spray stopped drains in about five minutes.
 	DefaultUser = Rule{Free: 5, Delay: 250 * time.Millisecond, MaxDelay: 2 * time.Second, Forget: time.Minute}
+	// Off never delays nor blocks, and its table keeps no entries. (A zero
+	// Rule in a Config means the default rule, not this.)
+	Off = Rule{Forget: time.Minute}
 )
 
 // DefaultMaxEntries bounds each table when Config.MaxEntries is zero.
@@ -350,8 +359,12 @@ func (t *table[K]) count(level int64) int64 {
 }
 
 // fail adds one failure to k's count, evicting the least recently used
-// entry when the table is full.
+// entry when the table is full. A table whose rule neither delays nor
+// blocks (Off) counts nothing.
 func (t *table[K]) fail(k K, now int64) {
+	if t.limit == 0 {
+		return
+	}
 	i, ok := t.index[k]
 	if !ok {
 		i = t.insert(k, now)

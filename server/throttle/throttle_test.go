@@ -449,3 +449,25 @@ func throttled(d Decision) Decision {
 	d.Suspect = false
 	return d
 }
+
+// TestLimiter_RuleOff: a table whose rule is Off never delays nor blocks
+// and keeps no entries, as for client authentication, which is throttled
+// per pair and per address only.
+func TestLimiter_RuleOff(t *testing.T) {
+	c := newClock()
+	l := New(Config{Now: c.Now, User: Off})
+	for i := range 1000 {
+		l.Failure("app", netip.AddrFrom4([4]byte{10, 0, byte(i >> 8), byte(i)}))
+	}
+	if _, _, users := l.sizes(); users != 0 {
+		t.Errorf("the Off table holds %d entries, want 0", users)
+	}
+	if d := l.Check("app", owner); d != (Decision{}) {
+		t.Errorf("after a spray from 1000 addresses Check from another = %+v, want nothing", d)
+	}
+	// The other tables still count.
+	fail(l, "app", attacker, 10)
+	if d := l.Check("app", attacker); !d.Block {
+		t.Errorf("after 10 failures of one pair Check = %+v, want a block", d)
+	}
+}
