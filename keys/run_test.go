@@ -147,9 +147,10 @@ func TestManager_Run_Concurrent(t *testing.T) {
 		verifiers[i] = &verifier{i: i, rng: rand.New(rand.NewPCG(uint64(i), 1))}
 	}
 
-	// step advances the clock by d and wakes Run; meanwhile each verifier
-	// checks two tokens and, if signing, each of two signers signs one. It
-	// returns when Run has finished a tick that began after the advance.
+	// step advances the clock by 5 to 50 ms and wakes Run; meanwhile each
+	// verifier checks two tokens and, if signing, each of two signers signs
+	// one. It returns when the workers are done and Run has finished a tick
+	// that began after the advance.
 	rng := rand.New(rand.NewPCG(7, 7))
 	step := func(n int, signing bool) {
 		c.Advance(5*time.Millisecond + time.Duration(rng.Int64N(int64(45*time.Millisecond))))
