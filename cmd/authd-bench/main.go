@@ -18,6 +18,27 @@
 // It only ever listens on and connects to loopback addresses, and it ends
 // only the server processes it started, by their process id, also when it
 // is interrupted.
+//
+// # Files
+//
+// One concern each. The load generator and what it drives:
+//
+//	main.go, config.go   flags and the settings of one invocation
+//	run.go               one run: a seeded authd and a reference, every scenario beside its ceiling
+//	scenarios.go         the authd scenarios' workers (password, refresh, introspect, ...)
+//	flood.go             the login-flood scenario
+//	scale.go, sweep.go   --scale: many live families; the server's own sweep under load
+//	load.go, hist.go     the closed-loop load generator and its latency histogram
+//	authd.go, seed.go    building, starting and stopping authd; seeding it
+//	proc.go, diskprobe.go  what the server process uses (/proc, perf); the disk's own commit stalls
+//	result.go, report.go the measured rows, the targets, the table and the JSON
+//
+// The ceilings, apart from it (the reference server runs in a child process
+// of this same executable, see refDirEnv):
+//
+//	ceiling_server.go    the reference server: only the unavoidable work of each request
+//	ceiling_micro.go     single-operation costs and the raw argon2id rate, measured in the child
+//	ceiling_proc.go      starting the child and asking it for those measurements
 package main
 
 import (
@@ -174,34 +195,4 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return fmt.Errorf("%d requests got an unexpected answer", n)
 	}
 	return nil
-}
-
-func (c *config) setDefaults(duration, warmup time.Duration, conns, pwConns, floodConns int, floodDur time.Duration) {
-	if c.short {
-		c.duration, c.warmup, c.conns, c.passwordConns = time.Second, 200*time.Millisecond, 4, 2
-		c.floodConns, c.floodDuration, c.floodRefresh = 16, 2*time.Second, 2
-		c.users, c.revokePool, c.slices = 2, 3000, 1
-	} else {
-		c.duration, c.warmup, c.conns, c.passwordConns = 10*time.Second, time.Second, 64, 8
-		c.floodConns, c.floodDuration, c.floodRefresh = 256, 20*time.Second, 4
-		c.users, c.revokePool, c.slices = 8, 100_000, 5
-	}
-	if duration > 0 {
-		c.duration = duration
-	}
-	if warmup > 0 {
-		c.warmup = warmup
-	}
-	if conns > 0 {
-		c.conns = conns
-	}
-	if pwConns > 0 {
-		c.passwordConns = pwConns
-	}
-	if floodConns > 0 {
-		c.floodConns = floodConns
-	}
-	if floodDur > 0 {
-		c.floodDuration = floodDur
-	}
 }

@@ -182,3 +182,11 @@ func startPerf(dir, name string, pid int) (func(), error) {
 		}
 	}, nil
 }
+
+func fileSize(path string) int64 {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return 0
+	}
+	return fi.Size()
+}

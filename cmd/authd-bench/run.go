@@ -4,47 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"os"
 	"slices"
-	"sync"
 	"sync/atomic"
 	"time"
 )
-
-// config is one invocation's settings.
-type config struct {
-	authdBin  string
-	scenarios []string
-	runs      int
-	short     bool
-	jsonPath  string
-	keep      bool
-	out       io.Writer
-
-	warmup        time.Duration
-	duration      time.Duration
-	conns         int
-	passwordConns int
-	floodConns    int
-	floodDuration time.Duration
-	floodRefresh  int
-	users         int
-	revokePool    int
-	scaleFamilies []int
-	// slices is how many alternating rounds a measured group runs in.
-	slices int
-	// perfDir, if set, gets a perf profile of authd per measured group.
-	perfDir string
-	// sweepOnly: with --scale, only the server's background sweep run.
-	sweepOnly bool
-}
-
-// allScenarios in the order they run.
-var allScenarios = []string{"jwks", "jwks-304", "metadata", "client_credentials", "introspect", "refresh", "password", "login-flood", "revoke"}
-
-func (c *config) wants(s string) bool { return slices.Contains(c.scenarios, s) }
 
 // env is one run's server, reference and clients.
 type env struct {
@@ -58,70 +23,6 @@ type env struct {
 	pool    []string
 	log     func(format string, args ...any)
 }
-
-// result is one measured row.
-type result struct {
-	Scenario string `json:"scenario"`
-	// Kind is "authd" or "ceiling".
-	Kind       string  `json:"kind"`
-	Conns      int     `json:"connections"`
-	Requests   uint64  `json:"requests"`
-	RPS        float64 `json:"requests_per_s"`
-	P50ms      float64 `json:"p50_ms"`
-	P99ms      float64 `json:"p99_ms"`
-	Errors     uint64  `json:"errors"`
-	ErrorKinds string  `json:"error_kinds,omitempty"`
-	// Ceiling names the row this one is measured against, and Ratio is
-	// RPS / that row's RPS.
-	Ceiling     string  `json:"ceiling,omitempty"`
-	Ratio       float64 `json:"ratio,omitempty"`
-	CPUPerReqMs float64 `json:"server_cpu_per_req_ms,omitempty"`
-	PeakRSSMiB  float64 `json:"server_peak_rss_mib,omitempty"`
-	// PeakAnonMiB is the anonymous part of the peak (heap, stacks), without
-	// the pages of the memory-mapped database file.
-	PeakAnonMiB float64 `json:"server_peak_anon_rss_mib,omitempty"`
-	Truncated   bool    `json:"truncated,omitempty"`
-	Note        string  `json:"note,omitempty"`
-}
-
-// runResult is everything one run measured.
-type runResult struct {
-	Results      []result  `json:"results"`
-	IdleRSSMiB   float64   `json:"idle_rss_mib"`
-	HWMMiB       float64   `json:"server_vmhwm_mib"`
-	StartupMs    float64   `json:"startup_ms"`
-	SignMs       float64   `json:"sign_ms"`
-	CommitMs     float64   `json:"durable_commit_ms"`
-	HashSlots    int       `json:"concurrent_hashes"`
-	Flood        *floodSum `json:"login_flood,omitempty"`
-	DBBytes      int64     `json:"db_bytes_after"`
-	RevokePoolSz int       `json:"revoke_pool"`
-}
-
-// floodSum is the login-flood summary (issue 4).
-type floodSum struct {
-	Rejected        uint64  `json:"rejected_invalid_grant"`
-	Throttled       uint64  `json:"throttled_429"`
-	Busy            uint64  `json:"busy_503"`
-	ValidOK         uint64  `json:"valid_logins_ok"`
-	ValidFailed     uint64  `json:"valid_logins_failed"`
-	RefreshP99Base  float64 `json:"refresh_p99_unloaded_ms"`
-	RefreshP99Flood float64 `json:"refresh_p99_flood_ms"`
-	PeakRSSMiB      float64 `json:"peak_rss_mib"`
-}
-
-func (r *runResult) find(name string) *result {
-	for i := range r.Results {
-		if r.Results[i].Scenario == name {
-			return &r.Results[i]
-		}
-	}
-	return nil
-}
-
-func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
-
-func toMiB(b int64) float64 { return float64(b) / (1 << 20) }
 
 // runOnce starts a fresh authd and reference server and measures every
 // selected scenario and its ceiling.
@@ -330,114 +231,6 @@ func headETag(ctx context.Context, c client) (string, error) {
 // hashSlots is how many password hashes authd runs at once by default: its
 // GOMAXPROCS, which on this machine is the tool's.
 func hashSlots() int { return max(1, gomaxprocs()) }
-
-// seedPool writes n families of appClient, with tokens this tool keeps, into
-// the database before the server starts.
-func seedPool(ctx context.Context, a *authd, users []string, n int) ([]string, error) {
-	s, err := openSeeder(ctx, a.db, a.base, users)
-	if err != nil {
-		return nil, err
-	}
-	fams := make([]seededFamily, n)
-	for i := range fams {
-		t, h := newToken()
-		fams[i] = seededFamily{id: newFamilyID(), token: t, hash: h}
-	}
-	err = s.write(ctx, fams, time.Now().Add(-time.Duration(n)*time.Microsecond))
-	if cerr := s.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		return nil, err
-	}
-	pool := make([]string, n)
-	for i, f := range fams {
-		pool[i] = f.token
-	}
-	return pool, nil
-}
-
-// loginFlood is issue 4's scenario: many connections send wrong passwords
-// from one address while, from another, a few workers refresh and one user
-// logs in every 200 ms. Refresh latency is measured without the flood
-// first, with the same workers.
-func (e *env) loginFlood(ctx context.Context, rr *runResult, base client) error {
-	cfg := e.cfg
-	fs := &floodSum{}
-	rr.Flood = fs
-	rspec := loadSpec{Conns: cfg.floodRefresh, Warmup: cfg.warmup, Duration: cfg.duration}
-	lr, err := runLoad(ctx, rspec, e.refreshWorker(ctx, base), nil, nil)
-	if err != nil {
-		return err
-	}
-	fs.RefreshP99Base = ms(lr.Hist.quantile(0.99))
-	rr.Results = append(rr.Results, result{Scenario: "flood: refresh, no flood", Kind: "authd", Conns: rspec.Conns, Requests: lr.Requests, RPS: lr.RPS(),
-		P50ms: ms(lr.Hist.quantile(0.5)), P99ms: fs.RefreshP99Base, Errors: lr.Errors, ErrorKinds: lr.errorSummary()})
-	e.log("%-26s %4d conns %9.0f req/s  p99 %7.3f ms  errors %d", "flood: refresh, no flood", rspec.Conns, lr.RPS(), fs.RefreshP99Base, lr.Errors)
-
-	attacker := client{http: newClient(cfg.floodConns, attackerIP), base: base.base}
-	defer attacker.http.CloseIdleConnections()
-	st := &floodStats{}
-	fspec := loadSpec{Conns: cfg.floodConns, Warmup: cfg.warmup, Duration: cfg.floodDuration}
-	// Prepare the refresh workers (one login each) before the flood starts.
-	var refreshFns []requestFunc
-	mk := e.refreshWorker(ctx, base)
-	for i := range cfg.floodRefresh {
-		fn, err := mk(i)
-		if err != nil {
-			return err
-		}
-		refreshFns = append(refreshFns, fn)
-	}
-	p := newProbe(e.authd.pid())
-	var (
-		wg                    sync.WaitGroup
-		attackRes, refreshRes loadResult
-		validRes              loadResult
-		errA, errR, errV      error
-		refused               atomic.Uint64
-	)
-	wg.Go(func() {
-		attackRes, errA = runLoad(ctx, fspec, e.attackWorker(attacker, st), p.begin, p.end)
-	})
-	wg.Go(func() {
-		refreshRes, errR = runLoad(ctx, loadSpec{Conns: cfg.floodRefresh, Warmup: fspec.Warmup, Duration: fspec.Duration},
-			func(i int) (requestFunc, error) { return refreshFns[i], nil }, nil, nil)
-	})
-	wg.Go(func() {
-		validRes, errV = runLoad(ctx, loadSpec{Conns: 1, Warmup: fspec.Warmup, Duration: fspec.Duration, Pause: 200 * time.Millisecond},
-			e.validLoginWorker(base, &refused), nil, nil)
-	})
-	wg.Wait()
-	cpu, peak := p.finish()
-	peakAnon := p.peakAnon()
-	if err := errors.Join(errA, errR, errV); err != nil {
-		return err
-	}
-	fs.Rejected, fs.Throttled, fs.Busy = st.rejected.Load(), st.throttled.Load(), st.busy.Load()
-	fs.ValidOK, fs.ValidFailed = validRes.Requests, refused.Load()
-	fs.RefreshP99Flood = ms(refreshRes.Hist.quantile(0.99))
-	fs.PeakRSSMiB = toMiB(peak)
-	attackRow := result{Scenario: "flood: wrong passwords", Kind: "authd", Conns: fspec.Conns, Requests: attackRes.Requests, RPS: attackRes.RPS(),
-		P50ms: ms(attackRes.Hist.quantile(0.5)), P99ms: ms(attackRes.Hist.quantile(0.99)), Errors: attackRes.Errors, ErrorKinds: attackRes.errorSummary(),
-		PeakRSSMiB: fs.PeakRSSMiB, PeakAnonMiB: toMiB(peakAnon),
-		Note: fmt.Sprintf("from %s: %d invalid_grant, %d throttled (429), %d busy (503)", attackerIP, fs.Rejected, fs.Throttled, fs.Busy)}
-	if attackRes.Requests > 0 {
-		attackRow.CPUPerReqMs = ms(cpu) / float64(attackRes.Requests)
-	}
-	rr.Results = append(rr.Results,
-		attackRow,
-		result{Scenario: "flood: refresh, in flood", Kind: "authd", Conns: cfg.floodRefresh, Requests: refreshRes.Requests, RPS: refreshRes.RPS(),
-			P50ms: ms(refreshRes.Hist.quantile(0.5)), P99ms: fs.RefreshP99Flood, Errors: refreshRes.Errors, ErrorKinds: refreshRes.errorSummary()},
-		result{Scenario: "flood: valid logins", Kind: "authd", Conns: 1, Requests: validRes.Requests, RPS: validRes.RPS(),
-			P50ms: ms(validRes.Hist.quantile(0.5)), P99ms: ms(validRes.Hist.quantile(0.99)), Errors: validRes.Errors, ErrorKinds: validRes.errorSummary(),
-			Note: fmt.Sprintf("one login every 200 ms from 127.0.0.1: %d ok in the window, %d refused (429/503) over the run", fs.ValidOK, fs.ValidFailed)},
-	)
-	e.log("%-26s %4d conns %9.0f req/s  %s  peak RSS %.1f MiB, errors %d %s", "flood: wrong passwords", fspec.Conns, attackRes.RPS(), attackRow.Note, fs.PeakRSSMiB, attackRes.Errors, attackRes.errorSummary())
-	e.log("%-26s %4d conns %9.0f req/s  p99 %7.3f ms (unloaded %.3f ms)  errors %d %s", "flood: refresh, in flood", cfg.floodRefresh, refreshRes.RPS(), fs.RefreshP99Flood, fs.RefreshP99Base, refreshRes.Errors, refreshRes.errorSummary())
-	e.log("%-26s %4d conns  ok %d, failed %d %s", "flood: valid logins", 1, fs.ValidOK, fs.ValidFailed, validRes.errorSummary())
-	return nil
-}
 
 // leg is one load of a measured group: against authd (kind "authd", whose
 // process is probed) or a ceiling.

@@ -6,7 +6,6 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
-	"net"
 	"net/http"
 	"net/url"
 	"strings"
@@ -177,76 +176,3 @@ func (e *env) checkRevoked(ctx context.Context, c client, tokens []string) error
 	}
 	return nil
 }
-
-// validLoginWorker logs in with the right password during the flood. A
-// 429 or 503 is a refused login, which the flood summary counts (the target
-// is that none happens); it is not an error of the tool or the server.
-func (e *env) validLoginWorker(c client, refused *atomic.Uint64) func(int) (requestFunc, error) {
-	return func(i int) (requestFunc, error) {
-		body := passwordForm(e.seed.users[0], passwordOf(0))
-		buf := make([]byte, 0, 4096)
-		return func(ctx context.Context) error {
-			err := c.post(ctx, "/token", body, e.appAuth, http.StatusOK, &buf)
-			var se *statusError
-			if errors.As(err, &se) && (se.code == http.StatusTooManyRequests || se.code == http.StatusServiceUnavailable) {
-				refused.Add(1)
-				return errRefused
-			}
-			return err
-		}, nil
-	}
-}
-
-// errRefused marks a refused valid login; runLoad does not count it.
-var errRefused = errors.New("login refused")
-
-// floodStats counts the attackers' answers by status.
-type floodStats struct {
-	rejected  atomic.Uint64 // 400/401 invalid_grant: hashed and refused
-	throttled atomic.Uint64 // 429
-	busy      atomic.Uint64 // 503
-}
-
-// attackWorker sends wrong passwords, alternating between the seeded users'
-// names and unknown names, from its own loopback address. 400, 429 and 503
-// are the answers a defended server gives; anything else is an error.
-func (e *env) attackWorker(c client, st *floodStats) func(int) (requestFunc, error) {
-	return func(i int) (requestFunc, error) {
-		buf := make([]byte, 0, 1024)
-		n := 0
-		return func(ctx context.Context) error {
-			n++
-			user := fmt.Sprintf("nobody-%d-%d", i, n)
-			if n%2 == 0 {
-				user = e.seed.users[(i+n)%len(e.seed.users)]
-			}
-			err := c.post(ctx, "/token", passwordForm(user, fmt.Sprintf("wrong-%d-%d", i, n)), e.appAuth, http.StatusOK, &buf)
-			var se *statusError
-			if !errors.As(err, &se) {
-				if err == nil {
-					return errors.New("a wrong password was accepted")
-				}
-				return err
-			}
-			switch se.code {
-			case http.StatusBadRequest:
-				if oauthErrorCode(buf) != "invalid_grant" {
-					return err
-				}
-				st.rejected.Add(1)
-			case http.StatusTooManyRequests:
-				st.throttled.Add(1)
-			case http.StatusServiceUnavailable:
-				st.busy.Add(1)
-			default:
-				return err
-			}
-			return nil
-		}, nil
-	}
-}
-
-// attackerIP is the loopback address the login flood comes from, so that a
-// server's per-address throttling tells the attacker from the legitimate
-// users on 127.0.0.1.
-var attackerIP = net.IPv4(127, 0, 0, 2)

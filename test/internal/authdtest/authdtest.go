@@ -63,6 +63,12 @@ func Binary(t testing.TB) string {
 			return
 		}
 		buildPath = filepath.Join(dir, "authd")
+		unlock, err := lockBuild(root)
+		if err != nil {
+			buildErr = err
+			return
+		}
+		defer unlock()
 		cmd := exec.Command("go", "build", "-o", buildPath, "./cmd/authd")
 		cmd.Dir = root
 		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
@@ -74,6 +80,26 @@ func Binary(t testing.TB) string {
 		t.Fatal(buildErr)
 	}
 	return buildPath
+}
+
+// lockBuild takes a lock shared by every test process of the module at
+// root. go test runs the packages under test/ in parallel and each builds
+// the binary: at the same moment they would compile the same packages side
+// by side, which on a busy machine can take longer than a test's timeout;
+// one after the other, all but the first find them in the build cache and
+// only link.
+func lockBuild(root string) (unlock func(), err error) {
+	sum := sha256.Sum256([]byte(root))
+	path := filepath.Join(os.TempDir(), "authdtest-build-"+hex.EncodeToString(sum[:8])+".lock")
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("build lock: %w", err)
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("build lock %s: %w", path, err)
+	}
+	return func() { f.Close() }, nil // closing releases the lock
 }
 
 // Main runs a test package's tests and removes the binary Binary built:

@@ -9,14 +9,10 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
-	"os/signal"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"syscall"
 	"time"
-
-	"github.com/gin-gonic/gin"
 )
 
 // The reference server runs in a child process of this tool (the same
@@ -29,69 +25,6 @@ import (
 // metadata from. It does not start with AUTHD_, which the tool keeps out of
 // its children's environment.
 const refDirEnv = "AUTHDBENCH_REF_DIR"
-
-// refServerMain is the child's main: it serves the reference on a free
-// loopback port, prints its base URL on stdout and serves until SIGTERM,
-// SIGINT or its stdin closes (the parent is gone).
-func refServerMain(dir string) error {
-	jwks, err1 := os.ReadFile(filepath.Join(dir, "jwks.json"))
-	etag, err2 := os.ReadFile(filepath.Join(dir, "jwks.etag"))
-	metadata, err3 := os.ReadFile(filepath.Join(dir, "metadata.json"))
-	if err := errors.Join(err1, err2, err3); err != nil {
-		return err
-	}
-	r, err := startRefServer(dir, jwks, string(etag), metadata)
-	if err != nil {
-		return err
-	}
-	fmt.Println(r.base)
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	go func() {
-		var b [1]byte
-		for {
-			if _, err := os.Stdin.Read(b[:]); err != nil {
-				stop()
-				return
-			}
-		}
-	}()
-	<-ctx.Done()
-	return r.Close()
-}
-
-// handleMicro measures one sign and one durable commit, n times each, and
-// answers their medians as JSON.
-func (r *refServer) handleMicro(c *gin.Context) {
-	n, err := strconv.Atoi(c.Query("n"))
-	if err != nil || n < 1 || n > 10_000 {
-		c.AbortWithStatus(http.StatusBadRequest)
-		return
-	}
-	m, err := measureMicro(c.Request.Context(), r, n)
-	if err != nil {
-		c.AbortWithStatus(http.StatusInternalServerError)
-		return
-	}
-	c.JSON(http.StatusOK, m)
-}
-
-// handleArgon2 hashes on all cores for the given milliseconds and answers
-// the hashes counted.
-func (r *refServer) handleArgon2(c *gin.Context) {
-	d, err := strconv.Atoi(c.Query("ms"))
-	if err != nil || d < 1 || d > 600_000 {
-		c.AbortWithStatus(http.StatusBadRequest)
-		return
-	}
-	rate, workers := argon2Rate(c.Request.Context(), time.Duration(d)*time.Millisecond)
-	c.JSON(http.StatusOK, argonAnswer{Rate: rate, Workers: workers})
-}
-
-type argonAnswer struct {
-	Rate    float64 `json:"rate"`
-	Workers int     `json:"workers"`
-}
 
 // refProc is the reference child as the parent sees it.
 type refProc struct {
@@ -212,4 +145,30 @@ func (p *refProc) getJSON(ctx context.Context, c *http.Client, path string, v an
 		return fmt.Errorf("reference %s: HTTP %d", path, resp.StatusCode)
 	}
 	return json.NewDecoder(resp.Body).Decode(v)
+}
+
+// refRequest is a fixed request for the reference server.
+func refRequest(c *http.Client, method, url, body, auth string, want int) func(i int) (requestFunc, error) {
+	return func(int) (requestFunc, error) {
+		buf := make([]byte, 0, 4096)
+		return func(ctx context.Context) error {
+			var req *http.Request
+			var err error
+			if body != "" {
+				req, err = http.NewRequestWithContext(ctx, method, url, strings.NewReader(body))
+				if err == nil {
+					req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+				}
+			} else {
+				req, err = http.NewRequestWithContext(ctx, method, url, nil)
+			}
+			if err != nil {
+				return err
+			}
+			if auth != "" {
+				req.Header.Set("Authorization", auth)
+			}
+			return exchange(c, req, want, &buf)
+		}, nil
+	}
 }

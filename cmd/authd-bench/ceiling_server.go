@@ -12,20 +12,17 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"os"
+	"os/signal"
 	"path/filepath"
-	"runtime"
-	"slices"
-	"strings"
+	"strconv"
 	"sync"
-	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/gin-gonic/gin"
 	jose "github.com/go-jose/go-jose/v4"
 	bbolt "go.etcd.io/bbolt"
-	"golang.org/x/crypto/argon2"
-
-	"github.com/authd/authd/server/password"
 )
 
 // refServer is the reference: Gin handlers, in a child process of this
@@ -331,92 +328,60 @@ func (r *refServer) handleFixed(body []byte, etag string) gin.HandlerFunc {
 	}
 }
 
-// microCosts are the costs of the unavoidable work of a refresh measured
-// one at a time, without HTTP: the medians of one RS256 signature and of
-// one durable bbolt commit of one token record.
-type microCosts struct {
-	Sign   time.Duration `json:"sign_ns"`
-	Commit time.Duration `json:"commit_ns"`
-}
-
-func measureMicro(ctx context.Context, r *refServer, n int) (microCosts, error) {
-	signs := make([]time.Duration, 0, n)
-	commits := make([]time.Duration, 0, n)
-	for i := 0; i < n && ctx.Err() == nil; i++ {
-		t0 := time.Now()
-		if _, err := r.sign(); err != nil {
-			return microCosts{}, err
+// refServerMain is the child's main: it serves the reference on a free
+// loopback port, prints its base URL on stdout and serves until SIGTERM,
+// SIGINT or its stdin closes (the parent is gone).
+func refServerMain(dir string) error {
+	jwks, err1 := os.ReadFile(filepath.Join(dir, "jwks.json"))
+	etag, err2 := os.ReadFile(filepath.Join(dir, "jwks.etag"))
+	metadata, err3 := os.ReadFile(filepath.Join(dir, "metadata.json"))
+	if err := errors.Join(err1, err2, err3); err != nil {
+		return err
+	}
+	r, err := startRefServer(dir, jwks, string(etag), metadata)
+	if err != nil {
+		return err
+	}
+	fmt.Println(r.base)
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	go func() {
+		var b [1]byte
+		for {
+			if _, err := os.Stdin.Read(b[:]); err != nil {
+				stop()
+				return
+			}
 		}
-		signs = append(signs, time.Since(t0))
-		var tok [32]byte
-		rand.Read(tok[:])
-		val := make([]byte, 96)
-		t0 = time.Now()
-		err := r.db.Update(func(tx *bbolt.Tx) error {
-			return tx.Bucket(refBucket).Put([]byte(hex.EncodeToString(tok[:])), val)
-		})
-		if err != nil {
-			return microCosts{}, err
-		}
-		commits = append(commits, time.Since(t0))
-	}
-	if len(signs) == 0 {
-		return microCosts{}, ctx.Err()
-	}
-	return microCosts{Sign: median(signs), Commit: median(commits)}, nil
+	}()
+	<-ctx.Done()
+	return r.Close()
 }
 
-func median(d []time.Duration) time.Duration {
-	s := slices.Clone(d)
-	slices.Sort(s)
-	return s[len(s)/2]
+// handleMicro measures one sign and one durable commit, n times each, and
+// answers their medians as JSON.
+func (r *refServer) handleMicro(c *gin.Context) {
+	n, err := strconv.Atoi(c.Query("n"))
+	if err != nil || n < 1 || n > 10_000 {
+		c.AbortWithStatus(http.StatusBadRequest)
+		return
+	}
+	m, err := measureMicro(c.Request.Context(), r, n)
+	if err != nil {
+		c.AbortWithStatus(http.StatusInternalServerError)
+		return
+	}
+	c.JSON(http.StatusOK, m)
 }
 
-// argon2Rate is the raw argon2id rate of the machine at authd's default
-// parameters: one goroutine per available CPU hashing for d, no HTTP.
-func argon2Rate(ctx context.Context, d time.Duration) (float64, int) {
-	p := password.DefaultParams
-	workers := runtime.GOMAXPROCS(0)
-	var n atomic.Int64
-	end := time.Now().Add(d)
-	start := time.Now()
-	var wg sync.WaitGroup
-	for i := 0; i < workers; i++ {
-		wg.Go(func() {
-			salt := make([]byte, p.SaltLen)
-			rand.Read(salt)
-			for ctx.Err() == nil && time.Now().Before(end) {
-				argon2.IDKey([]byte("correct horse battery staple"), salt, p.Time, p.Memory, p.Threads, p.KeyLen)
-				n.Add(1)
-			}
-		})
+// handleArgon2 hashes on all cores for the given milliseconds and answers
+// the hashes counted.
+func (r *refServer) handleArgon2(c *gin.Context) {
+	d, err := strconv.Atoi(c.Query("ms"))
+	if err != nil || d < 1 || d > 600_000 {
+		c.AbortWithStatus(http.StatusBadRequest)
+		return
 	}
-	wg.Wait()
-	return float64(n.Load()) / time.Since(start).Seconds(), workers
-}
-
-// refRequest is a fixed request for the reference server.
-func refRequest(c *http.Client, method, url, body, auth string, want int) func(i int) (requestFunc, error) {
-	return func(int) (requestFunc, error) {
-		buf := make([]byte, 0, 4096)
-		return func(ctx context.Context) error {
-			var req *http.Request
-			var err error
-			if body != "" {
-				req, err = http.NewRequestWithContext(ctx, method, url, strings.NewReader(body))
-				if err == nil {
-					req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-				}
-			} else {
-				req, err = http.NewRequestWithContext(ctx, method, url, nil)
-			}
-			if err != nil {
-				return err
-			}
-			if auth != "" {
-				req.Header.Set("Authorization", auth)
-			}
-			return exchange(c, req, want, &buf)
-		}, nil
-	}
+	rate, workers := argon2Rate(c.Request.Context(), time.Duration(d)*time.Millisecond)
+	c.JSON(http.StatusOK, argonAnswer{Rate: rate, Workers: workers})
 }
