@@ -234,7 +234,7 @@ func (c *serveConfig) keysConfig(db *bolt.DB, kek []byte, logger *slog.Logger) k
 	}
 }
 
-func (c *serveConfig) serverConfig(db *bolt.DB, km *keys.Manager, logger *slog.Logger) server.Config {
+func (c *serveConfig) serverConfig(db *bolt.DB, km server.Keys, logger *slog.Logger) server.Config {
 	proxies, _ := c.proxies()    // validated
 	params, _ := c.argonParams() // validated
 	return server.Config{
