@@ -53,15 +53,20 @@ const (
 	directLockTimeout = 250 * time.Millisecond
 )
 
-// connect returns a client of the admin API. It prefers the control socket;
-// if nothing answers there it opens the database itself. A database held by
+// connect returns a client of the admin API. It prefers the control socket
+// (if the CLI may trust it, socktrust.go); if nothing answers there it opens
+// the database itself. A database held by
 // a process that does not answer on the socket (a server starting or
 // stopping, another command) is retried until a.lockWait has passed. With
 // create false a missing database file is an error rather than created.
 func (a *app) connect(ctx context.Context, create bool) (*adminClient, error) {
 	deadline := time.Now().Add(a.lockWait)
 	for {
-		if socketAnswers(a.socket, socketDialTimeout) {
+		answers, err := trustedSocketAnswers(a.socket, a.db, socketDialTimeout)
+		if err != nil {
+			return nil, err
+		}
+		if answers {
 			return a.socketClient(), nil
 		}
 		if !create {
@@ -89,10 +94,10 @@ func (a *app) connect(ctx context.Context, create bool) (*adminClient, error) {
 
 func (a *app) socketClient() *adminClient {
 	path := a.socket
+	trusted := trustedUIDs(a.db)
 	tr := &http.Transport{
 		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
-			var d net.Dialer
-			return d.DialContext(ctx, "unix", path)
+			return dialTrusted(ctx, path, trusted)
 		},
 		MaxIdleConns:    1,
 		IdleConnTimeout: 10 * time.Second,
@@ -386,6 +391,10 @@ func (c *adminClient) send(ctx context.Context, method, path string, body any) (
 	}
 	req.Header.Set("Accept", "application/json")
 	resp, err := c.http.Do(req)
+	var ue *untrustedPeerError
+	if errors.As(err, &ue) {
+		return nil, ue
+	}
 	if err != nil {
 		return nil, fmt.Errorf("cannot reach %s: %w", c.via, err)
 	}
