@@ -298,6 +298,7 @@ func (a *app) serve(ctx context.Context, args []string) error {
 		if kek, err = keys.LoadKEK(c.kekFile); err != nil {
 			return err
 		}
+		warnKEKMode(c.kekFile, logger)
 	}
 	var tlsCfg *tls.Config
 	if c.tlsCert != "" {
@@ -419,6 +420,18 @@ func (a *app) serve(ctx context.Context, args []string) error {
 	}
 	logger.Info("stopped")
 	return nil
+}
+
+// warnKEKMode logs a warning when the key-encryption key file (the file a
+// symbolic link names) is readable or writable by group or others: whoever
+// reads it can decrypt the signing keys of the database and its backups.
+func warnKEKMode(path string, logger *slog.Logger) {
+	fi, err := os.Stat(path)
+	if err != nil || fi.Mode().Perm()&0o077 == 0 {
+		return
+	}
+	logger.Warn("key-encryption key file is accessible to other users; make it readable by authd's user only (chmod 0400)",
+		"path", path, "mode", fi.Mode().Perm().String())
 }
 
 func (a *app) serveUsage(fs *flag.FlagSet) {
