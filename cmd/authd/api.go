@@ -55,10 +55,10 @@ const (
 
 // connect returns a client of the admin API. It prefers the control socket
 // (if the CLI may trust it, socktrust.go); if nothing answers there it opens
-// the database itself. A database held by
-// a process that does not answer on the socket (a server starting or
-// stopping, another command) is retried until a.lockWait has passed. With
-// create false a missing database file is an error rather than created.
+// the database itself. A database held by a process that does not answer on
+// the socket (a server starting or stopping, another command) is retried
+// until a.lockWait has passed. With create false a missing database file is
+// an error rather than created.
 func (a *app) connect(ctx context.Context, create bool) (*adminClient, error) {
 	deadline := time.Now().Add(a.lockWait)
 	for {
