@@ -95,6 +95,10 @@ func (s *Server) adminAPI(requireToken bool) http.Handler {
 	return r
 }
 
+// EnsureBuiltins creates the built-in clients if they are missing, as New
+// does; for a Server built with NewAdmin.
+func (s *Server) EnsureBuiltins(ctx context.Context) error { return s.ensureBuiltins(ctx) }
+
 // ensureBuiltins creates the built-in public client of the web console if it
 // is missing. It is idempotent and safe when several processes start at once.
 func (s *Server) ensureBuiltins(ctx context.Context) error {

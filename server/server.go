@@ -74,6 +74,20 @@ type Server struct {
 
 // New validates cfg and builds a Server. ctx bounds the set-up work only.
 func New(ctx context.Context, cfg Config) (*Server, error) {
+	return newServer(ctx, cfg, false)
+}
+
+// NewAdmin builds a Server for its AdminHandler alone, as management
+// commands use it on a database no server runs on. Unlike New it writes
+// nothing to cfg.Storage while it is built (no server secret, no built-in
+// client): the admin requests it serves change only what they ask to
+// change. EnsureBuiltins creates the built-in clients when a command needs
+// them. Its Handler must not be used.
+func NewAdmin(ctx context.Context, cfg Config) (*Server, error) {
+	return newServer(ctx, cfg, true)
+}
+
+func newServer(ctx context.Context, cfg Config, adminOnly bool) (*Server, error) {
 	cfg.SetDefaults()
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("server: invalid configuration: %w", err)
@@ -97,23 +111,27 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 		}
 		s.hasher = password.New(password.Config{Params: password.DefaultParams, MaxConcurrent: n, Wait: cfg.HashWait})
 	}
-	key, err := s.store.Secret(ctx, "refresh-token-derivation", func() ([]byte, error) {
-		b := make([]byte, 32)
-		_, err := rand.Read(b)
-		return b, err
-	})
-	if err != nil {
-		return nil, fmt.Errorf("server: refresh token secret: %w", err)
+	if !adminOnly {
+		key, err := s.store.Secret(ctx, "refresh-token-derivation", func() ([]byte, error) {
+			b := make([]byte, 32)
+			_, err := rand.Read(b)
+			return b, err
+		})
+		if err != nil {
+			return nil, fmt.Errorf("server: refresh token secret: %w", err)
+		}
+		s.rtKey = key
 	}
-	s.rtKey = key
 	s.throttle = throttle.New(throttle.Config{Now: cfg.Now})
 	s.clientThrottle = throttle.New(throttle.Config{Now: cfg.Now, User: throttle.Off})
 	s.secrets = password.NewSecretVerifier(s.hasher, password.Params{})
 	s.metrics = newMetrics(s)
 	s.metadata = metadataDocument(cfg.Issuer)
 	s.jwksCacheControl = cacheControl(cfg.JWKSMaxAge)
-	if err := s.ensureBuiltins(ctx); err != nil {
-		return nil, err
+	if !adminOnly {
+		if err := s.ensureBuiltins(ctx); err != nil {
+			return nil, err
+		}
 	}
 	s.handler = s.routes()
 	s.adminHandler = s.adminAPI(false)

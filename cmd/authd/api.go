@@ -12,6 +12,8 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"strings"
+	"sync"
 	"time"
 
 	"github.com/authd/authd/keys"
@@ -51,15 +53,20 @@ const (
 	directLockTimeout = 250 * time.Millisecond
 )
 
-// connect returns a client of the admin API. It prefers the control socket;
-// if nothing answers there it opens the database itself. A database held by
-// a process that does not answer on the socket (a server starting or
-// stopping, another command) is retried until a.lockWait has passed. With
-// create false a missing database file is an error rather than created.
+// connect returns a client of the admin API. It prefers the control socket
+// (if the CLI may trust it, socktrust.go); if nothing answers there it opens
+// the database itself. A database held by a process that does not answer on
+// the socket (a server starting or stopping, another command) is retried
+// until a.lockWait has passed. With create false a missing database file is
+// an error rather than created.
 func (a *app) connect(ctx context.Context, create bool) (*adminClient, error) {
 	deadline := time.Now().Add(a.lockWait)
 	for {
-		if socketAnswers(a.socket, socketDialTimeout) {
+		answers, err := trustedSocketAnswers(a.socket, a.db, socketDialTimeout)
+		if err != nil {
+			return nil, err
+		}
+		if answers {
 			return a.socketClient(), nil
 		}
 		if !create {
@@ -87,10 +94,10 @@ func (a *app) connect(ctx context.Context, create bool) (*adminClient, error) {
 
 func (a *app) socketClient() *adminClient {
 	path := a.socket
+	trusted := trustedUIDs(a.db)
 	tr := &http.Transport{
 		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
-			var d net.Dialer
-			return d.DialContext(ctx, "unix", path)
+			return dialTrusted(ctx, path, trusted)
 		},
 		MaxIdleConns:    1,
 		IdleConnTimeout: 10 * time.Second,
@@ -104,39 +111,39 @@ func (a *app) socketClient() *adminClient {
 
 // directClient opens the database and serves the admin API in-process. The
 // server is configured from the same AUTHD_* variables as authd serve, so
-// that key settings (and the key-encryption key) agree with the server's.
+// that password hashing and key settings agree with the server's. It is
+// built without the server's start-up work (server.NewAdmin, offlineKeys):
+// no key is generated, rotated, encrypted or even decrypted, no expired
+// record is swept and no server secret or built-in client is created, so a
+// command changes only what it asks to change, and commands that do not
+// change keys need no key-encryption key. What a request needs beyond the
+// store, offlineHandler provides just before it is served.
+//
+// Opening the file initialises a new one and migrates an older schema, as
+// serve would: this binary reads and writes only its own schema. A file
+// written by a newer authd is refused (openErr).
 func (a *app) directClient(ctx context.Context) (*adminClient, error) {
 	cfg, err := serveConfigFromEnv(a.env)
 	if err != nil {
 		return nil, err
-	}
-	var kek []byte
-	if cfg.kekFile != "" {
-		if kek, err = keys.LoadKEK(cfg.kekFile); err != nil {
-			return nil, err
-		}
 	}
 	logger := slog.New(slog.NewTextHandler(a.stderr, &slog.HandlerOptions{Level: slog.LevelError}))
 	db, err := bolt.Open(a.db, &bolt.Options{Timeout: directLockTimeout, Logger: logger})
 	if err != nil {
 		return nil, openErr(a.db, err)
 	}
-	km, err := keys.New(ctx, cfg.keysConfig(db, kek, logger))
-	if err != nil {
-		db.Close()
-		return nil, keysErr(a.db, cfg.kekFile, "AUTHD_KEY_ENCRYPTION_KEY_FILE", err)
-	}
-	scfg := cfg.serverConfig(db, km, logger)
+	ks := &offlineKeys{cfg: cfg, db: db, dbPath: a.db, logger: logger}
+	scfg := cfg.serverConfig(db, ks, logger)
 	if scfg.Issuer == "" {
 		// The issuer does not matter to the admin API; it must be valid.
 		scfg.Issuer = "http://localhost"
 	}
-	srv, err := server.New(ctx, scfg)
+	srv, err := server.NewAdmin(ctx, scfg)
 	if err != nil {
 		db.Close()
 		return nil, err
 	}
-	c := inProcessClient(srv.AdminHandler())
+	c := inProcessClient(&offlineHandler{srv: srv, keys: ks})
 	closeHTTP := c.close
 	c.via = "the database " + a.db
 	c.close = func() {
@@ -144,6 +151,146 @@ func (a *app) directClient(ctx context.Context) (*adminClient, error) {
 		db.Close()
 	}
 	return c, nil
+}
+
+// offlineHandler serves the admin API of a server built with
+// server.NewAdmin, and gives each request what it needs beyond the store:
+// a change of clients first creates the built-in clients (a server would
+// have; their ids are reserved), and a change of keys loads the signing
+// keys. Reads need neither and change nothing.
+type offlineHandler struct {
+	srv  *server.Server
+	keys *offlineKeys
+
+	mu       sync.Mutex
+	builtins bool // created
+}
+
+func (h *offlineHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	var err error
+	if r.Method != http.MethodGet && r.Method != http.MethodHead {
+		switch p := r.URL.Path; {
+		case p == "/admin/api/clients" || strings.HasPrefix(p, "/admin/api/clients/"):
+			err = h.ensureBuiltins(r.Context())
+		case p == "/admin/api/keys" || strings.HasPrefix(p, "/admin/api/keys/"):
+			err = h.keys.load(r.Context())
+		}
+	}
+	if err != nil {
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusInternalServerError)
+		json.NewEncoder(w).Encode(map[string]string{"error": "server_error", "error_description": err.Error()})
+		return
+	}
+	h.srv.AdminHandler().ServeHTTP(w, r)
+}
+
+func (h *offlineHandler) ensureBuiltins(ctx context.Context) error {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.builtins {
+		return nil
+	}
+	if err := h.srv.EnsureBuiltins(ctx); err != nil {
+		return err
+	}
+	h.builtins = true
+	return nil
+}
+
+// errKeysNotLoaded is a bug: a request used the signing keys that
+// offlineHandler did not load for it.
+var errKeysNotLoaded = errors.New("the signing keys are not loaded for this command")
+
+// offlineKeys are the signing keys of a database opened by a management
+// command. Listing reads the stored records (keys.ListStored): nothing is
+// decrypted, so no key-encryption key is needed. Rotate and Revoke need the
+// keys loaded first (load), which is when the key-encryption key is read
+// and, as at server start, any change the schedule made due is made.
+type offlineKeys struct {
+	cfg    *serveConfig
+	db     *bolt.DB
+	dbPath string
+	logger *slog.Logger
+
+	mu sync.Mutex
+	m  *keys.Manager // nil until load
+}
+
+func (k *offlineKeys) manager() *keys.Manager {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	return k.m
+}
+
+// load loads the signing keys, with the key-encryption key of
+// AUTHD_KEY_ENCRYPTION_KEY_FILE if set.
+func (k *offlineKeys) load(ctx context.Context) error {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if k.m != nil {
+		return nil
+	}
+	var kek []byte
+	if k.cfg.kekFile != "" {
+		var err error
+		if kek, err = keys.LoadKEK(k.cfg.kekFile); err != nil {
+			return err
+		}
+	}
+	m, err := keys.New(ctx, k.cfg.keysConfig(k.db, kek, k.logger))
+	if err != nil {
+		return keysErr(k.dbPath, k.cfg.kekFile, "AUTHD_KEY_ENCRYPTION_KEY_FILE", err)
+	}
+	k.m = m
+	return nil
+}
+
+func (k *offlineKeys) Sign(claims []byte) (string, error) {
+	if m := k.manager(); m != nil {
+		return m.Sign(claims)
+	}
+	return "", errKeysNotLoaded
+}
+
+func (k *offlineKeys) Verify(token string) ([]byte, error) {
+	if m := k.manager(); m != nil {
+		return m.Verify(token)
+	}
+	return nil, errKeysNotLoaded
+}
+
+func (k *offlineKeys) JWKS() ([]byte, string) {
+	if m := k.manager(); m != nil {
+		return m.JWKS()
+	}
+	return nil, ""
+}
+
+func (k *offlineKeys) Ready() bool {
+	m := k.manager()
+	return m != nil && m.Ready()
+}
+
+func (k *offlineKeys) List(ctx context.Context) ([]keys.Info, error) {
+	if m := k.manager(); m != nil {
+		return m.List(ctx)
+	}
+	return keys.ListStored(ctx, k.cfg.keysConfig(k.db, nil, k.logger))
+}
+
+func (k *offlineKeys) Rotate(ctx context.Context, now bool) (keys.Info, error) {
+	if m := k.manager(); m != nil {
+		return m.Rotate(ctx, now)
+	}
+	return keys.Info{}, errKeysNotLoaded
+}
+
+func (k *offlineKeys) Revoke(ctx context.Context, kid string) (keys.Info, error) {
+	if m := k.manager(); m != nil {
+		return m.Revoke(ctx, kid)
+	}
+	return keys.Info{}, errKeysNotLoaded
 }
 
 // inProcessClient serves h with an http.Server on an in-memory listener and
@@ -244,6 +391,10 @@ func (c *adminClient) send(ctx context.Context, method, path string, body any) (
 	}
 	req.Header.Set("Accept", "application/json")
 	resp, err := c.http.Do(req)
+	var ue *untrustedPeerError
+	if errors.As(err, &ue) {
+		return nil, ue
+	}
 	if err != nil {
 		return nil, fmt.Errorf("cannot reach %s: %w", c.via, err)
 	}

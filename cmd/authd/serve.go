@@ -234,7 +234,7 @@ func (c *serveConfig) keysConfig(db *bolt.DB, kek []byte, logger *slog.Logger) k
 	}
 }
 
-func (c *serveConfig) serverConfig(db *bolt.DB, km *keys.Manager, logger *slog.Logger) server.Config {
+func (c *serveConfig) serverConfig(db *bolt.DB, km server.Keys, logger *slog.Logger) server.Config {
 	proxies, _ := c.proxies()    // validated
 	params, _ := c.argonParams() // validated
 	return server.Config{
@@ -298,6 +298,7 @@ func (a *app) serve(ctx context.Context, args []string) error {
 		if kek, err = keys.LoadKEK(c.kekFile); err != nil {
 			return err
 		}
+		warnOpenSecretFile("the key-encryption key file", c.kekFile, logger)
 	}
 	var tlsCfg *tls.Config
 	if c.tlsCert != "" {
@@ -306,6 +307,7 @@ func (a *app) serve(ctx context.Context, args []string) error {
 			return tlsErr(c.tlsCert, c.tlsKey, err)
 		}
 		tlsCfg = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+		warnOpenSecretFile("the TLS key file", c.tlsKey, logger)
 	}
 
 	if socketAnswers(a.socket, socketDialTimeout) {
@@ -419,6 +421,28 @@ func (a *app) serve(ctx context.Context, args []string) error {
 	}
 	logger.Info("stopped")
 	return nil
+}
+
+// warnOpenSecretFile logs a warning when a file of secrets (the file a
+// symbolic link names) is readable or writable by group or others, or
+// belongs to a user other than this process's or root, who could replace
+// it: whoever reads the key-encryption key can decrypt the signing keys of
+// the database and its backups; whoever reads the TLS key can impersonate
+// the server.
+func warnOpenSecretFile(what, path string, logger *slog.Logger) {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return
+	}
+	uid := -1
+	if st, ok := fi.Sys().(*syscall.Stat_t); ok {
+		uid = int(st.Uid)
+	}
+	if fi.Mode().Perm()&0o077 == 0 && (uid == -1 || uid == 0 || uid == os.Geteuid()) {
+		return
+	}
+	logger.Warn(what+" is open to other users; make it belong to authd's user or root and readable by its owner only (chmod 0400)",
+		"path", path, "mode", fi.Mode().Perm().String(), "uid", uid)
 }
 
 func (a *app) serveUsage(fs *flag.FlagSet) {

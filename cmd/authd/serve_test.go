@@ -222,10 +222,8 @@ func TestServe_StaleSocket(t *testing.T) {
 func TestServe_WrongKEK(t *testing.T) {
 	dbPath := newDB(t)
 	dir := filepath.Dir(dbPath)
-	kekA := writeFile(t, dir, "a.kek", randomKEK(t))
+	encryptKeys(t, dbPath)
 	kekB := writeFile(t, dir, "b.kek", randomKEK(t))
-	// Encrypt the stored keys with A (keys.New encrypts unencrypted ones).
-	mustCLI(t, map[string]string{"AUTHD_KEY_ENCRYPTION_KEY_FILE": kekA}, "", "--db", dbPath, "keys", "list")
 	before, _ := os.ReadFile(dbPath)
 
 	r := cli(t, nil, "", "--db", dbPath, "serve", "--addr", "127.0.0.1:0", "--key-encryption-key-file", kekB)
@@ -241,10 +239,10 @@ func TestServe_WrongKEK(t *testing.T) {
 	if _, err := os.Lstat(dbPath + ".sock"); !errors.Is(err, fs.ErrNotExist) {
 		t.Error("serve with the wrong KEK left a socket")
 	}
-	// A management command without the KEK says how to give it.
-	r = cli(t, nil, "", "--db", dbPath, "keys", "list")
+	// A management command that needs the KEK says how to give it.
+	r = cli(t, nil, "", "--db", dbPath, "keys", "rotate")
 	if r.code != 1 || !strings.Contains(r.stderr, "AUTHD_KEY_ENCRYPTION_KEY_FILE") {
-		t.Errorf("keys list without the KEK: %v", r)
+		t.Errorf("keys rotate without the KEK: %v", r)
 	}
 	// A KEK file of the wrong size is refused.
 	short := writeFile(t, dir, "short.kek", "tooshort")
