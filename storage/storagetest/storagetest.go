@@ -64,6 +64,7 @@ func Run(t *testing.T, newStorage func(t *testing.T) storage.Storage) {
 		{"Closed", testClosed},
 		{"ConcurrentRefresh", testConcurrentRefresh},
 		{"ConcurrentWriters", testConcurrentWriters},
+		{"ConcurrentRefreshAndUserChange", testConcurrentRefreshAndUserChange},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -1271,5 +1272,94 @@ func testConcurrentWriters(t *testing.T, s storage.Storage) {
 	}
 	if len(fams) != writers*each {
 		t.Errorf("ListFamilies: got %d families, want %d", len(fams), writers*each)
+	}
+}
+
+// testConcurrentRefreshAndUserChange: goroutines rotate one family's chain
+// while the user's sessions end (SessionGen moves on). A rotation decided
+// on the user as it was must not commit after the change: the chain seen
+// right after UpdateUser returns is the final chain. A backend whose
+// compare-and-swap does not cover the user it handed to fn fails this.
+func testConcurrentRefreshAndUserChange(t *testing.T, s storage.Storage) {
+	ctx := context.WithoutCancel(t.Context())
+	u := newUser("alice")
+	u.SessionGen = 3 // newFamily's UserGen
+	mustCreateUser(t, s, u)
+	if err := s.CreateClient(ctx, newClient("app")); err != nil {
+		t.Fatalf("CreateClient: %v", err)
+	}
+	f, first := newFamily("f1", u.ID)
+	mustCreateFamily(t, s, f, first)
+
+	errDead := errors.New("family dead")
+	var (
+		mu        sync.Mutex
+		head      = first.Hash
+		rotations int
+		started   = make(chan struct{})
+		seq       int
+	)
+	const workers = 8
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Go(func() {
+			for {
+				mu.Lock()
+				h := head
+				seq++
+				next := hash(fmt.Sprint("f1/", seq))
+				mu.Unlock()
+				err := s.UpdateRefresh(ctx, h, func(st storage.RefreshState) (storage.RefreshChange, error) {
+					if st.User == nil || st.Family.State(st.User, st.Client, t0) != storage.FamilyLive {
+						return storage.RefreshChange{}, errDead
+					}
+					return rotate(t0.Add(time.Hour), next)(st)
+				})
+				switch {
+				case err == nil:
+					mu.Lock()
+					if head == h {
+						head = next
+					}
+					rotations++
+					if rotations == 5 {
+						close(started)
+					}
+					mu.Unlock()
+				case err == errDead:
+					return
+				case err == errSpent:
+					// Another worker rotated h first; take the new head.
+				default:
+					t.Errorf("UpdateRefresh: %v", err)
+					return
+				}
+			}
+		})
+	}
+	chain := func() int {
+		n := 0
+		for h := first.Hash; ; n++ {
+			tok, _, err := s.GetRefreshToken(ctx, h)
+			if err != nil {
+				t.Fatalf("GetRefreshToken in chain: %v", err)
+			}
+			if tok.SuccessorHash == "" {
+				return n
+			}
+			h = tok.SuccessorHash
+		}
+	}
+	<-started
+	if _, err := s.UpdateUser(ctx, "alice", func(u storage.User) (storage.User, error) {
+		u.EndSessions(t0, "password changed")
+		return u, nil
+	}); err != nil {
+		t.Fatalf("UpdateUser: %v", err)
+	}
+	atChange := chain()
+	wg.Wait()
+	if final := chain(); final != atChange {
+		t.Errorf("chain had %d rotations when the user's sessions ended and %d at the end: rotations committed after the change", atChange, final)
 	}
 }
