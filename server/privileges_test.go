@@ -95,6 +95,15 @@ func TestRefresh_PrivilegesReadAtEveryRefresh(t *testing.T) {
 		{"user left with nothing of the family", func(e *testEnv) { e.updateUser("carol", func(u *storage.User) { u.Scopes = []string{"other"} }) }, "", 400, "invalid_grant", ""},
 		{"client left with nothing of the family", func(e *testEnv) { e.updateClient("app", func(c *storage.Client) { c.Scopes = []string{"other"} }) }, "", 400, "invalid_grant", ""},
 		{"client left with no scopes", func(e *testEnv) { e.updateClient("app", func(c *storage.Client) { c.Scopes = nil }) }, "", 400, "invalid_grant", ""},
+		{"client's audiences widened", func(e *testEnv) {
+			e.updateClient("app", func(c *storage.Client) { c.Audiences = append(c.Audiences, "https://other.example") })
+		}, "", 200, "", "read write"},
+		{"client's audiences narrowed away from the session's", func(e *testEnv) {
+			e.updateClient("app", func(c *storage.Client) { c.Audiences = []string{"https://other.example"} })
+		}, "", 400, "invalid_grant", ""},
+		{"client may no longer refresh", func(e *testEnv) {
+			e.updateClient("app", func(c *storage.Client) { c.Grants = []string{GrantPassword} })
+		}, "", 400, "unauthorized_client", ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -360,8 +360,19 @@ func (s *Server) refreshGrant(ctx context.Context, f form, cl storage.Client) (*
 		if e := familyError(fam.State(st.User, st.Client, now)); e != nil {
 			return storage.RefreshChange{}, e
 		}
-		// Live: the user and the client exist.
+		// Live: the user and the client exist. The client's grants and
+		// audiences are read here too, so that narrowing them takes effect
+		// at the next refresh, whatever this server's client cache holds.
 		grant.user, grant.client = *st.User, *st.Client
+		if !slices.Contains(grant.client.Grants, GrantRefreshToken) {
+			return storage.RefreshChange{}, unauthorizedClient("the client may not use this grant type")
+		}
+		if len(grant.client.Audiences) > 0 && !slices.Contains(grant.client.Audiences, aud) {
+			if f.get("resource") != "" {
+				return storage.RefreshChange{}, oauthErr(http.StatusBadRequest, "invalid_target", "the requested resource is not allowed for this client")
+			}
+			return storage.RefreshChange{}, invalidGrant("refresh token revoked: its audience is no longer allowed for the client")
+		}
 		if !tok.Spent() {
 			if !now.Before(tok.IdleExpiresAt) {
 				return storage.RefreshChange{}, invalidGrant("refresh token expired")
