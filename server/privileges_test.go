@@ -6,6 +6,7 @@ import (
 	"net/url"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -245,10 +246,10 @@ func TestRefresh_RacesUserChange(t *testing.T) {
 			if other.Status != 200 {
 				t.Fatalf("second login: %d %s", other.Status, other.Raw)
 			}
-			ran := false
-			hs.setHook(func() { ran = true; tt.change(e) })
+			var ran atomic.Bool
+			hs.setHook(func() { ran.Store(true); tt.change(e) })
 			r := e.refresh("app", privSecret, login.str("refresh_token"))
-			if !ran {
+			if !ran.Load() {
 				t.Fatal("the hook did not run")
 			}
 			if r.Status != 400 || r.str("error") != "invalid_grant" {
