@@ -16,10 +16,21 @@
 //   - Values returned are copies owned by the caller.
 //   - Errors wrap the sentinels below, so callers test them with errors.Is.
 //
+// # Privilege changes are one write
+//
+// Ending a user's sessions (SessionGen) and deleting a client (Instance)
+// each write one record; families and access tokens recorded the
+// generation and instance they were issued under, and Family.State and
+// Client.Issued compare them. UpdateRefresh reads the family's user and
+// client in its compare-and-swap, so such a write and a rotation are
+// ordered one way or the other.
+//
 // A backend passes the conformance suite in package storagetest. The bbolt
 // backend lives in storage/bolt; the interface is shaped so that a distributed
-// store with compare-and-swap transactions (etcd) can implement it too: no
-// method needs a transaction that spans more than the keys it names.
+// store with compare-and-swap transactions (etcd) can implement it too: most
+// methods touch the keys they name; UpdateRefresh the token, its family,
+// its successor and the family's user and client. DeleteUser (which marks
+// the user's families revoked) and Sweep span more.
 package storage
 
 import (
