@@ -150,7 +150,8 @@ func adminNoStore(c *gin.Context) {
 // adminAuth authenticates the bearer access token of an admin API request
 // (RFC 6750 §2.1 and §3): 401 without a valid token, 403 without the scope
 // authd:admin. A token on the deny list, or whose user is gone, disabled or
-// no longer an admin, is refused.
+// no longer an admin, or that is no longer current (tokenCurrent), is
+// refused.
 func (s *Server) adminAuth() gin.HandlerFunc {
 	return func(c *gin.Context) {
 		ctx := c.Request.Context()
@@ -186,6 +187,16 @@ func (s *Server) adminAuth() gin.HandlerFunc {
 			c.Header("WWW-Authenticate", `Bearer realm="authd", error="insufficient_scope", scope="`+AdminScope+`"`)
 			s.writeError(c, adminErr(http.StatusForbidden, "insufficient_scope", "the access token lacks the scope "+AdminScope))
 			c.Abort()
+			return
+		}
+		// Issued before the user's password change or session revocation,
+		// or by a client deleted since: refused (SPEC §2.5).
+		if current, err := s.tokenCurrent(ctx, claims); err != nil {
+			s.writeError(c, serverError(err))
+			c.Abort()
+			return
+		} else if !current {
+			s.adminChallenge(c, adminInvalidToken("the access token is no longer valid: its user's sessions ended or its client was deleted since", nil))
 			return
 		}
 		c.Set(actorKey, u.Username)

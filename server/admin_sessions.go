@@ -25,7 +25,9 @@ const (
 
 // AdminSession is a refresh-token family as the admin API shows it.
 // IdleExpiresAt is when the family dies if its current refresh token stays
-// unused. User is empty when the user has been deleted.
+// unused. User is empty when the user has been deleted. A family that died
+// with its user or client (storage.Family.State) is revoked, with the
+// reason and, where known, the time.
 type AdminSession struct {
 	ID            string    `json:"id"`
 	User          string    `json:"user"`
@@ -42,7 +44,7 @@ type AdminSession struct {
 	RevokeReason  string    `json:"revoke_reason,omitempty"`
 }
 
-func (s *Server) adminSessionView(f storage.Family, u *storage.User, now time.Time) AdminSession {
+func (s *Server) adminSessionView(f storage.Family, u *storage.User, c *storage.Client, now time.Time) AdminSession {
 	last := f.LastUsedAt
 	if last.IsZero() {
 		last = f.CreatedAt
@@ -68,15 +70,20 @@ func (s *Server) adminSessionView(f storage.Family, u *storage.User, now time.Ti
 	if u != nil {
 		v.User = u.Username
 	}
-	switch {
-	case f.Revoked():
-		v.Status = SessionRevoked
-	case u == nil:
-		v.Status, v.RevokeReason = SessionRevoked, "user deleted"
-	case u.SessionGen != f.UserGen:
-		v.Status, v.RevokeReason = SessionRevoked, "user sessions revoked"
-	case !now.Before(f.ExpiresAt) || !now.Before(idle):
+	switch st := f.State(u, c, now); st {
+	case storage.FamilyLive:
+		if !now.Before(idle) {
+			v.Status = SessionExpired
+		}
+	case storage.FamilyExpired:
 		v.Status = SessionExpired
+	case storage.FamilyRevoked:
+		v.Status = SessionRevoked
+	default:
+		v.Status, v.RevokeReason = SessionRevoked, st.String()
+		if u != nil && u.SessionGen != f.UserGen && u.SessionsEndReason != "" {
+			v.RevokedAt, v.RevokeReason = u.SessionsEndedAt.UTC(), u.SessionsEndReason
+		}
 	}
 	return v
 }
@@ -95,6 +102,14 @@ func (s *Server) adminListSessions(c *gin.Context) *Error {
 	byID := make(map[string]*storage.User, len(users))
 	for i := range users {
 		byID[users[i].ID] = &users[i]
+	}
+	clients, err := s.store.ListClients(ctx)
+	if err != nil {
+		return serverError(err)
+	}
+	clientByID := make(map[string]*storage.Client, len(clients))
+	for i := range clients {
+		clientByID[clients[i].ID] = &clients[i]
 	}
 	var filter storage.FamilyFilter
 	if q, ok := c.GetQuery("user"); ok {
@@ -115,7 +130,7 @@ func (s *Server) adminListSessions(c *gin.Context) *Error {
 	now := s.now()
 	out := make([]AdminSession, 0, len(fams))
 	for _, f := range fams {
-		out = append(out, s.adminSessionView(f, byID[f.UserID], now))
+		out = append(out, s.adminSessionView(f, byID[f.UserID], clientByID[f.ClientID], now))
 	}
 	slices.SortFunc(out, func(a, b AdminSession) int {
 		return cmp.Or(a.CreatedAt.Compare(b.CreatedAt), cmp.Compare(a.ID, b.ID))

@@ -227,8 +227,9 @@ func (s *Server) adminPatchUser(c *gin.Context) *Error {
 			u.Scopes = scopes
 		}
 		if reason != "" {
-			// Kills every family atomically with the change (storage.User).
-			u.SessionGen++
+			// Ends every session atomically with the change, in this one
+			// write (storage.User.SessionGen).
+			u.EndSessions(now, reason)
 		}
 		u.UpdatedAt = now
 		return u, nil
@@ -245,13 +246,7 @@ func (s *Server) adminPatchUser(c *gin.Context) *Error {
 		attrs = append(attrs, slog.Any("scopes", scopes))
 	}
 	if reason != "" {
-		// The generation bump already made the families unusable; marking
-		// them revoked makes the session list say so.
-		n, err := s.store.RevokeUserFamilies(ctx, u.ID, now, reason)
-		if err != nil {
-			return serverError(err)
-		}
-		attrs = append(attrs, slog.Int("sessions_revoked", n))
+		attrs = append(attrs, slog.String("sessions_ended", reason))
 	}
 	s.adminAudit(c, "user.update", attrs...)
 	c.JSON(http.StatusOK, adminUserView(u))
@@ -389,16 +384,17 @@ func (s *Server) adminRevokeUserSessions(c *gin.Context) *Error {
 	if e != nil {
 		return e
 	}
-	ctx := c.Request.Context()
-	u, err := s.store.GetUser(ctx, name)
+	// One write: the user's families and access tokens recorded the
+	// generation this moves past (storage.User.SessionGen).
+	now := s.now().UTC()
+	u, err := s.store.UpdateUser(c.Request.Context(), name, func(u storage.User) (storage.User, error) {
+		u.EndSessions(now, "revoked by admin")
+		return u, nil
+	})
 	if err != nil {
 		return adminStoreErr(err, "user "+strconv.Quote(name))
 	}
-	n, err := s.store.RevokeUserFamilies(ctx, u.ID, s.now().UTC(), "revoked by admin")
-	if err != nil {
-		return serverError(err)
-	}
-	s.adminAudit(c, "session.revoke_user", slog.String("username", name), slog.String("user_id", u.ID), slog.Int("sessions_revoked", n))
+	s.adminAudit(c, "session.revoke_user", slog.String("username", name), slog.String("user_id", u.ID))
 	c.Status(http.StatusNoContent)
 	return nil
 }

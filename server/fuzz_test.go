@@ -53,7 +53,8 @@ func FuzzRefreshTokenHash(f *testing.F) {
 }
 
 func FuzzParseAccessClaims(f *testing.F) {
-	for _, s := range []string{`{}`, `{"exp":1,"iat":1,"jti":"x","sub":"y","aud":["a","b"]}`, `{"exp":"1"}`, `{"exp":1e300,"iat":1,"jti":"x","sub":"y"}`, `null`, `[]`} {
+	for _, s := range []string{`{}`, `{"exp":1,"iat":1,"jti":"x","sub":"y","aud":["a","b"]}`, `{"exp":"1"}`, `{"exp":1e300,"iat":1,"jti":"x","sub":"y"}`, `null`, `[]`,
+		`{"exp":1,"iat":1,"jti":"x","sub":"y","authd_gen":3,"authd_ci":"i"}`, `{"exp":1,"iat":1,"jti":"x","sub":"y","authd_gen":-1}`, `{"exp":1,"iat":1,"jti":"x","sub":"y","authd_gen":"1","authd_ci":2}`} {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(func(t *testing.T, b []byte) {

@@ -61,6 +61,9 @@ type testEnv struct {
 	url    string
 	cfg    Config
 	logBuf *lockedBuffer
+	// wrap, if set, wraps the storage the server uses; store stays the
+	// bbolt file itself.
+	wrap func(storage.Storage) storage.Storage
 }
 
 type envOption func(*Config)
@@ -89,8 +92,14 @@ func (l *lockedBuffer) String() string {
 
 func newEnv(t testing.TB, opts ...envOption) *testEnv {
 	t.Helper()
+	return newWrappedEnv(t, nil, opts...)
+}
+
+// newWrappedEnv is newEnv with the server's storage wrapped by wrap.
+func newWrappedEnv(t testing.TB, wrap func(storage.Storage) storage.Storage, opts ...envOption) *testEnv {
+	t.Helper()
 	dir := t.TempDir()
-	e := &testEnv{t: t, dir: dir, dbPath: filepath.Join(dir, "authd.db"), clock: newTestClock(), logBuf: &lockedBuffer{}}
+	e := &testEnv{t: t, dir: dir, dbPath: filepath.Join(dir, "authd.db"), clock: newTestClock(), logBuf: &lockedBuffer{}, wrap: wrap}
 	e.cfg = Config{RefreshReuseGrace: 10 * time.Second}
 	for _, o := range opts {
 		o(&e.cfg)
@@ -128,6 +137,9 @@ func (e *testEnv) start() {
 	cfg := e.cfg
 	cfg.Issuer = e.url
 	cfg.Storage = db
+	if e.wrap != nil {
+		cfg.Storage = e.wrap(db)
+	}
 	cfg.Keys = km
 	cfg.Logger = logger
 	cfg.Now = e.clock.Now

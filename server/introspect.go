@@ -27,6 +27,11 @@ type AccessClaims struct {
 	IssuedAt  time.Time
 	NotBefore time.Time
 	AuthTime  time.Time
+	// SessionGen is the user's SessionGen at issue (claim authd_gen), nil
+	// in tokens of clients and in tokens issued before the claim existed;
+	// ClientInstance the client's Instance (authd_ci). See tokenCurrent.
+	SessionGen     *uint64
+	ClientInstance string
 }
 
 // errTokenInvalid covers every reason an access token is not accepted.
@@ -76,6 +81,8 @@ func parseAccessClaims(payload []byte) (*AccessClaims, error) {
 		ClientID string          `json:"client_id"`
 		Scope    string          `json:"scope"`
 		Username string          `json:"preferred_username"`
+		Gen      *uint64         `json:"authd_gen"`
+		Instance string          `json:"authd_ci"`
 	}
 	if err := json.Unmarshal(payload, &raw); err != nil {
 		return nil, err
@@ -83,7 +90,8 @@ func parseAccessClaims(payload []byte) (*AccessClaims, error) {
 	if len(raw.Exp) == 0 || len(raw.Iat) == 0 || raw.JTI == "" || raw.Sub == "" {
 		return nil, errTokenInvalid
 	}
-	ac := &AccessClaims{Issuer: raw.Iss, Subject: raw.Sub, JTI: raw.JTI, ClientID: raw.ClientID, Username: raw.Username}
+	ac := &AccessClaims{Issuer: raw.Iss, Subject: raw.Sub, JTI: raw.JTI, ClientID: raw.ClientID, Username: raw.Username,
+		SessionGen: raw.Gen, ClientInstance: raw.Instance}
 	var err error
 	if ac.Exp, err = unixTime(raw.Exp); err != nil {
 		return nil, err
@@ -197,6 +205,9 @@ func (s *Server) introspectAccess(ctx context.Context, token string) (*introspec
 	if err != nil {
 		return nil, err
 	}
+	if current, err := s.tokenCurrent(ctx, ac); err != nil || !current {
+		return nil, err
+	}
 	ans := &introspection{
 		Active: true, Scope: strings.Join(ac.Scope, " "), ClientID: ac.ClientID, Username: ac.Username,
 		TokenType: "Bearer", Exp: ac.Exp.Unix(), Iat: ac.IssuedAt.Unix(), Sub: ac.Subject, Iss: ac.Issuer, JTI: ac.JTI,
@@ -225,7 +236,7 @@ func (s *Server) introspectRefresh(ctx context.Context, token string, cl storage
 		return nil, err
 	}
 	now := s.now()
-	if fam.ClientID != cl.ID || fam.Revoked() || tok.Spent() || !now.Before(tok.IdleExpiresAt) || !now.Before(fam.ExpiresAt) {
+	if fam.ClientID != cl.ID || tok.Spent() || !now.Before(tok.IdleExpiresAt) {
 		return nil, nil
 	}
 	u, err := s.store.GetUserByID(ctx, fam.UserID)
@@ -235,7 +246,7 @@ func (s *Server) introspectRefresh(ctx context.Context, token string, cl storage
 	if err != nil {
 		return nil, err
 	}
-	if u.Disabled || u.SessionGen != fam.UserGen {
+	if fam.State(&u, &cl, now) != storage.FamilyLive {
 		return nil, nil
 	}
 	return &introspection{

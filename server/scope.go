@@ -74,6 +74,35 @@ func grantScope(cl storage.Client, u storage.User, requested []string) ([]string
 	return requested, nil
 }
 
+// refreshScope decides the scope of a refresh's access token (SPEC §2.1):
+// the requested scope (by default the family's) ∩ the family's ∩ what the
+// client and the user may have now, read at every refresh so that
+// narrowing either takes effect at the next one. invalid_grant when the
+// family had a scope and none of it remains; invalid_scope when some
+// remains but none of what was requested.
+func refreshScope(requested, family []string, u storage.User, cl storage.Client) ([]string, *Error) {
+	want := family
+	if requested != nil {
+		want = requested
+	}
+	may := func(sc string) bool {
+		return slices.Contains(cl.Scopes, sc) && userMay(u, sc)
+	}
+	if len(family) > 0 && !slices.ContainsFunc(family, may) {
+		return nil, invalidGrant("refresh token revoked: none of its scope is granted any more")
+	}
+	var out []string
+	for _, sc := range want {
+		if slices.Contains(family, sc) && may(sc) {
+			out = append(out, sc)
+		}
+	}
+	if len(out) == 0 && len(want) > 0 {
+		return nil, invalidScope("the requested scope is no longer granted")
+	}
+	return out, nil
+}
+
 // subset reports whether every element of a is in b.
 func subset(a, b []string) bool {
 	for _, x := range a {

@@ -53,6 +53,11 @@ type accessTokenClaims struct {
 	Scope             string `json:"scope"`
 	AuthTime          int64  `json:"auth_time,omitempty"`
 	PreferredUsername string `json:"preferred_username,omitempty"`
+	// Private claims (RFC 9068 §2.2 allows them) that tell whether the
+	// token is still current (tokenCurrent): the user's SessionGen at issue
+	// (user tokens only) and the client's Instance.
+	SessionGen     *uint64 `json:"authd_gen,omitempty"`
+	ClientInstance string  `json:"authd_ci,omitempty"`
 }
 
 func (s *Server) handleToken(c *gin.Context) {
@@ -228,7 +233,7 @@ func (s *Server) passwordGrant(ctx context.Context, r *http.Request, f form, cl 
 	now := s.now()
 	// Sign while the session is committed: the two take about the same
 	// time, and the answer waits for both.
-	signed := s.issueAsync(u.ID, u.Username, cl.ID, aud, scope, now, now)
+	signed := s.issueAsync(&u, cl, aud, scope, now, now)
 	var rt string
 	if slices.Contains(cl.Grants, GrantRefreshToken) {
 		var hash string
@@ -239,7 +244,7 @@ func (s *Server) passwordGrant(ctx context.Context, r *http.Request, f form, cl 
 		fam := storage.Family{
 			ID: newID(), UserID: u.ID, ClientID: cl.ID, Scope: scope, Audience: aud,
 			UserGen: u.SessionGen, AuthTime: now, CreatedAt: now, LastUsedAt: now,
-			ExpiresAt: now.Add(s.cfg.RefreshTTL),
+			ExpiresAt: now.Add(s.cfg.RefreshTTL), ClientInstance: cl.Instance,
 		}
 		tok := storage.RefreshToken{Hash: hash, FamilyID: fam.ID, IssuedAt: now, IdleExpiresAt: minTime(now.Add(s.cfg.RefreshIdleTTL), fam.ExpiresAt)}
 		if err := s.store.CreateFamily(ctx, fam, tok); err != nil {
@@ -291,7 +296,10 @@ const (
 )
 
 // refreshGrant implements RFC 6749 §6 with rotation, families and reuse
-// detection (SPEC §2.1, RFC 9700 §4.14.2).
+// detection (SPEC §2.1, RFC 9700 §4.14.2). Everything it decides on, the
+// token, its family, the user and the client, is read inside the rotation's
+// compare-and-swap, so a password change, disable, deletion or narrowing
+// that commits before the rotation is seen by it.
 func (s *Server) refreshGrant(ctx context.Context, f form, cl storage.Client) (*tokenResponse, *Error) {
 	presented := f.get("refresh_token")
 	if presented == "" {
@@ -305,30 +313,20 @@ func (s *Server) refreshGrant(ctx context.Context, f form, cl storage.Client) (*
 	if !ok {
 		return nil, invalidGrant("refresh token invalid")
 	}
-	tok0, fam, err := s.store.GetRefreshToken(ctx, hash)
+	tok0, fam0, err := s.store.GetRefreshToken(ctx, hash)
 	if errors.Is(err, storage.ErrNotFound) {
 		return nil, invalidGrant("refresh token invalid")
 	}
 	if err != nil {
 		return nil, serverError(err)
 	}
-	if fam.ClientID != cl.ID {
+	if fam0.ClientID != cl.ID {
 		return nil, invalidGrant("refresh token was issued to another client")
 	}
-	u, err := s.store.GetUserByID(ctx, fam.UserID)
-	if errors.Is(err, storage.ErrNotFound) {
-		return nil, invalidGrant("refresh token revoked: the user no longer exists")
-	}
-	if err != nil {
-		return nil, serverError(err)
-	}
-	if u.Disabled {
-		return nil, invalidGrant("refresh token revoked: the user is disabled")
-	}
-	if requested != nil && !subset(requested, fam.Scope) {
+	if requested != nil && !subset(requested, fam0.Scope) {
 		return nil, invalidScope("the requested scope exceeds the scope originally granted")
 	}
-	aud, e := s.audience(cl, f.get("resource"), fam.Audience)
+	aud, e := s.audience(cl, f.get("resource"), fam0.Audience)
 	if e != nil {
 		return nil, e
 	}
@@ -336,27 +334,54 @@ func (s *Server) refreshGrant(ctx context.Context, f form, cl storage.Client) (*
 	successor := deriveSuccessor(s.rtKey, presented)
 	succHash := hashToken(successor)
 	now := s.now()
-	scope := fam.Scope
-	if requested != nil {
-		scope = requested
-	}
 	// In the usual case, an unused token of a live family, sign while the
-	// rotation is committed; the compare-and-swap below still decides.
+	// rotation is committed, with the user and client as read now; the
+	// compare-and-swap below decides, and the token is signed again if
+	// what it decided with differs.
 	var signed <-chan issued
-	if !tok0.Spent() && now.Before(tok0.IdleExpiresAt) && familyDead(fam, u, cl.ID, now) == nil {
-		signed = s.issueAsync(u.ID, u.Username, cl.ID, aud, scope, fam.AuthTime, now)
+	var pre accessGrant
+	if !tok0.Spent() && now.Before(tok0.IdleExpiresAt) {
+		if u0, err := s.store.GetUserByID(ctx, fam0.UserID); err == nil && fam0.State(&u0, &cl, now) == storage.FamilyLive {
+			if scope, e := refreshScope(requested, fam0.Scope, u0, cl); e == nil {
+				pre = accessGrant{u0, cl, scope}
+				signed = s.issueAsync(&u0, cl, aud, scope, fam0.AuthTime, now)
+			}
+		}
 	}
 	var outcome rotationOutcome
 	var famNow storage.Family
-	err = s.store.UpdateRefresh(ctx, hash, func(tok storage.RefreshToken, fam storage.Family, succ *storage.RefreshToken) (storage.RefreshChange, error) {
-		outcome, famNow = 0, fam
-		if e := familyDead(fam, u, cl.ID, now); e != nil {
+	var grant accessGrant
+	err = s.store.UpdateRefresh(ctx, hash, func(st storage.RefreshState) (storage.RefreshChange, error) {
+		tok, fam := st.Token, st.Family
+		outcome, famNow, grant = 0, fam, accessGrant{}
+		if fam.ClientID != cl.ID {
+			return storage.RefreshChange{}, invalidGrant("refresh token was issued to another client")
+		}
+		if e := familyError(fam.State(st.User, st.Client, now)); e != nil {
 			return storage.RefreshChange{}, e
+		}
+		// Live: the user and the client exist. The client's grants and
+		// audiences are read here too, so that narrowing them takes effect
+		// at the next refresh, whatever this server's client cache holds.
+		grant.user, grant.client = *st.User, *st.Client
+		if !slices.Contains(grant.client.Grants, GrantRefreshToken) {
+			return storage.RefreshChange{}, unauthorizedClient("the client may not use this grant type")
+		}
+		if len(grant.client.Audiences) > 0 && !slices.Contains(grant.client.Audiences, aud) {
+			if f.get("resource") != "" {
+				return storage.RefreshChange{}, oauthErr(http.StatusBadRequest, "invalid_target", "the requested resource is not allowed for this client")
+			}
+			return storage.RefreshChange{}, invalidGrant("refresh token revoked: its audience is no longer allowed for the client")
 		}
 		if !tok.Spent() {
 			if !now.Before(tok.IdleExpiresAt) {
 				return storage.RefreshChange{}, invalidGrant("refresh token expired")
 			}
+			scope, e := refreshScope(requested, fam.Scope, grant.user, grant.client)
+			if e != nil {
+				return storage.RefreshChange{}, e
+			}
+			grant.scope = scope
 			outcome = rotated
 			tok.SpentAt, tok.SuccessorHash = now, succHash
 			fam.LastUsedAt = now
@@ -365,7 +390,12 @@ func (s *Server) refreshGrant(ctx context.Context, f form, cl storage.Client) (*
 			return storage.RefreshChange{Token: &tok, Family: &fam, Insert: &next}, nil
 		}
 		grace := s.cfg.RefreshReuseGrace
-		if grace > 0 && now.Sub(tok.SpentAt) <= grace && tok.SuccessorHash == succHash && succ != nil && !succ.Spent() {
+		if grace > 0 && now.Sub(tok.SpentAt) <= grace && tok.SuccessorHash == succHash && st.Successor != nil && !st.Successor.Spent() {
+			scope, e := refreshScope(requested, fam.Scope, grant.user, grant.client)
+			if e != nil {
+				return storage.RefreshChange{}, e
+			}
+			grant.scope = scope
 			outcome = retried
 			return storage.RefreshChange{}, nil
 		}
@@ -374,9 +404,9 @@ func (s *Server) refreshGrant(ctx context.Context, f form, cl storage.Client) (*
 		famNow = fam
 		return storage.RefreshChange{Family: &fam}, nil
 	})
-	var pre issued
+	var preIssued issued
 	if signed != nil {
-		pre = <-signed
+		preIssued = <-signed
 	}
 	var oe *Error
 	if errors.As(err, &oe) {
@@ -394,9 +424,9 @@ func (s *Server) refreshGrant(ctx context.Context, f form, cl storage.Client) (*
 		return nil, invalidGrant("refresh token revoked: reuse detected")
 	}
 
-	resp, e := pre.resp, pre.e
-	if signed == nil {
-		resp, e = s.issue(u.ID, u.Username, cl.ID, aud, scope, famNow.AuthTime, now)
+	resp, e := preIssued.resp, preIssued.e
+	if signed == nil || !pre.same(grant) {
+		resp, e = s.issue(&grant.user, grant.client, aud, grant.scope, famNow.AuthTime, now)
 	}
 	if e != nil {
 		return nil, e
@@ -405,23 +435,41 @@ func (s *Server) refreshGrant(ctx context.Context, f form, cl storage.Client) (*
 	if outcome == retried {
 		s.log.Info("refresh retried within grace", "event", "refresh_retry", "family_id", famNow.ID, "client_id", cl.ID)
 	} else {
-		s.log.Info("refresh", "event", "refresh", "family_id", famNow.ID, "user_id", u.ID, "client_id", cl.ID)
+		s.log.Info("refresh", "event", "refresh", "family_id", famNow.ID, "user_id", grant.user.ID, "client_id", cl.ID)
 	}
 	return resp, nil
 }
 
-// familyDead reports why fam can no longer refresh for clientID at now,
-// or nil while it can.
-func familyDead(fam storage.Family, u storage.User, clientID string, now time.Time) *Error {
-	switch {
-	case fam.ClientID != clientID:
-		return invalidGrant("refresh token was issued to another client")
-	case fam.Revoked(), fam.UserGen != u.SessionGen:
-		return invalidGrant("refresh token revoked")
-	case !now.Before(fam.ExpiresAt):
+// accessGrant is what a refresh's access token says: whose it is and its
+// scope.
+type accessGrant struct {
+	user   storage.User
+	client storage.Client
+	scope  []string
+}
+
+// same reports whether a token signed for g says what one for h would.
+func (g accessGrant) same(h accessGrant) bool {
+	return g.user.ID == h.user.ID && g.user.Username == h.user.Username && g.user.SessionGen == h.user.SessionGen &&
+		g.client.ID == h.client.ID && g.client.Instance == h.client.Instance && slices.Equal(g.scope, h.scope)
+}
+
+// familyError is the refresh grant's answer for a family in state st (SPEC
+// §2.1: invalid_grant, with a description that says which), nil while live.
+func familyError(st storage.FamilyState) *Error {
+	switch st {
+	case storage.FamilyLive:
+		return nil
+	case storage.FamilyExpired:
 		return invalidGrant("refresh token expired")
+	case storage.FamilyUserDeleted:
+		return invalidGrant("refresh token revoked: the user no longer exists")
+	case storage.FamilyUserDisabled:
+		return invalidGrant("refresh token revoked: the user is disabled")
+	case storage.FamilyClientDeleted:
+		return invalidGrant("refresh token revoked: the client no longer exists")
 	}
-	return nil
+	return invalidGrant("refresh token revoked")
 }
 
 // clientCredentialsGrant implements RFC 6749 §4.4: confidential clients
@@ -447,7 +495,7 @@ func (s *Server) clientCredentialsGrant(ctx context.Context, f form, cl storage.
 		return nil, e
 	}
 	now := s.now()
-	resp, e := s.issue(cl.ID, "", cl.ID, aud, scope, time.Time{}, now)
+	resp, e := s.issue(nil, cl, aud, scope, time.Time{}, now)
 	if e != nil {
 		return nil, e
 	}
@@ -481,23 +529,32 @@ type issued struct {
 }
 
 // issueAsync signs an access token in the background; the channel delivers
-// the result once and never blocks the signer.
-func (s *Server) issueAsync(sub, username, clientID, aud string, scope []string, authTime, now time.Time) <-chan issued {
+// the result once and never blocks the signer. u is not kept.
+func (s *Server) issueAsync(u *storage.User, cl storage.Client, aud string, scope []string, authTime, now time.Time) <-chan issued {
 	ch := make(chan issued, 1)
+	if u != nil {
+		cp := *u
+		u = &cp
+	}
 	go func() {
-		r, e := s.issue(sub, username, clientID, aud, scope, authTime, now)
+		r, e := s.issue(u, cl, aud, scope, authTime, now)
 		ch <- issued{r, e}
 	}()
 	return ch
 }
 
-// issue signs an access token.
-func (s *Server) issue(sub, username, clientID, aud string, scope []string, authTime, now time.Time) (*tokenResponse, *Error) {
+// issue signs an access token of user u through client cl, or of cl
+// itself (client_credentials) when u is nil.
+func (s *Server) issue(u *storage.User, cl storage.Client, aud string, scope []string, authTime, now time.Time) (*tokenResponse, *Error) {
 	claims := accessTokenClaims{
-		Issuer: s.cfg.Issuer, Subject: sub, Audience: aud,
+		Issuer: s.cfg.Issuer, Subject: cl.ID, Audience: aud,
 		Expiry: now.Add(s.cfg.AccessTTL).Unix(), IssuedAt: now.Unix(), NotBefore: now.Unix(),
-		JTI: newID(), ClientID: clientID, Scope: strings.Join(scope, " "),
-		PreferredUsername: username,
+		JTI: newID(), ClientID: cl.ID, Scope: strings.Join(scope, " "),
+		ClientInstance: cl.Instance,
+	}
+	if u != nil {
+		gen := u.SessionGen
+		claims.Subject, claims.PreferredUsername, claims.SessionGen = u.ID, u.Username, &gen
 	}
 	if !authTime.IsZero() {
 		claims.AuthTime = authTime.Unix()

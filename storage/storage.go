@@ -16,10 +16,21 @@
 //   - Values returned are copies owned by the caller.
 //   - Errors wrap the sentinels below, so callers test them with errors.Is.
 //
+// # Privilege changes are one write
+//
+// Ending a user's sessions (SessionGen) and deleting a client (Instance)
+// each write one record; families and access tokens recorded the
+// generation and instance they were issued under, and Family.State and
+// Client.Issued compare them. UpdateRefresh reads the family's user and
+// client in its compare-and-swap, so such a write and a rotation are
+// ordered one way or the other.
+//
 // A backend passes the conformance suite in package storagetest. The bbolt
 // backend lives in storage/bolt; the interface is shaped so that a distributed
-// store with compare-and-swap transactions (etcd) can implement it too: no
-// method needs a transaction that spans more than the keys it names.
+// store with compare-and-swap transactions (etcd) can implement it too: most
+// methods touch the keys they name; UpdateRefresh the token, its family,
+// its successor and the family's user and client. DeleteUser (which marks
+// the user's families revoked) and Sweep span more.
 package storage
 
 import (
@@ -58,13 +69,25 @@ type User struct {
 	// Admin grants the authd:admin scope.
 	Admin    bool `json:"admin"`
 	Disabled bool `json:"disabled"`
-	// SessionGen is incremented whenever all of the user's refresh-token
-	// families must die (password change, disable). A family records the
-	// generation at login and is dead once they differ, so the revocation is
+	// SessionGen is incremented whenever all of the user's sessions must
+	// end (password change, disable, revocation of the user's sessions). A
+	// family records the generation at login, an access token at issue,
+	// and either is dead once they differ, so the revocation is one write,
 	// atomic with the user change that causes it.
 	SessionGen uint64    `json:"session_gen"`
 	CreatedAt  time.Time `json:"created_at"`
 	UpdatedAt  time.Time `json:"updated_at"`
+	// SessionsEndedAt and SessionsEndReason say when and why SessionGen
+	// last moved on, for the session list; zero if it never did.
+	SessionsEndedAt   time.Time `json:"sessions_ended_at,omitzero"`
+	SessionsEndReason string    `json:"sessions_end_reason,omitempty"`
+}
+
+// EndSessions ends all of the user's sessions: refresh-token families and
+// access tokens issued until now die (Family.State). The caller stores u.
+func (u *User) EndSessions(at time.Time, reason string) {
+	u.SessionGen++
+	u.SessionsEndedAt, u.SessionsEndReason = at, reason
 }
 
 // Client is an OAuth 2.0 client (RFC 6749 §2).
@@ -83,6 +106,27 @@ type Client struct {
 	// BuiltIn clients (authd-console) cannot be deleted.
 	BuiltIn   bool      `json:"built_in,omitempty"`
 	CreatedAt time.Time `json:"created_at"`
+	// Instance is random and names this client among all that ever had its
+	// ID. CreateClient sets a new one when it is empty; it never changes
+	// afterwards. Families and access tokens record it, so that a client
+	// deleted and created again with the same ID inherits nothing.
+	Instance string `json:"instance,omitempty"`
+	// LegacyFamilies is set by a backend's migration on a client that
+	// existed before families recorded their client's Instance: families
+	// without one belong to it if they were created after it (see
+	// Client.Issued). Never set on clients created since.
+	LegacyFamilies bool `json:"legacy_families,omitempty"`
+}
+
+// Issued reports whether something recorded as issued by the client
+// instance at time at (a family, an access token) was issued by c. An empty
+// instance (recorded before instances existed) matches only a migrated
+// client (LegacyFamilies) that was created no later than at.
+func (c Client) Issued(instance string, at time.Time) bool {
+	if instance != "" {
+		return instance == c.Instance
+	}
+	return c.LegacyFamilies && !at.Before(c.CreatedAt)
 }
 
 // Family is the chain of refresh tokens descending from one login.
@@ -103,10 +147,72 @@ type Family struct {
 	// RevokedAt is zero while the family lives.
 	RevokedAt    time.Time `json:"revoked_at,omitzero"`
 	RevokeReason string    `json:"revoke_reason,omitempty"`
+
+	// ClientInstance is the client's Instance at login; empty in families
+	// stored before instances existed.
+	ClientInstance string `json:"client_instance,omitempty"`
 }
 
-// Revoked reports whether the family has been revoked.
+// Revoked reports whether the family has been revoked explicitly (by its
+// client, an operator, or reuse detection). A family may be dead without
+// being revoked: State is the rule.
 func (f Family) Revoked() bool { return !f.RevokedAt.IsZero() }
+
+// FamilyState says whether a family may still be used, and if not, why.
+type FamilyState uint8
+
+// The states of a family, in the order State checks them.
+const (
+	FamilyLive          FamilyState = iota
+	FamilyRevoked                   // revoked explicitly: RevokedAt is set
+	FamilyUserDeleted               // its user no longer exists
+	FamilyUserDisabled              // its user is disabled
+	FamilySessionsEnded             // its user's SessionGen moved on: password change, disable, revocation of the user's sessions
+	FamilyClientDeleted             // its client no longer exists, or was deleted and created again
+	FamilyExpired                   // past ExpiresAt
+)
+
+var familyStateNames = [...]string{
+	FamilyLive:          "live",
+	FamilyRevoked:       "revoked",
+	FamilyUserDeleted:   "user deleted",
+	FamilyUserDisabled:  "user disabled",
+	FamilySessionsEnded: "user sessions ended",
+	FamilyClientDeleted: "client deleted",
+	FamilyExpired:       "expired",
+}
+
+func (s FamilyState) String() string {
+	if int(s) < len(familyStateNames) {
+		return familyStateNames[s]
+	}
+	return "unknown"
+}
+
+// State is the one rule for whether a family is alive at now. u and c are
+// the family's user and client as they are now, nil when deleted (a user or
+// client with another ID counts as deleted). The first reason that applies,
+// in the order of the constants, is returned.
+//
+// Whether the family's current refresh token is spent or idle-expired is
+// the token's state, not the family's.
+func (f Family) State(u *User, c *Client, now time.Time) FamilyState {
+	switch {
+	case f.Revoked():
+		return FamilyRevoked
+	case u == nil || u.ID != f.UserID:
+		return FamilyUserDeleted
+	case u.Disabled:
+		return FamilyUserDisabled
+	case u.SessionGen != f.UserGen:
+		return FamilySessionsEnded
+	case c == nil || c.ID != f.ClientID || !c.Issued(f.ClientInstance, f.CreatedAt):
+		return FamilyClientDeleted
+	case !now.Before(f.ExpiresAt):
+		return FamilyExpired
+	}
+	return FamilyLive
+}
 
 // RefreshToken is the stored state of one refresh token. The token itself is
 // never stored: Hash is the SHA-256 of the token string, hex encoded.
@@ -134,11 +240,28 @@ type RefreshChange struct {
 	Insert *RefreshToken // a new token to create in the same family
 }
 
-// RefreshFunc decides a refresh. tok is the presented token's state and fam
-// its family's; succ is the state of tok's successor (nil when tok is unspent
-// or the successor no longer exists). It may run more than once. An error
-// aborts the update and is returned from UpdateRefresh as is.
-type RefreshFunc func(tok RefreshToken, fam Family, succ *RefreshToken) (RefreshChange, error)
+// RefreshState is what UpdateRefresh reads, in one transaction, for its
+// function to decide with.
+type RefreshState struct {
+	// Token is the presented token and Family its family.
+	Token  RefreshToken
+	Family Family
+	// Successor is Token's successor; nil when Token is unspent or the
+	// successor no longer exists.
+	Successor *RefreshToken
+	// User is the family's user (by Family.UserID) and Client its client
+	// (by Family.ClientID), as committed; nil when deleted. A change to
+	// either that commits after this read makes the update fail and retry
+	// (or the change waits for it), so the decision never rests on a user
+	// or client that has already changed.
+	User   *User
+	Client *Client
+}
+
+// RefreshFunc decides a refresh from the state UpdateRefresh read. It may
+// run more than once. An error aborts the update and is returned from
+// UpdateRefresh as is.
+type RefreshFunc func(st RefreshState) (RefreshChange, error)
 
 // KeyState is the life-cycle state of a signing key.
 type KeyState string
@@ -171,12 +294,9 @@ type Key struct {
 }
 
 // FamilyFilter selects families in ListFamilies. Zero fields match all.
+// Whether a listed family is alive is Family.State's to say.
 type FamilyFilter struct {
 	UserID string
-	// Live limits the result to families neither revoked nor past ExpiresAt
-	// at the time Now.
-	Live bool
-	Now  time.Time
 }
 
 // SweepStats reports what one Sweep call removed.
@@ -204,14 +324,21 @@ type Storage interface {
 	ListUsers(ctx context.Context) ([]User, error)
 	// UpdateUser applies fn atomically; fn must not change Username or ID.
 	UpdateUser(ctx context.Context, username string, fn func(User) (User, error)) (User, error)
-	// DeleteUser removes the user and revokes all of the user's families.
+	// DeleteUser removes the user. Its families die with it (Family.State);
+	// those not yet revoked are also marked revoked, reason "user deleted".
 	DeleteUser(ctx context.Context, username string) error
 
-	// Clients.
+	// Clients. CreateClient stores a new client, with a new random Instance
+	// if it has none; ErrExists if the ID is taken.
 	CreateClient(ctx context.Context, c Client) error
 	GetClient(ctx context.Context, id string) (Client, error)
 	ListClients(ctx context.Context) ([]Client, error)
+	// UpdateClient applies fn atomically; fn must not change ID, Instance
+	// or LegacyFamilies.
 	UpdateClient(ctx context.Context, id string, fn func(Client) (Client, error)) (Client, error)
+	// DeleteClient removes the client. Its families and access tokens die
+	// with it in that one write (Family.State, Client.Issued): a client
+	// created later with the same ID has another Instance.
 	DeleteClient(ctx context.Context, id string) error
 
 	// CreateFamily stores a new family with its first token atomically.
@@ -222,15 +349,14 @@ type Storage interface {
 	// GetRefreshToken returns the token with that hash and its family.
 	GetRefreshToken(ctx context.Context, hash string) (RefreshToken, Family, error)
 	// UpdateRefresh is the one compare-and-swap of the refresh grant: it reads
-	// the token, its family and its successor, calls fn and applies the
-	// change atomically. ErrNotFound if no such token (or its family is gone).
+	// the token, its family, its successor, the family's user and client
+	// (RefreshState), calls fn and applies the change atomically: it
+	// commits only if none of what it read has changed in between.
+	// ErrNotFound if no such token (or its family is gone).
 	UpdateRefresh(ctx context.Context, hash string, fn RefreshFunc) error
 	// RevokeFamily marks one family revoked (idempotent: an already revoked
 	// family keeps its first RevokedAt and reason). ErrNotFound if absent.
 	RevokeFamily(ctx context.Context, id string, at time.Time, reason string) (Family, error)
-	// RevokeUserFamilies revokes every live family of the user and returns
-	// how many it revoked.
-	RevokeUserFamilies(ctx context.Context, userID string, at time.Time, reason string) (int, error)
 
 	// DenyAccessToken puts an access token's jti on the deny list until exp.
 	DenyAccessToken(ctx context.Context, jti string, exp time.Time) error

@@ -78,6 +78,7 @@ type familySeeder struct {
 	users    []storage.User
 	scope    []string
 	audience string
+	instance string // the client's, which a login records
 }
 
 // Default lifetimes of `authd serve` (SPEC §1).
@@ -113,7 +114,7 @@ func openSeeder(ctx context.Context, path, issuer string, usernames []string) (*
 			s.scope = append(s.scope, sc)
 		}
 	}
-	s.audience = issuer
+	s.audience, s.instance = issuer, cl.Instance
 	if len(cl.Audiences) > 0 {
 		s.audience = cl.Audiences[0]
 	}
@@ -170,7 +171,7 @@ func (s *familySeeder) write(ctx context.Context, fams []seededFamily, start tim
 				fam := storage.Family{
 					ID: f.id, UserID: u.ID, ClientID: appClient, Scope: s.scope, Audience: s.audience,
 					UserGen: u.SessionGen, AuthTime: now, CreatedAt: now, LastUsedAt: now,
-					ExpiresAt: now.Add(refreshTTL),
+					ExpiresAt: now.Add(refreshTTL), ClientInstance: s.instance,
 				}
 				tok := storage.RefreshToken{Hash: f.hash, FamilyID: f.id, IssuedAt: now, IdleExpiresAt: now.Add(refreshIdleTTL)}
 				if err := s.db.CreateFamily(ctx, fam, tok); err != nil {

@@ -31,10 +31,14 @@ func addSessions(t *testing.T, st storage.Storage) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	cl, err := st.GetClient(ctx, "web")
+	if err != nil {
+		t.Fatal(err)
+	}
 	now := time.Now().UTC()
 	for _, id := range []string{"fam-one", "fam-two"} {
 		f := storage.Family{ID: id, UserID: u.ID, ClientID: "web", Scope: []string{"read"}, UserGen: u.SessionGen,
-			AuthTime: now, CreatedAt: now, LastUsedAt: now, ExpiresAt: now.Add(time.Hour)}
+			AuthTime: now, CreatedAt: now, LastUsedAt: now, ExpiresAt: now.Add(time.Hour), ClientInstance: cl.Instance}
 		tok := storage.RefreshToken{Hash: strings.Repeat("0", 60) + id[4:], FamilyID: id, IssuedAt: now, IdleExpiresAt: now.Add(time.Hour)}
 		if err := st.CreateFamily(ctx, f, tok); err != nil {
 			t.Fatal(err)

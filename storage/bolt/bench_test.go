@@ -24,7 +24,8 @@ var (
 // rotateTo spends the presented token and inserts next, as the refresh
 // grant does.
 func rotateTo(next string, at time.Time) storage.RefreshFunc {
-	return func(tok storage.RefreshToken, fam storage.Family, _ *storage.RefreshToken) (storage.RefreshChange, error) {
+	return func(st storage.RefreshState) (storage.RefreshChange, error) {
+		tok, fam := st.Token, st.Family
 		if tok.Spent() {
 			return storage.RefreshChange{}, fmt.Errorf("token %.8s spent", tok.Hash)
 		}

@@ -1,8 +1,10 @@
 package bolt
 
 import (
+	"bytes"
 	"context"
 	"encoding/binary"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -124,6 +126,42 @@ var migrations = []func(tx *bbolt.Tx) error{
 		} {
 			if _, err := tx.CreateBucketIfNotExists(name); err != nil {
 				return fmt.Errorf("create bucket %s: %w", name, err)
+			}
+		}
+		return nil
+	},
+	// 2: clients get an Instance, which families (family format 2) and
+	// access tokens record. Families stored before have none; rather than
+	// walk them all (a million take seconds), the clients that exist now
+	// are marked as theirs (LegacyFamilies), so they match only a client
+	// that existed at this migration and was created before them
+	// (storage.Client.Issued). A client created later never has the mark.
+	func(tx *bbolt.Tx) error {
+		b := tx.Bucket(bucketClients)
+		type kv struct{ k, v []byte }
+		var out []kv
+		err := b.ForEach(func(k, v []byte) error {
+			var c storage.Client
+			if err := json.Unmarshal(v, &c); err != nil {
+				return fmt.Errorf("client %q: %w: %w", k, errCorrupt, err)
+			}
+			if c.Instance == "" {
+				c.Instance = newInstance()
+			}
+			c.LegacyFamilies = true
+			nv, err := json.Marshal(c)
+			if err != nil {
+				return err
+			}
+			out = append(out, kv{bytes.Clone(k), nv})
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		for _, e := range out {
+			if err := b.Put(e.k, e.v); err != nil {
+				return err
 			}
 		}
 		return nil

@@ -19,15 +19,18 @@ import (
 // Times come back in UTC, without monotonic reading: compare them with
 // time.Time.Equal.
 
+// Family format 2 appends ClientInstance to format 1; format 1 records,
+// written before clients had instances, decode with an empty one.
 const (
-	familyFormat = 1
-	tokenFormat  = 1
+	familyFormat1 = 1
+	familyFormat  = 2
+	tokenFormat   = 1
 )
 
 var errCorrupt = errors.New("corrupt record")
 
 func encodeFamily(f storage.Family) []byte {
-	b := make([]byte, 0, 128+len(f.ID)+len(f.UserID)+len(f.ClientID)+len(f.Audience)+len(f.RevokeReason))
+	b := make([]byte, 0, 128+len(f.ID)+len(f.UserID)+len(f.ClientID)+len(f.Audience)+len(f.RevokeReason)+len(f.ClientInstance))
 	b = append(b, familyFormat)
 	b = appendString(b, f.ID)
 	b = appendString(b, f.UserID)
@@ -44,12 +47,14 @@ func encodeFamily(f storage.Family) []byte {
 	b = appendTime(b, f.ExpiresAt)
 	b = appendTime(b, f.RevokedAt)
 	b = appendString(b, f.RevokeReason)
+	b = appendString(b, f.ClientInstance)
 	return b
 }
 
 func decodeFamily(v []byte) (storage.Family, error) {
 	d := decoder{b: v}
-	if d.byte() != familyFormat {
+	format := d.byte()
+	if format != familyFormat && format != familyFormat1 {
 		return storage.Family{}, fmt.Errorf("family: %w: unknown format", errCorrupt)
 	}
 	var f storage.Family
@@ -73,6 +78,9 @@ func decodeFamily(v []byte) (storage.Family, error) {
 	f.ExpiresAt = d.time()
 	f.RevokedAt = d.time()
 	f.RevokeReason = d.string()
+	if format >= 2 {
+		f.ClientInstance = d.string()
+	}
 	if err := d.done(); err != nil {
 		return storage.Family{}, fmt.Errorf("family: %w", err)
 	}

@@ -54,16 +54,8 @@ func (db *DB) GetFamily(ctx context.Context, id string) (storage.Family, error) 
 }
 
 // ListFamilies returns the families matching filter, ordered by id. With a
-// UserID it reads only that user's index. A Live filter with a zero Now
-// uses the current time.
+// UserID it reads only that user's index.
 func (db *DB) ListFamilies(ctx context.Context, filter storage.FamilyFilter) ([]storage.Family, error) {
-	now := filter.Now
-	if filter.Live && now.IsZero() {
-		now = db.now()
-	}
-	keep := func(f storage.Family) bool {
-		return !filter.Live || live(f, now)
-	}
 	var out []storage.Family
 	err := db.view(ctx, func(tx *bbolt.Tx) error {
 		out = out[:0]
@@ -73,16 +65,12 @@ func (db *DB) ListFamilies(ctx context.Context, filter storage.FamilyFilter) ([]
 				if err != nil {
 					return fmt.Errorf("%q: %w", k, err)
 				}
-				if keep(f) {
-					out = append(out, f)
-				}
+				out = append(out, f)
 				return nil
 			})
 		}
 		return forUserFamilies(tx, filter.UserID, func(f storage.Family) error {
-			if keep(f) {
-				out = append(out, f)
-			}
+			out = append(out, f)
 			return nil
 		})
 	})
@@ -113,9 +101,11 @@ func (db *DB) GetRefreshToken(ctx context.Context, hash string) (storage.Refresh
 // Errors of a RefreshChange that breaks the rules of UpdateRefresh.
 var errInvalidChange = errors.New("invalid refresh change")
 
-// UpdateRefresh reads the token with that hash, its family and its
-// successor, calls fn and writes the change it returns, all in one
-// transaction. fn's error is returned as is; fn may run more than once.
+// UpdateRefresh reads the token with that hash, its family, its successor
+// and the family's user and client, calls fn and writes the change it
+// returns, all in one write transaction: bbolt has one writer at a time, so
+// nothing fn saw can change before the commit. fn's error is returned as
+// is; fn may run more than once.
 // ErrNotFound if the token or its family is missing; ErrExists if the
 // inserted token's hash exists. A change must keep the token's Hash and
 // FamilyID and the family's ID, and insert only into the same family.
@@ -127,17 +117,29 @@ func (db *DB) UpdateRefresh(ctx context.Context, hash string, fn storage.Refresh
 		if err != nil {
 			return err
 		}
-		var succ *storage.RefreshToken
+		st := storage.RefreshState{Token: tok, Family: fam}
 		if tok.SuccessorHash != "" {
 			s, err := getToken(tx, tok.SuccessorHash)
 			switch {
 			case err == nil:
-				succ = &s
+				st.Successor = &s
 			case !errors.Is(err, storage.ErrNotFound):
 				return err
 			}
 		}
-		change, err := fn(tok, fam, succ)
+		switch u, err := getUserByID(tx, fam.UserID); {
+		case err == nil:
+			st.User = &u
+		case !errors.Is(err, storage.ErrNotFound):
+			return fmt.Errorf("user of family: %w", err)
+		}
+		switch c, err := getClient(tx, fam.ClientID); {
+		case err == nil:
+			st.Client = &c
+		case !errors.Is(err, storage.ErrNotFound):
+			return fmt.Errorf("client of family: %w", err)
+		}
+		change, err := fn(st)
 		if err != nil {
 			fnErr = err
 			return err
@@ -215,25 +217,12 @@ func (db *DB) RevokeFamily(ctx context.Context, id string, at time.Time, reason 
 	return out, nil
 }
 
-// RevokeUserFamilies revokes every live family of the user (neither revoked
-// nor expired at at) and returns how many.
-func (db *DB) RevokeUserFamilies(ctx context.Context, userID string, at time.Time, reason string) (int, error) {
-	var n int
-	err := db.update(ctx, func(tx *bbolt.Tx) error {
-		var err error
-		n, err = revokeUserFamilies(tx, userID, at, reason)
-		return err
-	})
-	if err != nil {
-		return 0, fmt.Errorf("bolt: revoke families of user %q: %w", userID, err)
-	}
-	return n, nil
-}
-
+// revokeUserFamilies marks every family of the user not yet revoked
+// revoked, and returns how many.
 func revokeUserFamilies(tx *bbolt.Tx, userID string, at time.Time, reason string) (int, error) {
 	var revoke []storage.Family
 	err := forUserFamilies(tx, userID, func(f storage.Family) error {
-		if live(f, at) {
+		if !f.Revoked() {
 			revoke = append(revoke, f)
 		}
 		return nil
@@ -249,11 +238,6 @@ func revokeUserFamilies(tx *bbolt.Tx, userID string, at time.Time, reason string
 		}
 	}
 	return len(revoke), nil
-}
-
-// live reports whether f is neither revoked nor expired at now.
-func live(f storage.Family, now time.Time) bool {
-	return !f.Revoked() && (f.ExpiresAt.IsZero() || now.Before(f.ExpiresAt))
 }
 
 // forUserFamilies calls fn for each family in the user's index. fn must not

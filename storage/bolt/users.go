@@ -2,6 +2,8 @@ package bolt
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -58,12 +60,8 @@ func (db *DB) GetUser(ctx context.Context, username string) (storage.User, error
 func (db *DB) GetUserByID(ctx context.Context, id string) (storage.User, error) {
 	var u storage.User
 	err := db.view(ctx, func(tx *bbolt.Tx) error {
-		name := tx.Bucket(bucketUserIDs).Get([]byte(id))
-		if name == nil {
-			return storage.ErrNotFound
-		}
 		var err error
-		u, err = getUser(tx, string(name))
+		u, err = getUserByID(tx, id)
 		return err
 	})
 	if err != nil {
@@ -124,8 +122,9 @@ func (db *DB) UpdateUser(ctx context.Context, username string, fn func(storage.U
 	return out, nil
 }
 
-// DeleteUser removes the user and, in the same transaction, revokes every
-// live family of the user with reason "user deleted".
+// DeleteUser removes the user and, in the same transaction, marks every
+// family of the user not yet revoked revoked, with reason "user deleted"
+// (Family.State already counts them dead once the user is gone).
 func (db *DB) DeleteUser(ctx context.Context, username string) error {
 	at := db.now()
 	err := db.update(ctx, func(tx *bbolt.Tx) error {
@@ -147,6 +146,14 @@ func (db *DB) DeleteUser(ctx context.Context, username string) error {
 	return nil
 }
 
+func getUserByID(tx *bbolt.Tx, id string) (storage.User, error) {
+	name := tx.Bucket(bucketUserIDs).Get([]byte(id))
+	if name == nil {
+		return storage.User{}, storage.ErrNotFound
+	}
+	return getUser(tx, string(name))
+}
+
 func getUser(tx *bbolt.Tx, username string) (storage.User, error) {
 	v := tx.Bucket(bucketUsers).Get([]byte(username))
 	if v == nil {
@@ -159,10 +166,14 @@ func getUser(tx *bbolt.Tx, username string) (storage.User, error) {
 	return u, nil
 }
 
-// CreateClient stores a new client. ErrExists if the id is taken.
+// CreateClient stores a new client, with a new random Instance if it has
+// none. ErrExists if the id is taken.
 func (db *DB) CreateClient(ctx context.Context, c storage.Client) error {
 	if c.ID == "" {
 		return errors.New("bolt: create client: id required")
+	}
+	if c.Instance == "" {
+		c.Instance = newInstance()
 	}
 	v, err := json.Marshal(c)
 	if err != nil {
@@ -216,7 +227,7 @@ func (db *DB) ListClients(ctx context.Context) ([]storage.Client, error) {
 }
 
 // UpdateClient applies fn to the client atomically and returns the stored
-// result. fn must not change the ID.
+// result. fn must not change the ID, the Instance or LegacyFamilies.
 func (db *DB) UpdateClient(ctx context.Context, id string, fn func(storage.Client) (storage.Client, error)) (storage.Client, error) {
 	var out storage.Client
 	err := db.update(ctx, func(tx *bbolt.Tx) error {
@@ -228,8 +239,8 @@ func (db *DB) UpdateClient(ctx context.Context, id string, fn func(storage.Clien
 		if err != nil {
 			return err
 		}
-		if c.ID != old.ID {
-			return errors.New("id cannot change")
+		if c.ID != old.ID || c.Instance != old.Instance || c.LegacyFamilies != old.LegacyFamilies {
+			return errors.New("id and instance cannot change")
 		}
 		v, err := json.Marshal(c)
 		if err != nil {
@@ -247,9 +258,10 @@ func (db *DB) UpdateClient(ctx context.Context, id string, fn func(storage.Clien
 	return out, nil
 }
 
-// DeleteClient removes the client, or returns ErrNotFound. It leaves the
-// client's families alone: they can no longer be used, since the refresh
-// grant authenticates the client, and expire in time.
+// DeleteClient removes the client, or returns ErrNotFound. It is one write:
+// the client's families and access tokens recorded its Instance, which no
+// client has any more (Family.State, Client.Issued); the families expire
+// and are swept in time.
 func (db *DB) DeleteClient(ctx context.Context, id string) error {
 	err := db.update(ctx, func(tx *bbolt.Tx) error {
 		b := tx.Bucket(bucketClients)
@@ -262,6 +274,13 @@ func (db *DB) DeleteClient(ctx context.Context, id string) error {
 		return fmt.Errorf("bolt: delete client %q: %w", id, err)
 	}
 	return nil
+}
+
+// newInstance returns a client instance: 128 random bits, base64url.
+func newInstance() string {
+	var b [16]byte
+	rand.Read(b[:])
+	return base64.RawURLEncoding.EncodeToString(b[:])
 }
 
 func getClient(tx *bbolt.Tx, id string) (storage.Client, error) {

@@ -42,6 +42,8 @@ func Run(t *testing.T, newStorage func(t *testing.T) storage.Storage) {
 		{"DeleteUserRevokesFamilies", testDeleteUserRevokesFamilies},
 		{"ClientCRUD", testClientCRUD},
 		{"UpdateClient", testUpdateClient},
+		{"ClientInstance", testClientInstance},
+		{"DeleteClientEndsFamilies", testDeleteClientEndsFamilies},
 		{"CreateFamily", testCreateFamily},
 		{"CreateFamilyAtomic", testCreateFamilyAtomic},
 		{"UpdateRefreshRotate", testUpdateRefreshRotate},
@@ -49,8 +51,8 @@ func Run(t *testing.T, newStorage func(t *testing.T) storage.Storage) {
 		{"UpdateRefreshInvalidChange", testUpdateRefreshInvalidChange},
 		{"UpdateRefreshNotFound", testUpdateRefreshNotFound},
 		{"UpdateRefreshSuccessor", testUpdateRefreshSuccessor},
+		{"UpdateRefreshUserAndClient", testUpdateRefreshUserAndClient},
 		{"RevokeFamily", testRevokeFamily},
-		{"RevokeUserFamilies", testRevokeUserFamilies},
 		{"ListFamilies", testListFamilies},
 		{"DenyList", testDenyList},
 		{"Keys", testKeys},
@@ -62,6 +64,7 @@ func Run(t *testing.T, newStorage func(t *testing.T) storage.Storage) {
 		{"Closed", testClosed},
 		{"ConcurrentRefresh", testConcurrentRefresh},
 		{"ConcurrentWriters", testConcurrentWriters},
+		{"ConcurrentRefreshAndUserChange", testConcurrentRefreshAndUserChange},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -92,6 +95,7 @@ func newClient(id string) storage.Client {
 		Scopes:     []string{"read"},
 		Audiences:  []string{"https://api.example"},
 		CreatedAt:  t0,
+		Instance:   "inst-" + id,
 	}
 }
 
@@ -109,6 +113,8 @@ func newFamily(id, userID string) (storage.Family, storage.RefreshToken) {
 		CreatedAt:  t0,
 		LastUsedAt: t0,
 		ExpiresAt:  t0.Add(30 * 24 * time.Hour),
+
+		ClientInstance: "inst-app", // newClient("app")'s
 	}
 	tok := storage.RefreshToken{
 		Hash:          hash(id + "/0"),
@@ -327,7 +333,7 @@ func testDeleteUserRevokesFamilies(t *testing.T, s storage.Storage) {
 func testClientCRUD(t *testing.T, s storage.Storage) {
 	ctx := t.Context()
 	app := newClient("app")
-	pub := storage.Client{ID: "cli", Public: true, Grants: []string{"password"}, CreatedAt: t0}
+	pub := storage.Client{ID: "cli", Public: true, Grants: []string{"password"}, CreatedAt: t0, Instance: "inst-cli"}
 	for _, c := range []storage.Client{app, pub} {
 		if err := s.CreateClient(ctx, c); err != nil {
 			t.Fatalf("CreateClient(%q): %v", c.ID, err)
@@ -393,6 +399,104 @@ func testUpdateClient(t *testing.T, s storage.Storage) {
 	wantErr(t, "UpdateClient(nobody)", err, storage.ErrNotFound)
 }
 
+func testClientInstance(t *testing.T, s storage.Storage) {
+	ctx := t.Context()
+	// Without an Instance, CreateClient gives the client a new one.
+	app := newClient("app")
+	app.Instance = ""
+	if err := s.CreateClient(ctx, app); err != nil {
+		t.Fatalf("CreateClient: %v", err)
+	}
+	got, err := s.GetClient(ctx, "app")
+	if err != nil {
+		t.Fatalf("GetClient: %v", err)
+	}
+	first := got.Instance
+	if first == "" {
+		t.Fatal("CreateClient without an instance: stored client has none")
+	}
+	app.Instance = first
+	check(t, "GetClient", got, app)
+
+	// It never changes, and neither does LegacyFamilies.
+	for _, tt := range []struct {
+		name string
+		edit func(*storage.Client)
+	}{
+		{"instance", func(c *storage.Client) { c.Instance = "other" }},
+		{"instance emptied", func(c *storage.Client) { c.Instance = "" }},
+		{"legacy families", func(c *storage.Client) { c.LegacyFamilies = true }},
+	} {
+		_, err := s.UpdateClient(ctx, "app", func(c storage.Client) (storage.Client, error) {
+			tt.edit(&c)
+			c.Scopes = []string{"changed"}
+			return c, nil
+		})
+		if err == nil {
+			t.Errorf("UpdateClient changing the %s: got nil error", tt.name)
+		}
+	}
+	got, _ = s.GetClient(ctx, "app")
+	check(t, "client after refused updates", got, app)
+
+	// Deleted and created again with the same id: another instance.
+	if err := s.DeleteClient(ctx, "app"); err != nil {
+		t.Fatalf("DeleteClient: %v", err)
+	}
+	app.Instance = ""
+	if err := s.CreateClient(ctx, app); err != nil {
+		t.Fatalf("CreateClient again: %v", err)
+	}
+	got, _ = s.GetClient(ctx, "app")
+	if got.Instance == "" || got.Instance == first {
+		t.Errorf("client created again: instance %q, want a new one (not %q)", got.Instance, first)
+	}
+	// A given instance is kept.
+	given := newClient("given")
+	if err := s.CreateClient(ctx, given); err != nil {
+		t.Fatalf("CreateClient: %v", err)
+	}
+	got, _ = s.GetClient(ctx, "given")
+	check(t, "client created with an instance", got, given)
+}
+
+// testDeleteClientEndsFamilies: deleting a client ends its families in
+// that one write; a new client with the same id inherits none of them.
+func testDeleteClientEndsFamilies(t *testing.T, s storage.Storage) {
+	ctx := t.Context()
+	u := newUser("alice")
+	u.SessionGen = 3 // newFamily's UserGen
+	mustCreateUser(t, s, u)
+	app := newClient("app")
+	app.Instance = ""
+	if err := s.CreateClient(ctx, app); err != nil {
+		t.Fatalf("CreateClient: %v", err)
+	}
+	c, _ := s.GetClient(ctx, "app")
+	f, tok := newFamily("f1", u.ID)
+	f.ClientInstance = c.Instance
+	mustCreateFamily(t, s, f, tok)
+	state := func(what string, want storage.FamilyState) {
+		t.Helper()
+		var cp *storage.Client
+		if c, err := s.GetClient(ctx, "app"); err == nil {
+			cp = &c
+		}
+		if got := mustGetFamily(t, s, "f1").State(&u, cp, t0); got != want {
+			t.Errorf("%s: family state %v, want %v", what, got, want)
+		}
+	}
+	state("before delete", storage.FamilyLive)
+	if err := s.DeleteClient(ctx, "app"); err != nil {
+		t.Fatalf("DeleteClient: %v", err)
+	}
+	state("after delete", storage.FamilyClientDeleted)
+	if err := s.CreateClient(ctx, app); err != nil {
+		t.Fatalf("CreateClient again: %v", err)
+	}
+	state("after the client is created again", storage.FamilyClientDeleted)
+}
+
 func testCreateFamily(t *testing.T, s storage.Storage) {
 	ctx := t.Context()
 	f, tok := newFamily("f1", "u1")
@@ -442,7 +546,8 @@ func testCreateFamilyAtomic(t *testing.T, s storage.Storage) {
 
 // rotate is the RefreshFunc of a plain rotation: spend tok, insert next.
 func rotate(at time.Time, next string) storage.RefreshFunc {
-	return func(tok storage.RefreshToken, fam storage.Family, succ *storage.RefreshToken) (storage.RefreshChange, error) {
+	return func(st storage.RefreshState) (storage.RefreshChange, error) {
+		tok, fam := st.Token, st.Family
 		if tok.Spent() {
 			return storage.RefreshChange{}, errSpent
 		}
@@ -463,14 +568,14 @@ func testUpdateRefreshRotate(t *testing.T, s storage.Storage) {
 	next := hash("f1/1")
 
 	var calls int
-	err := s.UpdateRefresh(ctx, tok.Hash, func(gotTok storage.RefreshToken, gotFam storage.Family, succ *storage.RefreshToken) (storage.RefreshChange, error) {
+	err := s.UpdateRefresh(ctx, tok.Hash, func(st storage.RefreshState) (storage.RefreshChange, error) {
 		calls++
-		check(t, "fn token", gotTok, tok)
-		check(t, "fn family", gotFam, f)
-		if succ != nil {
-			t.Errorf("fn successor of an unspent token: got %+v, want nil", succ)
+		check(t, "fn token", st.Token, tok)
+		check(t, "fn family", st.Family, f)
+		if st.Successor != nil {
+			t.Errorf("fn successor of an unspent token: got %+v, want nil", st.Successor)
 		}
-		return rotate(at, next)(gotTok, gotFam, succ)
+		return rotate(at, next)(st)
 	})
 	if err != nil {
 		t.Fatalf("UpdateRefresh: %v", err)
@@ -496,7 +601,8 @@ func testUpdateRefreshRotate(t *testing.T, s storage.Storage) {
 	check(t, "new token", gotNext, storage.RefreshToken{Hash: next, FamilyID: "f1", IssuedAt: at, IdleExpiresAt: at.Add(7 * 24 * time.Hour)})
 
 	// A change with only some fields leaves the others alone.
-	err = s.UpdateRefresh(ctx, next, func(tok storage.RefreshToken, fam storage.Family, _ *storage.RefreshToken) (storage.RefreshChange, error) {
+	err = s.UpdateRefresh(ctx, next, func(st storage.RefreshState) (storage.RefreshChange, error) {
+		fam := st.Family
 		fam.LastUsedAt = at.Add(time.Minute)
 		return storage.RefreshChange{Family: &fam}, nil
 	})
@@ -515,8 +621,8 @@ func testUpdateRefreshFuncError(t *testing.T, s storage.Storage) {
 	f, tok := newFamily("f1", "u1")
 	mustCreateFamily(t, s, f, tok)
 	errStop := errors.New("stop")
-	err := s.UpdateRefresh(ctx, tok.Hash, func(tok storage.RefreshToken, fam storage.Family, _ *storage.RefreshToken) (storage.RefreshChange, error) {
-		c, _ := rotate(t0, hash("f1/1"))(tok, fam, nil)
+	err := s.UpdateRefresh(ctx, tok.Hash, func(st storage.RefreshState) (storage.RefreshChange, error) {
+		c, _ := rotate(t0, hash("f1/1"))(st)
 		return c, errStop
 	})
 	if err != errStop {
@@ -563,8 +669,8 @@ func testUpdateRefreshInvalidChange(t *testing.T, s storage.Storage) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			err := s.UpdateRefresh(ctx, tok.Hash, func(tok storage.RefreshToken, fam storage.Family, _ *storage.RefreshToken) (storage.RefreshChange, error) {
-				return tt.change(tok, fam), nil
+			err := s.UpdateRefresh(ctx, tok.Hash, func(st storage.RefreshState) (storage.RefreshChange, error) {
+				return tt.change(st.Token, st.Family), nil
 			})
 			if err == nil {
 				t.Fatal("got nil error, want the change refused")
@@ -583,7 +689,7 @@ func testUpdateRefreshInvalidChange(t *testing.T, s storage.Storage) {
 
 func testUpdateRefreshNotFound(t *testing.T, s storage.Storage) {
 	called := false
-	err := s.UpdateRefresh(t.Context(), hash("nope"), func(storage.RefreshToken, storage.Family, *storage.RefreshToken) (storage.RefreshChange, error) {
+	err := s.UpdateRefresh(t.Context(), hash("nope"), func(storage.RefreshState) (storage.RefreshChange, error) {
 		called = true
 		return storage.RefreshChange{}, nil
 	})
@@ -605,8 +711,8 @@ func testUpdateRefreshSuccessor(t *testing.T, s storage.Storage) {
 
 	// Presenting the spent token again: fn sees the successor.
 	var got *storage.RefreshToken
-	err := s.UpdateRefresh(ctx, tok.Hash, func(tok storage.RefreshToken, fam storage.Family, succ *storage.RefreshToken) (storage.RefreshChange, error) {
-		got = succ
+	err := s.UpdateRefresh(ctx, tok.Hash, func(st storage.RefreshState) (storage.RefreshChange, error) {
+		got = st.Successor
 		return storage.RefreshChange{}, nil
 	})
 	if err != nil {
@@ -616,6 +722,81 @@ func testUpdateRefreshSuccessor(t *testing.T, s storage.Storage) {
 		t.Fatal("successor: got nil, want the inserted token")
 	}
 	check(t, "successor", *got, wantSucc)
+}
+
+// testUpdateRefreshUserAndClient: fn sees the family's user and client as
+// committed, and nil once deleted.
+func testUpdateRefreshUserAndClient(t *testing.T, s storage.Storage) {
+	ctx := t.Context()
+	u := newUser("alice")
+	mustCreateUser(t, s, u)
+	mustCreateUser(t, s, newUser("bob"))
+	c := newClient("app")
+	if err := s.CreateClient(ctx, c); err != nil {
+		t.Fatalf("CreateClient: %v", err)
+	}
+	if err := s.CreateClient(ctx, newClient("other")); err != nil {
+		t.Fatalf("CreateClient: %v", err)
+	}
+	f, tok := newFamily("f1", u.ID)
+	mustCreateFamily(t, s, f, tok)
+
+	seen := func(what string) (*storage.User, *storage.Client) {
+		t.Helper()
+		var gu *storage.User
+		var gc *storage.Client
+		err := s.UpdateRefresh(ctx, tok.Hash, func(st storage.RefreshState) (storage.RefreshChange, error) {
+			gu, gc = st.User, st.Client
+			return storage.RefreshChange{}, nil
+		})
+		if err != nil {
+			t.Fatalf("UpdateRefresh (%s): %v", what, err)
+		}
+		return gu, gc
+	}
+	gu, gc := seen("both exist")
+	if gu == nil || gc == nil {
+		t.Fatalf("fn saw user %v, client %v: want both", gu, gc)
+	}
+	check(t, "fn user", *gu, u)
+	check(t, "fn client", *gc, c)
+
+	// A change committed before is seen.
+	u2, err := s.UpdateUser(ctx, "alice", func(u storage.User) (storage.User, error) {
+		u.EndSessions(t0.Add(time.Hour), "password changed")
+		u.Scopes = []string{"read"}
+		return u, nil
+	})
+	if err != nil {
+		t.Fatalf("UpdateUser: %v", err)
+	}
+	c2, err := s.UpdateClient(ctx, "app", func(c storage.Client) (storage.Client, error) {
+		c.Scopes = []string{"write"}
+		return c, nil
+	})
+	if err != nil {
+		t.Fatalf("UpdateClient: %v", err)
+	}
+	gu, gc = seen("after updates")
+	if gu == nil || gc == nil {
+		t.Fatalf("fn saw user %v, client %v: want both", gu, gc)
+	}
+	check(t, "fn user after UpdateUser", *gu, u2)
+	check(t, "fn client after UpdateClient", *gc, c2)
+
+	// Deleted: nil.
+	if err := s.DeleteClient(ctx, "app"); err != nil {
+		t.Fatalf("DeleteClient: %v", err)
+	}
+	if _, gc = seen("client deleted"); gc != nil {
+		t.Errorf("fn client after DeleteClient: got %+v, want nil", gc)
+	}
+	if err := s.DeleteUser(ctx, "alice"); err != nil {
+		t.Fatalf("DeleteUser: %v", err)
+	}
+	if gu, _ = seen("user deleted"); gu != nil {
+		t.Errorf("fn user after DeleteUser: got %+v, want nil", gu)
+	}
 }
 
 func testRevokeFamily(t *testing.T, s storage.Storage) {
@@ -637,54 +818,6 @@ func testRevokeFamily(t *testing.T, s storage.Storage) {
 	check(t, "GetFamily", mustGetFamily(t, s, "f1"), want)
 	_, err = s.RevokeFamily(ctx, "nope", t0, "x")
 	wantErr(t, "RevokeFamily(nope)", err, storage.ErrNotFound)
-}
-
-func testRevokeUserFamilies(t *testing.T, s storage.Storage) {
-	ctx := t.Context()
-	at := t0.Add(time.Hour)
-	live1, tok1 := newFamily("live1", "u1")
-	live2, tok2 := newFamily("live2", "u1")
-	revoked, tok3 := newFamily("revoked", "u1")
-	expired, tok4 := newFamily("expired", "u1")
-	expired.ExpiresAt = at.Add(-time.Minute)
-	tok4.IdleExpiresAt = expired.ExpiresAt
-	other, tok5 := newFamily("other", "u2")
-	for _, ft := range []struct {
-		f storage.Family
-		t storage.RefreshToken
-	}{{live1, tok1}, {live2, tok2}, {revoked, tok3}, {expired, tok4}, {other, tok5}} {
-		mustCreateFamily(t, s, ft.f, ft.t)
-	}
-	if _, err := s.RevokeFamily(ctx, "revoked", t0, "logout"); err != nil {
-		t.Fatalf("RevokeFamily: %v", err)
-	}
-
-	n, err := s.RevokeUserFamilies(ctx, "u1", at, "password changed")
-	if err != nil {
-		t.Fatalf("RevokeUserFamilies: %v", err)
-	}
-	if n != 2 {
-		t.Errorf("RevokeUserFamilies: got %d revoked, want 2", n)
-	}
-	for _, id := range []string{"live1", "live2"} {
-		if f := mustGetFamily(t, s, id); !f.RevokedAt.Equal(at) || f.RevokeReason != "password changed" {
-			t.Errorf("%s: revoked at %v reason %q, want %v, %q", id, f.RevokedAt, f.RevokeReason, at, "password changed")
-		}
-	}
-	if f := mustGetFamily(t, s, "revoked"); f.RevokeReason != "logout" {
-		t.Errorf("already revoked family: reason %q, want logout", f.RevokeReason)
-	}
-	if f := mustGetFamily(t, s, "other"); f.Revoked() {
-		t.Error("other user's family revoked")
-	}
-	n, err = s.RevokeUserFamilies(ctx, "u1", at, "again")
-	if err != nil || n != 0 {
-		t.Errorf("RevokeUserFamilies again: got %d, %v, want 0, nil", n, err)
-	}
-	n, err = s.RevokeUserFamilies(ctx, "nobody", at, "x")
-	if err != nil || n != 0 {
-		t.Errorf("RevokeUserFamilies(nobody): got %d, %v, want 0, nil", n, err)
-	}
 }
 
 func testListFamilies(t *testing.T, s storage.Storage) {
@@ -717,9 +850,6 @@ func testListFamilies(t *testing.T, s storage.Storage) {
 	}{
 		{"all", storage.FamilyFilter{}, []string{"a1", "a2", "a3", "b1"}},
 		{"user", storage.FamilyFilter{UserID: "alice"}, []string{"a1", "a2", "a3"}},
-		{"live", storage.FamilyFilter{Live: true, Now: now}, []string{"a1", "b1"}},
-		{"user live", storage.FamilyFilter{UserID: "alice", Live: true, Now: now}, []string{"a1"}},
-		{"live before expiry", storage.FamilyFilter{UserID: "alice", Live: true, Now: now.Add(-time.Nanosecond)}, []string{"a1", "a3"}},
 		{"unknown user", storage.FamilyFilter{UserID: "carol"}, nil},
 	}
 	for _, tt := range tests {
@@ -866,7 +996,8 @@ func testSweep(t *testing.T, s storage.Storage) {
 	if err := s.UpdateRefresh(ctx, liveOld.Hash, rotate(t0.Add(time.Hour), liveNext)); err != nil {
 		t.Fatalf("UpdateRefresh: %v", err)
 	}
-	err := s.UpdateRefresh(ctx, liveNext, func(tok storage.RefreshToken, fam storage.Family, _ *storage.RefreshToken) (storage.RefreshChange, error) {
+	err := s.UpdateRefresh(ctx, liveNext, func(st storage.RefreshState) (storage.RefreshChange, error) {
+		tok := st.Token
 		tok.IdleExpiresAt = now.Add(time.Hour) // used recently: idle expiry moves
 		return storage.RefreshChange{Token: &tok}, nil
 	})
@@ -1052,7 +1183,7 @@ func testClosed(t *testing.T, s storage.Storage) {
 	_, err := s.GetUser(ctx, "alice")
 	wantErr(t, "GetUser after Close", err, storage.ErrClosed)
 	wantErr(t, "CreateUser after Close", s.CreateUser(ctx, newUser("alice")), storage.ErrClosed)
-	err = s.UpdateRefresh(ctx, hash("x"), func(storage.RefreshToken, storage.Family, *storage.RefreshToken) (storage.RefreshChange, error) {
+	err = s.UpdateRefresh(ctx, hash("x"), func(storage.RefreshState) (storage.RefreshChange, error) {
 		return storage.RefreshChange{}, nil
 	})
 	wantErr(t, "UpdateRefresh after Close", err, storage.ErrClosed)
@@ -1141,5 +1272,94 @@ func testConcurrentWriters(t *testing.T, s storage.Storage) {
 	}
 	if len(fams) != writers*each {
 		t.Errorf("ListFamilies: got %d families, want %d", len(fams), writers*each)
+	}
+}
+
+// testConcurrentRefreshAndUserChange: goroutines rotate one family's chain
+// while the user's sessions end (SessionGen moves on). A rotation decided
+// on the user as it was must not commit after the change: the chain seen
+// right after UpdateUser returns is the final chain. A backend whose
+// compare-and-swap does not cover the user it handed to fn fails this.
+func testConcurrentRefreshAndUserChange(t *testing.T, s storage.Storage) {
+	ctx := context.WithoutCancel(t.Context())
+	u := newUser("alice")
+	u.SessionGen = 3 // newFamily's UserGen
+	mustCreateUser(t, s, u)
+	if err := s.CreateClient(ctx, newClient("app")); err != nil {
+		t.Fatalf("CreateClient: %v", err)
+	}
+	f, first := newFamily("f1", u.ID)
+	mustCreateFamily(t, s, f, first)
+
+	errDead := errors.New("family dead")
+	var (
+		mu        sync.Mutex
+		head      = first.Hash
+		rotations int
+		started   = make(chan struct{})
+		seq       int
+	)
+	const workers = 8
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Go(func() {
+			for {
+				mu.Lock()
+				h := head
+				seq++
+				next := hash(fmt.Sprint("f1/", seq))
+				mu.Unlock()
+				err := s.UpdateRefresh(ctx, h, func(st storage.RefreshState) (storage.RefreshChange, error) {
+					if st.User == nil || st.Family.State(st.User, st.Client, t0) != storage.FamilyLive {
+						return storage.RefreshChange{}, errDead
+					}
+					return rotate(t0.Add(time.Hour), next)(st)
+				})
+				switch {
+				case err == nil:
+					mu.Lock()
+					if head == h {
+						head = next
+					}
+					rotations++
+					if rotations == 5 {
+						close(started)
+					}
+					mu.Unlock()
+				case err == errDead:
+					return
+				case err == errSpent:
+					// Another worker rotated h first; take the new head.
+				default:
+					t.Errorf("UpdateRefresh: %v", err)
+					return
+				}
+			}
+		})
+	}
+	chain := func() int {
+		n := 0
+		for h := first.Hash; ; n++ {
+			tok, _, err := s.GetRefreshToken(ctx, h)
+			if err != nil {
+				t.Fatalf("GetRefreshToken in chain: %v", err)
+			}
+			if tok.SuccessorHash == "" {
+				return n
+			}
+			h = tok.SuccessorHash
+		}
+	}
+	<-started
+	if _, err := s.UpdateUser(ctx, "alice", func(u storage.User) (storage.User, error) {
+		u.EndSessions(t0, "password changed")
+		return u, nil
+	}); err != nil {
+		t.Fatalf("UpdateUser: %v", err)
+	}
+	atChange := chain()
+	wg.Wait()
+	if final := chain(); final != atChange {
+		t.Errorf("chain had %d rotations when the user's sessions ended and %d at the end: rotations committed after the change", atChange, final)
 	}
 }

@@ -101,8 +101,13 @@ func (e *env) family(u storage.User) string {
 	var id [16]byte
 	rand.Read(id[:])
 	now := e.clock.Now()
+	cl, err := e.store.GetClient(context.Background(), clientID)
+	if err != nil {
+		e.t.Fatal(err)
+	}
 	f := storage.Family{ID: base64.RawURLEncoding.EncodeToString(id[:]), UserID: u.ID, ClientID: clientID, Scope: []string{"read"},
-		UserGen: u.SessionGen, AuthTime: now, CreatedAt: now, LastUsedAt: now, ExpiresAt: now.Add(refreshTTL)}
+		UserGen: u.SessionGen, AuthTime: now, CreatedAt: now, LastUsedAt: now, ExpiresAt: now.Add(refreshTTL),
+		ClientInstance: cl.Instance}
 	rt := storage.RefreshToken{Hash: hashToken(tok), FamilyID: f.ID, IssuedAt: now, IdleExpiresAt: now.Add(idleTTL)}
 	if err := e.store.CreateFamily(context.Background(), f, rt); err != nil {
 		e.t.Fatal(err)

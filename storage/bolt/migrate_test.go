@@ -1,0 +1,145 @@
+package bolt
+
+import (
+	"encoding/binary"
+	"encoding/json"
+	"path/filepath"
+	"testing"
+	"time"
+
+	bbolt "go.etcd.io/bbolt"
+
+	"github.com/authd/authd/storage"
+)
+
+// TestMigrate_ClientInstances opens a schema-1 file as the previous binary
+// wrote it: clients without an instance, families in format 1. The
+// migration gives the clients an instance and the legacy mark; the old
+// families stay alive with their client, without being rewritten, and die
+// when it is deleted and created again. A legacy family older than its
+// client (left behind by a client deleted before the migration) is dead.
+func TestMigrate_ClientInstances(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "authd.db")
+	t0 := time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)
+	user := storage.User{ID: "u1", Username: "alice", SessionGen: 1, CreatedAt: t0.Add(-48 * time.Hour)}
+	app := storage.Client{ID: "app", Grants: []string{"refresh_token"}, Scopes: []string{"read"}, CreatedAt: t0.Add(-time.Hour)}
+	fam := storage.Family{ID: "f1", UserID: "u1", ClientID: "app", Scope: []string{"read"}, UserGen: 1,
+		AuthTime: t0, CreatedAt: t0, LastUsedAt: t0, ExpiresAt: t0.Add(24 * time.Hour)}
+	// Logged in through an earlier client "app", deleted before the
+	// migration without its families being revoked (the old two-step
+	// delete, interrupted).
+	orphan := fam
+	orphan.ID, orphan.CreatedAt, orphan.AuthTime = "f0", t0.Add(-2*time.Hour), t0.Add(-2*time.Hour)
+	tok := storage.RefreshToken{Hash: "h1", FamilyID: "f1", IssuedAt: t0, IdleExpiresAt: t0.Add(time.Hour)}
+
+	raw, err := bbolt.Open(path, 0o600, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = raw.Update(func(tx *bbolt.Tx) error {
+		if err := migrations[0](tx); err != nil {
+			return err
+		}
+		meta, err := tx.CreateBucket(bucketMeta)
+		if err != nil {
+			return err
+		}
+		if err := meta.Put(keySchemaVersion, binary.BigEndian.AppendUint64(nil, 1)); err != nil {
+			return err
+		}
+		uv, _ := json.Marshal(user)
+		cv, _ := json.Marshal(app)
+		if err := tx.Bucket(bucketUsers).Put([]byte(user.Username), uv); err != nil {
+			return err
+		}
+		if err := tx.Bucket(bucketUserIDs).Put([]byte(user.ID), []byte(user.Username)); err != nil {
+			return err
+		}
+		if err := tx.Bucket(bucketClients).Put([]byte(app.ID), cv); err != nil {
+			return err
+		}
+		for _, f := range []storage.Family{fam, orphan} {
+			v := encodeFamily(f)
+			v1 := append([]byte{familyFormat1}, v[1:len(v)-1]...) // no instance
+			if err := tx.Bucket(bucketFamilies).Put([]byte(f.ID), v1); err != nil {
+				return err
+			}
+			if err := tx.Bucket(bucketUserFamilies).Put(userFamilyKey(f.UserID, f.ID), nil); err != nil {
+				return err
+			}
+		}
+		return putToken(tx, nil, fam, tok, fam)
+	})
+	raw.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	db, err := Open(path, &Options{NoSync: true})
+	if err != nil {
+		t.Fatalf("Open: %v", err)
+	}
+	defer db.Close()
+	ctx := t.Context()
+	c, err := db.GetClient(ctx, "app")
+	if err != nil {
+		t.Fatalf("GetClient: %v", err)
+	}
+	if c.Instance == "" || !c.LegacyFamilies {
+		t.Fatalf("migrated client: instance %q, legacy %v: want an instance and the legacy mark", c.Instance, c.LegacyFamilies)
+	}
+	state := func(id string) storage.FamilyState {
+		t.Helper()
+		f, err := db.GetFamily(ctx, id)
+		if err != nil {
+			t.Fatalf("GetFamily(%s): %v", id, err)
+		}
+		if f.ClientInstance != "" {
+			t.Errorf("family %s: instance %q after migration, want none (not rewritten)", id, f.ClientInstance)
+		}
+		var cp *storage.Client
+		if c, err := db.GetClient(ctx, "app"); err == nil {
+			cp = &c
+		}
+		return f.State(&user, cp, t0)
+	}
+	if got := state("f1"); got != storage.FamilyLive {
+		t.Errorf("legacy family of the migrated client: %v, want live", got)
+	}
+	if got := state("f0"); got != storage.FamilyClientDeleted {
+		t.Errorf("legacy family older than the client: %v, want client deleted", got)
+	}
+	// The refresh grant sees the migrated client in its transaction.
+	err = db.UpdateRefresh(ctx, "h1", func(st storage.RefreshState) (storage.RefreshChange, error) {
+		if st.Client == nil || st.User == nil || st.Family.State(st.User, st.Client, t0) != storage.FamilyLive {
+			t.Errorf("UpdateRefresh: user %v, client %v: want the legacy family live", st.User, st.Client)
+		}
+		return storage.RefreshChange{}, nil
+	})
+	if err != nil {
+		t.Fatalf("UpdateRefresh: %v", err)
+	}
+
+	if err := db.DeleteClient(ctx, "app"); err != nil {
+		t.Fatalf("DeleteClient: %v", err)
+	}
+	app.CreatedAt = t0.Add(-time.Hour) // even with an old creation time
+	if err := db.CreateClient(ctx, app); err != nil {
+		t.Fatalf("CreateClient: %v", err)
+	}
+	if got := state("f1"); got != storage.FamilyClientDeleted {
+		t.Errorf("legacy family after its client was created again: %v, want client deleted", got)
+	}
+
+	// The migration ran once: a reopen changes nothing.
+	c2, _ := db.GetClient(ctx, "app")
+	db.Close()
+	db, err = Open(path, &Options{NoSync: true})
+	if err != nil {
+		t.Fatalf("reopen: %v", err)
+	}
+	c3, _ := db.GetClient(ctx, "app")
+	if c3.Instance != c2.Instance || c3.LegacyFamilies {
+		t.Errorf("after reopen: client %+v, want %+v unchanged", c3, c2)
+	}
+}

@@ -1,0 +1,101 @@
+package storage
+
+import (
+	"testing"
+	"time"
+)
+
+// TestFamily_State is the table of the one rule for whether a family is
+// alive.
+func TestFamily_State(t *testing.T) {
+	t0 := time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)
+	base := Family{ID: "f", UserID: "u", ClientID: "c", ClientInstance: "i1", UserGen: 2,
+		CreatedAt: t0, ExpiresAt: t0.Add(time.Hour)}
+	user := User{ID: "u", Username: "alice", SessionGen: 2}
+	client := Client{ID: "c", Instance: "i1", CreatedAt: t0.Add(-time.Hour)}
+	legacy := Client{ID: "c", Instance: "migrated", LegacyFamilies: true, CreatedAt: t0.Add(-time.Hour)}
+
+	with := func(f func(*Family)) Family { x := base; f(&x); return x }
+	withUser := func(f func(*User)) *User { x := user; f(&x); return &x }
+	withClient := func(c Client, f func(*Client)) *Client { f(&c); return &c }
+	tests := []struct {
+		name string
+		fam  Family
+		u    *User
+		c    *Client
+		now  time.Time
+		want FamilyState
+	}{
+		{"live", base, &user, &client, t0, FamilyLive},
+		{"live until the last instant", base, &user, &client, t0.Add(time.Hour - time.Nanosecond), FamilyLive},
+		{"expired", base, &user, &client, t0.Add(time.Hour), FamilyExpired},
+		{"revoked", with(func(f *Family) { f.RevokedAt = t0 }), &user, &client, t0, FamilyRevoked},
+		{"revoked beats everything else", with(func(f *Family) { f.RevokedAt = t0 }), nil, nil, t0.Add(2 * time.Hour), FamilyRevoked},
+		{"user deleted", base, nil, &client, t0, FamilyUserDeleted},
+		{"another user", base, withUser(func(u *User) { u.ID = "v" }), &client, t0, FamilyUserDeleted},
+		{"user disabled", base, withUser(func(u *User) { u.Disabled = true }), &client, t0, FamilyUserDisabled},
+		{"user disabled and generation bumped", base, withUser(func(u *User) { u.Disabled = true; u.SessionGen++ }), &client, t0, FamilyUserDisabled},
+		{"user sessions ended", base, withUser(func(u *User) { u.SessionGen++ }), &client, t0, FamilySessionsEnded},
+		{"user generation lower", base, withUser(func(u *User) { u.SessionGen = 0 }), &client, t0, FamilySessionsEnded},
+		{"client deleted", base, &user, nil, t0, FamilyClientDeleted},
+		{"another client", base, &user, withClient(client, func(c *Client) { c.ID = "d" }), t0, FamilyClientDeleted},
+		{"client created again", base, &user, withClient(client, func(c *Client) { c.Instance = "i2" }), t0, FamilyClientDeleted},
+		{"client deleted beats expiry", base, &user, nil, t0.Add(2 * time.Hour), FamilyClientDeleted},
+		{"user ended beats client deleted", base, withUser(func(u *User) { u.SessionGen++ }), nil, t0, FamilySessionsEnded},
+		// Families stored before clients had instances.
+		{"legacy family, migrated client", with(func(f *Family) { f.ClientInstance = "" }), &user, &legacy, t0, FamilyLive},
+		{"legacy family, migrated client created at the same instant", with(func(f *Family) { f.ClientInstance = "" }), &user, withClient(legacy, func(c *Client) { c.CreatedAt = t0 }), t0, FamilyLive},
+		{"legacy family older than the migrated client", with(func(f *Family) { f.ClientInstance = "" }), &user, withClient(legacy, func(c *Client) { c.CreatedAt = t0.Add(time.Nanosecond) }), t0, FamilyClientDeleted},
+		{"legacy family, client created since the migration", with(func(f *Family) { f.ClientInstance = "" }), &user, &client, t0, FamilyClientDeleted},
+		{"legacy family, client without instance", with(func(f *Family) { f.ClientInstance = "" }), &user, withClient(client, func(c *Client) { c.Instance = "" }), t0, FamilyClientDeleted},
+		{"family of a new instance, migrated client", base, &user, &legacy, t0, FamilyClientDeleted},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := tt.fam.State(tt.u, tt.c, tt.now); got != tt.want {
+				t.Errorf("State: got %v, want %v", got, tt.want)
+			}
+		})
+	}
+}
+
+func TestFamilyState_String(t *testing.T) {
+	seen := map[string]bool{}
+	for s := FamilyLive; s <= FamilyExpired; s++ {
+		name := s.String()
+		if name == "" || name == "unknown" || seen[name] {
+			t.Errorf("FamilyState(%d).String() = %q: want a distinct name", s, name)
+		}
+		seen[name] = true
+	}
+	if got := FamilyState(200).String(); got != "unknown" {
+		t.Errorf("FamilyState(200).String() = %q, want unknown", got)
+	}
+}
+
+func TestClient_Issued(t *testing.T) {
+	t0 := time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)
+	c := Client{ID: "c", Instance: "i1", CreatedAt: t0}
+	legacy := Client{ID: "c", Instance: "m", LegacyFamilies: true, CreatedAt: t0}
+	tests := []struct {
+		name     string
+		c        Client
+		instance string
+		at       time.Time
+		want     bool
+	}{
+		{"same instance", c, "i1", t0.Add(-time.Hour), true},
+		{"other instance", c, "i0", t0.Add(time.Hour), false},
+		{"no instance, client not migrated", c, "", t0.Add(time.Hour), false},
+		{"no instance, migrated client", legacy, "", t0.Add(time.Hour), true},
+		{"no instance, issued before the migrated client was created", legacy, "", t0.Add(-time.Second), false},
+		{"migrated client's own instance", legacy, "m", t0, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := tt.c.Issued(tt.instance, tt.at); got != tt.want {
+				t.Errorf("Issued(%q, %v): got %v, want %v", tt.instance, tt.at, got, tt.want)
+			}
+		})
+	}
+}
