@@ -82,6 +82,7 @@ func (s *Server) adminAPI(requireToken bool) http.Handler {
 	g.GET("/clients", s.admin(s.adminListClients))
 	g.POST("/clients", s.admin(s.adminCreateClient))
 	g.GET("/clients/:id", s.admin(s.adminGetClient))
+	g.PATCH("/clients/:id", s.admin(s.adminPatchClient))
 	g.DELETE("/clients/:id", s.admin(s.adminDeleteClient))
 
 	g.GET("/sessions", s.admin(s.adminListSessions))
