@@ -82,6 +82,7 @@ func (s *Server) adminAPI(requireToken bool) http.Handler {
 	g.GET("/clients", s.admin(s.adminListClients))
 	g.POST("/clients", s.admin(s.adminCreateClient))
 	g.GET("/clients/:id", s.admin(s.adminGetClient))
+	g.PATCH("/clients/:id", s.admin(s.adminPatchClient))
 	g.DELETE("/clients/:id", s.admin(s.adminDeleteClient))
 
 	g.GET("/sessions", s.admin(s.adminListSessions))
@@ -148,10 +149,13 @@ func adminNoStore(c *gin.Context) {
 }
 
 // adminAuth authenticates the bearer access token of an admin API request
-// (RFC 6750 §2.1 and §3): 401 without a valid token, 403 without the scope
-// authd:admin. A token on the deny list, or whose user is gone, disabled or
-// no longer an admin, or that is no longer current (tokenCurrent), is
-// refused.
+// (RFC 6750 §2.1 and §3) in the order of SPEC 2.5: a missing, malformed,
+// expired, revoked or badly signed token is 401; a valid token without
+// authd:admin, whoever its subject, is 403 insufficient_scope; a token with
+// authd:admin is accepted only if adminTokenHolder accepts it and it is
+// still current (tokenCurrent: issued after its user's last password change
+// or session revocation, by a client not deleted since); 401 invalid_token
+// otherwise.
 func (s *Server) adminAuth() gin.HandlerFunc {
 	return func(c *gin.Context) {
 		ctx := c.Request.Context()
@@ -170,23 +174,20 @@ func (s *Server) adminAuth() gin.HandlerFunc {
 			c.Abort()
 			return
 		}
-		u, err := s.store.GetUserByID(ctx, claims.Subject)
-		switch {
-		case errors.Is(err, storage.ErrNotFound):
-			s.adminChallenge(c, adminInvalidToken("the access token does not belong to an existing user", nil))
-			return
-		case err != nil:
-			s.writeError(c, serverError(err))
-			c.Abort()
-			return
-		case u.Disabled:
-			s.adminChallenge(c, adminInvalidToken("the user of the access token is disabled", nil))
-			return
-		}
-		if !slices.Contains(claims.Scope, AdminScope) || !u.Admin {
+		if !claims.HasScope(AdminScope) {
 			c.Header("WWW-Authenticate", `Bearer realm="authd", error="insufficient_scope", scope="`+AdminScope+`"`)
 			s.writeError(c, adminErr(http.StatusForbidden, "insufficient_scope", "the access token lacks the scope "+AdminScope))
 			c.Abort()
+			return
+		}
+		u, e := s.adminTokenHolder(ctx, claims)
+		if e != nil {
+			if e.Status == http.StatusUnauthorized {
+				s.adminChallenge(c, e)
+			} else {
+				s.writeError(c, e)
+				c.Abort()
+			}
 			return
 		}
 		// Issued before the user's password change or session revocation,
@@ -202,6 +203,32 @@ func (s *Server) adminAuth() gin.HandlerFunc {
 		c.Set(actorKey, u.Username)
 		c.Next()
 	}
+}
+
+// adminTokenHolder decides whether a valid token with authd:admin may use
+// the admin API (SPEC 2.5) and returns its user. Only tokens issued to the
+// built-in console for the issuer are accepted, so that a token replayed
+// by a resource server or obtained through another client gets nowhere;
+// and only while their user exists, is enabled and still an admin.
+func (s *Server) adminTokenHolder(ctx context.Context, claims *AccessClaims) (storage.User, *Error) {
+	if claims.ClientID != ConsoleClientID {
+		return storage.User{}, adminInvalidToken("the access token was not issued to "+ConsoleClientID, nil)
+	}
+	if len(claims.Audience) != 1 || claims.Audience[0] != s.cfg.Issuer {
+		return storage.User{}, adminInvalidToken("the access token is not meant for this server", nil)
+	}
+	u, err := s.store.GetUserByID(ctx, claims.Subject)
+	switch {
+	case errors.Is(err, storage.ErrNotFound):
+		return storage.User{}, adminInvalidToken("the access token does not belong to an existing user", nil)
+	case err != nil:
+		return storage.User{}, serverError(err)
+	case u.Disabled:
+		return storage.User{}, adminInvalidToken("the user of the access token is disabled", nil)
+	case !u.Admin:
+		return storage.User{}, adminInvalidToken("the user of the access token is no longer an admin", nil)
+	}
+	return u, nil
 }
 
 // adminChallenge answers 401 with the WWW-Authenticate header of RFC 6750 §3.
@@ -289,9 +316,13 @@ func adminStoreErr(err error, what string) *Error {
 }
 
 // decodeBody decodes a JSON object strictly: the content type, if given,
-// must be JSON; unknown fields, trailing data and bodies over max bytes are
-// refused. With optional, an empty body leaves v as it is.
+// must be JSON and given once; unknown fields, trailing data and bodies
+// over max bytes are refused. With optional, an empty body leaves v as it
+// is.
 func adminDecode(c *gin.Context, max int64, optional bool, v any) *Error {
+	if len(c.Request.Header.Values("Content-Type")) > 1 {
+		return adminBadRequest("more than one Content-Type header")
+	}
 	if ct := c.GetHeader("Content-Type"); ct != "" {
 		mt, _, err := mime.ParseMediaType(ct)
 		if err != nil || mt != "application/json" {

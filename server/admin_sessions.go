@@ -90,9 +90,12 @@ func (s *Server) adminSessionView(f storage.Family, u *storage.User, c *storage.
 
 func (s *Server) adminListSessions(c *gin.Context) *Error {
 	ctx := c.Request.Context()
-	for k := range c.Request.URL.Query() {
+	for k, vs := range c.Request.URL.Query() {
 		if k != "user" {
 			return adminBadRequest("unknown query parameter %q", k)
+		}
+		if len(vs) > 1 {
+			return adminBadRequest("query parameter %q is repeated", k)
 		}
 	}
 	users, err := s.store.ListUsers(ctx)

@@ -175,6 +175,9 @@ type AdminPatchUser struct {
 	Password *string   `json:"password,omitempty"`
 	Disabled *bool     `json:"disabled,omitempty"`
 	Scopes   *[]string `json:"scopes,omitempty"`
+	// Admin grants or withdraws authd:admin. A demotion takes effect at
+	// once: the admin API refuses the user's tokens from then on.
+	Admin *bool `json:"admin,omitempty"`
 }
 
 func (s *Server) adminPatchUser(c *gin.Context) *Error {
@@ -186,8 +189,8 @@ func (s *Server) adminPatchUser(c *gin.Context) *Error {
 	if e := adminDecode(c, maxAdminBody, false, &req); e != nil {
 		return e
 	}
-	if req.Password == nil && req.Disabled == nil && req.Scopes == nil {
-		return adminBadRequest("nothing to change: give password, disabled or scopes")
+	if req.Password == nil && req.Disabled == nil && req.Scopes == nil && req.Admin == nil {
+		return adminBadRequest("nothing to change: give password, disabled, scopes or admin")
 	}
 	var scopes []string
 	if req.Scopes != nil {
@@ -226,6 +229,9 @@ func (s *Server) adminPatchUser(c *gin.Context) *Error {
 		if req.Scopes != nil {
 			u.Scopes = scopes
 		}
+		if req.Admin != nil {
+			u.Admin = *req.Admin
+		}
 		if reason != "" {
 			// Ends every session atomically with the change, in this one
 			// write (storage.User.SessionGen).
@@ -244,6 +250,9 @@ func (s *Server) adminPatchUser(c *gin.Context) *Error {
 	}
 	if req.Scopes != nil {
 		attrs = append(attrs, slog.Any("scopes", scopes))
+	}
+	if req.Admin != nil {
+		attrs = append(attrs, slog.Bool("admin", *req.Admin))
 	}
 	if reason != "" {
 		attrs = append(attrs, slog.String("sessions_ended", reason))

@@ -45,9 +45,10 @@ func basicCredentials(h string) (id, secret string, ok bool, err error) {
 
 // authenticateClient authenticates the client of a token, revocation or
 // introspection request with client_secret_basic, client_secret_post or
-// none (public clients). Two methods in one request is invalid_request;
-// every authentication failure is 401 invalid_client, with a Basic
-// challenge when Basic was tried (RFC 6749 §5.2).
+// none (public clients). Two methods in one request, or two Authorization
+// headers, is invalid_request; every authentication failure is 401
+// invalid_client, with a Basic challenge when Basic was tried (RFC 6749
+// §5.2).
 //
 // Failures are throttled like failed logins (SPEC §2.1, RFC 6749 §2.3.1):
 // per (client id, address) and per address, a growing delay and then 429
@@ -59,6 +60,10 @@ func basicCredentials(h string) (id, secret string, ok bool, err error) {
 // success writes nothing to the throttle unless there were failures to
 // forget.
 func (s *Server) authenticateClient(ctx context.Context, r *http.Request, f form) (storage.Client, *Error) {
+	if len(r.Header.Values("Authorization")) > 1 {
+		// Which one would count is for no one to guess (SPEC 2.1).
+		return storage.Client{}, invalidRequest("more than one Authorization header")
+	}
 	bid, bsecret, basic, berr := basicCredentials(r.Header.Get("Authorization"))
 	if berr != nil {
 		return storage.Client{}, invalidClient("client authentication failed", true)

@@ -47,7 +47,8 @@ func TestIntrospect(t *testing.T) {
 	at, rt := login.str("access_token"), login.str("refresh_token")
 
 	t.Run("access token active", func(t *testing.T) {
-		r := e.introspect(at, "rs", rsSecret)
+		// Only to its own client: rs has no audience of the token (SPEC 2.4).
+		r := e.introspect(at, "app", appSecret)
 		if r.Status != 200 || r.Body["active"] != true || r.str("client_id") != "app" || r.str("username") != "alice" || r.str("token_type") != "Bearer" {
 			t.Fatalf("got %d %s", r.Status, r.Raw)
 		}
@@ -126,7 +127,7 @@ func TestRevoke(t *testing.T) {
 		if resp.StatusCode != 200 {
 			t.Fatalf("revoke: %d", resp.StatusCode)
 		}
-		if r := e.introspect(at, "rs", rsSecret); r.Raw != `{"active":false}` {
+		if r := e.introspect(at, "app", appSecret); r.Raw != `{"active":false}` {
 			t.Fatalf("introspect revoked token: %s", r.Raw)
 		}
 		// The refresh token is untouched.
@@ -146,7 +147,7 @@ func TestRevoke(t *testing.T) {
 		if r := e.refresh("app", appSecret, login.str("refresh_token")); r.Status != 200 {
 			t.Fatalf("refresh after foreign revoke: %d %s", r.Status, r.Raw)
 		}
-		if r := e.introspect(login.str("access_token"), "rs", rsSecret); r.Body["active"] != true {
+		if r := e.introspect(login.str("access_token"), "app", appSecret); r.Body["active"] != true {
 			t.Fatalf("access token after foreign revoke: %s", r.Raw)
 		}
 	})

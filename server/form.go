@@ -22,11 +22,15 @@ type form map[string]string
 func (f form) get(k string) string { return f[k] }
 
 // readForm reads and checks the body of an OAuth endpoint request: POST,
-// form-encoded, nothing in the query string, at most maxFormBytes, no
-// repeated parameter, valid UTF-8 without NUL or other control characters.
+// form-encoded (one Content-Type header), nothing in the query string, at
+// most maxFormBytes, no repeated parameter, valid UTF-8 without NUL or other
+// control characters.
 func readForm(r *http.Request) (form, *Error) {
 	if r.URL.RawQuery != "" {
 		return nil, invalidRequest("parameters must not be sent in the URL query string")
+	}
+	if len(r.Header.Values("Content-Type")) > 1 {
+		return nil, invalidRequest("more than one Content-Type header")
 	}
 	ct := r.Header.Get("Content-Type")
 	if ct == "" {

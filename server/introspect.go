@@ -153,8 +153,9 @@ type introspection struct {
 var inactive = []byte(`{"active":false}`)
 
 // handleIntrospect implements RFC 7662 for confidential clients. Access
-// tokens are verified as a resource server would; refresh tokens are
-// reported only to the client they were issued to. Anything not active is
+// tokens are verified as a resource server would and reported only to their
+// client or to a resource server of their audience (mayIntrospect); refresh
+// tokens only to the client they were issued to. Anything not active is
 // {"active":false} and nothing else.
 func (s *Server) handleIntrospect(c *gin.Context) {
 	ctx := c.Request.Context()
@@ -182,7 +183,7 @@ func (s *Server) handleIntrospect(c *gin.Context) {
 	if strings.HasPrefix(token, refreshPrefix) {
 		ans, err = s.introspectRefresh(ctx, token, cl)
 	} else {
-		ans, err = s.introspectAccess(ctx, token)
+		ans, err = s.introspectAccess(ctx, token, cl)
 	}
 	if err != nil {
 		s.writeError(c, serverError(err))
@@ -197,13 +198,16 @@ func (s *Server) handleIntrospect(c *gin.Context) {
 	c.Data(http.StatusOK, "application/json", body)
 }
 
-func (s *Server) introspectAccess(ctx context.Context, token string) (*introspection, error) {
+func (s *Server) introspectAccess(ctx context.Context, token string, cl storage.Client) (*introspection, error) {
 	ac, err := s.verifyAccessToken(ctx, token)
 	if errors.Is(err, errTokenInvalid) {
 		return nil, nil
 	}
 	if err != nil {
 		return nil, err
+	}
+	if !s.mayIntrospect(cl, ac) {
+		return nil, nil
 	}
 	if current, err := s.tokenCurrent(ctx, ac); err != nil || !current {
 		return nil, err
@@ -221,6 +225,23 @@ func (s *Server) introspectAccess(ctx context.Context, token string) (*introspec
 		ans.Aud = ac.Audience
 	}
 	return ans, nil
+}
+
+// mayIntrospect reports whether cl may learn that the access token ac is
+// active (SPEC 2.4): cl is the client it was issued to, or a resource server
+// registered with one of its audiences. The server's default audience and
+// the issuer (the admin API's audience) name no resource server, so a
+// client registered with either sees nothing through it.
+func (s *Server) mayIntrospect(cl storage.Client, ac *AccessClaims) bool {
+	if ac.ClientID == cl.ID {
+		return true
+	}
+	for _, aud := range ac.Audience {
+		if aud != s.cfg.Audience && aud != s.cfg.Issuer && slices.Contains(cl.Audiences, aud) {
+			return true
+		}
+	}
+	return false
 }
 
 func (s *Server) introspectRefresh(ctx context.Context, token string, cl storage.Client) (*introspection, error) {

@@ -53,6 +53,16 @@ func userMay(u storage.User, scope string) bool {
 	return len(u.Scopes) == 0 || slices.Contains(u.Scopes, scope)
 }
 
+// clientMay reports whether cl may be granted scope: it is one of the
+// client's scopes, and authd:admin only for the built-in console client
+// (SPEC 2.1), whatever other clients were registered with.
+func clientMay(cl storage.Client, scope string) bool {
+	if scope == AdminScope && cl.ID != ConsoleClientID {
+		return false
+	}
+	return slices.Contains(cl.Scopes, scope)
+}
+
 // grantScope decides the scope of a password grant: the requested scopes
 // must all be the client's and the user's; with none requested, the grant
 // is those of the client's scopes that the user may have.
@@ -60,14 +70,14 @@ func grantScope(cl storage.Client, u storage.User, requested []string) ([]string
 	if requested == nil {
 		var out []string
 		for _, sc := range cl.Scopes {
-			if userMay(u, sc) {
+			if clientMay(cl, sc) && userMay(u, sc) {
 				out = append(out, sc)
 			}
 		}
 		return out, nil
 	}
 	for _, sc := range requested {
-		if !slices.Contains(cl.Scopes, sc) || !userMay(u, sc) {
+		if !clientMay(cl, sc) || !userMay(u, sc) {
 			return nil, invalidScope("the requested scope is invalid, unknown, or exceeds what was granted")
 		}
 	}
@@ -86,7 +96,7 @@ func refreshScope(requested, family []string, u storage.User, cl storage.Client)
 		want = requested
 	}
 	may := func(sc string) bool {
-		return slices.Contains(cl.Scopes, sc) && userMay(u, sc)
+		return clientMay(cl, sc) && userMay(u, sc)
 	}
 	if len(family) > 0 && !slices.ContainsFunc(family, may) {
 		return nil, invalidGrant("refresh token revoked: none of its scope is granted any more")

@@ -504,16 +504,28 @@ func (s *Server) clientCredentialsGrant(ctx context.Context, f form, cl storage.
 }
 
 // audience picks the aud of an access token: the RFC 8707 resource when
-// given (it must be one of the client's audiences), else fallback, else the
-// client's first audience, else the server's default.
+// given (it must be one of the client's audiences), else fallback while the
+// client may still use it (a refresh keeps its family's audience), else the
+// client's first audience, else the server's default. Tokens of the
+// built-in console are always for the issuer (SPEC 2.5): the admin API
+// accepts no other.
 func (s *Server) audience(cl storage.Client, resource, fallback string) (string, *Error) {
+	allowed := func(aud string) bool {
+		if cl.ID == ConsoleClientID {
+			return aud == s.cfg.Issuer
+		}
+		return slices.Contains(cl.Audiences, aud) || (len(cl.Audiences) == 0 && aud == s.cfg.Audience)
+	}
 	if resource != "" {
-		if slices.Contains(cl.Audiences, resource) || (len(cl.Audiences) == 0 && resource == s.cfg.Audience) {
+		if allowed(resource) {
 			return resource, nil
 		}
 		return "", oauthErr(http.StatusBadRequest, "invalid_target", "the requested resource is not allowed for this client")
 	}
-	if fallback != "" {
+	if cl.ID == ConsoleClientID {
+		return s.cfg.Issuer, nil
+	}
+	if fallback != "" && allowed(fallback) {
 		return fallback, nil
 	}
 	if len(cl.Audiences) > 0 {

@@ -21,6 +21,10 @@ import (
 const (
 	appClient = "bench-app" // confidential: password, refresh_token
 	svcClient = "bench-svc" // confidential: client_credentials; introspects
+	// benchAudience is the audience of appClient's tokens; svcClient is
+	// registered with it, the resource server that may introspect them
+	// (SPEC 2.4).
+	benchAudience = "https://bench-api.example"
 )
 
 var appScopes = []string{"api:read", "api:write"}
@@ -55,14 +59,14 @@ func (a *authd) seed(ctx context.Context, users int) (seedInfo, error) {
 		}
 		si.users = append(si.users, name)
 	}
-	args := []string{"client", "add", appClient, "--secret-stdin", "--grant", "password", "--grant", "refresh_token"}
+	args := []string{"client", "add", appClient, "--secret-stdin", "--grant", "password", "--grant", "refresh_token", "--audience", benchAudience}
 	for _, s := range appScopes {
 		args = append(args, "--scope", s)
 	}
 	if _, err := a.cli(ctx, si.appSecret+"\n", args...); err != nil {
 		return si, err
 	}
-	if _, err := a.cli(ctx, si.svcSecret+"\n", "client", "add", svcClient, "--secret-stdin", "--grant", "client_credentials", "--scope", "api:read"); err != nil {
+	if _, err := a.cli(ctx, si.svcSecret+"\n", "client", "add", svcClient, "--secret-stdin", "--grant", "client_credentials", "--scope", "api:read", "--audience", benchAudience); err != nil {
 		return si, err
 	}
 	return si, nil

@@ -26,6 +26,8 @@ Commands:
   user passwd NAME [--password-stdin]      (revokes all of that user's refresh tokens)
   user import FILE                         import bcrypt users (htpasswd or JSON lines; - for stdin)
   client add ID [--public] [--secret-stdin] [--grant G ...] [--scope S ...] [--audience A ...]
+  client update ID [--grant G ...] [--scope S ...] [--audience A ...]
+                                           replace those lists; sessions live on
   client list | show ID | delete ID
   keys list | rotate [--when-safe] | revoke KID
   session list [--user NAME] | revoke FAMILY_ID | revoke --user NAME

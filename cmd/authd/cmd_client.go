@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"flag"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -13,7 +14,7 @@ func clientPath(id string) string { return "/admin/api/clients/" + url.PathEscap
 
 func (a *app) client(ctx context.Context, args []string) error {
 	if len(args) == 0 {
-		return usagef("client needs a subcommand: add, list, show or delete")
+		return usagef("client needs a subcommand: add, update, list, show or delete")
 	}
 	sub, args := args[0], args[1:]
 	var (
@@ -29,6 +30,10 @@ func (a *app) client(ctx context.Context, args []string) error {
 		fs.Var(&grants, "grant", "a grant type: password, refresh_token, client_credentials (repeatable, comma-separated)")
 		fs.Var(&scopes, "scope", "a scope the client may request (repeatable, comma-separated)")
 		fs.Var(&audiences, "audience", "an audience of the client's tokens; the first is the default (repeatable, comma-separated)")
+	case "update":
+		fs.Var(&grants, "grant", "the client's grant types from now on (repeatable, comma-separated)")
+		fs.Var(&scopes, "scope", "the scopes the client may request from now on (repeatable, comma-separated)")
+		fs.Var(&audiences, "audience", "the audiences of the client's tokens from now on; the first is the default (repeatable, comma-separated)")
 	case "list", "show", "delete":
 	default:
 		return usagef("unknown client subcommand %q", sub)
@@ -37,6 +42,8 @@ func (a *app) client(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
+	given := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { given[f.Name] = true })
 	switch sub {
 	case "list":
 		if err := wantArgs(pos, 0, ""); err != nil {
@@ -103,6 +110,40 @@ func (a *app) client(ctx context.Context, args []string) error {
 			}
 			return nil
 		})
+	case "update":
+		if err := wantArgs(pos, 1, "the client id"); err != nil {
+			return err
+		}
+		// A flag given replaces that list; "--scope ''" empties the scopes.
+		var req server.AdminPatchClient
+		if given["grant"] {
+			req.Grants = listOf(grants)
+		}
+		if given["scope"] {
+			req.Scopes = listOf(scopes)
+		}
+		if given["audience"] {
+			req.Audiences = listOf(audiences)
+		}
+		if req.Grants == nil && req.Scopes == nil && req.Audiences == nil {
+			return usagef("nothing to change: give --grant, --scope or --audience")
+		}
+		return a.withAPI(ctx, false, func(c *adminClient) error {
+			var cl server.AdminClient
+			raw, err := c.doJSON(ctx, http.MethodPatch, clientPath(pos[0]), req, &cl)
+			if err != nil || asJSON {
+				return a.emit(raw, err, asJSON)
+			}
+			scopes, auds := list(cl.Scopes), list(cl.Audiences)
+			if scopes == "" {
+				scopes = "(none)"
+			}
+			if auds == "" {
+				auds = "(the server's default)"
+			}
+			fmt.Fprintf(a.stdout, "updated client %s: grants %s, scopes %s, audiences %s\n", cl.ID, list(cl.Grants), scopes, auds)
+			return nil
+		})
 	case "delete":
 		if err := wantArgs(pos, 1, "the client id"); err != nil {
 			return err
@@ -118,6 +159,16 @@ func (a *app) client(ctx context.Context, args []string) error {
 		})
 	}
 	return nil
+}
+
+// listOf returns a pointer to l, never to nil, so that an emptied list is
+// sent as [] rather than left out.
+func listOf(l listFlag) *[]string {
+	out := []string(l)
+	if out == nil {
+		out = []string{}
+	}
+	return &out
 }
 
 func clientType(cl server.AdminClient) string {

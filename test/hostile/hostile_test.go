@@ -412,6 +412,11 @@ func (fx *fixture) corpus() []hcase {
 		{name: "Basic without colon", method: http.MethodPost, path: "/token", header: withAuth(formCT, "Basic "+base64.StdEncoding.EncodeToString([]byte("demo-client"))), body: "grant_type=client_credentials", want: unauth, code: "invalid_client"},
 		{name: "Basic with NUL", method: http.MethodPost, path: "/token", header: withAuth(formCT, "Basic "+base64.StdEncoding.EncodeToString([]byte("demo-client%00:x"))), body: "grant_type=client_credentials", want: unauth, code: "invalid_client"},
 		post("two auth methods", "/token", auth, form("grant_type", "client_credentials", "client_id", fx.dev.ClientID, "client_secret", fx.dev.Secret), bad, "invalid_request"),
+		// SPEC 2.1: two Authorization headers are refused, not the first believed.
+		{name: "two Authorization headers", method: http.MethodPost, path: "/token", header: twoAuth(auth), body: "grant_type=client_credentials", want: bad, code: "invalid_request"},
+		{name: "two Authorization headers at revocation", method: http.MethodPost, path: "/revoke", header: twoAuth(auth), body: form("token", fx.refresh), want: bad, code: "invalid_request"},
+		{name: "two Authorization headers at introspection", method: http.MethodPost, path: "/introspect", header: twoAuth(auth), body: form("token", fx.access), want: bad, code: "invalid_request"},
+		{name: "two Content-Type headers", method: http.MethodPost, path: "/token", header: twoContentTypes(auth), body: "grant_type=client_credentials", want: bad, code: "invalid_request"},
 		post("no client authentication", "/token", formCT, "grant_type=client_credentials", unauth, "invalid_client"),
 		post("post auth wrong secret", "/token", formCT, form("grant_type", "client_credentials", "client_id", fx.dev.ClientID, "client_secret", "nope"), unauth, "invalid_client"),
 		post("public console client with a secret", "/token", formCT, form("grant_type", "password", "client_id", "authd-console", "client_secret", "x", "username", "demo", "password", "x"), unauth, "invalid_client"),
@@ -474,7 +479,10 @@ func (fx *fixture) corpus() []hcase {
 		hcase{name: "admin API with Basic", method: http.MethodGet, path: "/admin/api/users", header: http.Header{"Authorization": {"Basic YTpi"}}, want: unauth, check: bearerChallenge},
 		hcase{name: "admin API two Authorization headers", method: http.MethodGet, path: "/admin/api/users", header: http.Header{"Authorization": {"Bearer " + fx.access, "Bearer " + fx.access}}, want: bad},
 		hcase{name: "admin API non-admin token", method: http.MethodGet, path: "/admin/api/users", header: http.Header{"Authorization": {"Bearer " + fx.access}}, want: []int{http.StatusForbidden}, code: "insufficient_scope"},
-		hcase{name: "admin API forged admin scope of a non-admin", method: http.MethodGet, path: "/admin/api/users", header: http.Header{"Authorization": {"Bearer " + signRS256(fx.priv, fx.kid, "at+jwt", fx.claims(func(c map[string]any) { c["scope"] = "authd:admin" }))}}, want: []int{http.StatusForbidden}},
+		// SPEC 2.5: a token with authd:admin not issued to authd-console, or
+		// whose user is not an admin, is 401 invalid_token.
+		hcase{name: "admin API forged admin scope of a non-admin", method: http.MethodGet, path: "/admin/api/users", header: http.Header{"Authorization": {"Bearer " + signRS256(fx.priv, fx.kid, "at+jwt", fx.claims(func(c map[string]any) { c["scope"] = "authd:admin" }))}}, want: unauth, code: "invalid_token"},
+		hcase{name: "admin API forged console token of a non-admin", method: http.MethodGet, path: "/admin/api/users", header: http.Header{"Authorization": {"Bearer " + signRS256(fx.priv, fx.kid, "at+jwt", fx.claims(func(c map[string]any) { c["scope"] = "authd:admin"; c["client_id"] = "authd-console" }))}}, want: unauth, code: "invalid_token"},
 		hcase{name: "admin API create with a non-admin token", method: http.MethodPost, path: "/admin/api/users", header: http.Header{"Authorization": {"Bearer " + fx.access}, "Content-Type": {"application/json"}}, body: `{"username":"evil","password":"evil-password","admin":true}`, want: []int{http.StatusForbidden}},
 		hcase{name: "admin API bearer with SQL", method: http.MethodGet, path: "/admin/api/users", header: http.Header{"Authorization": {"Bearer ' OR '1'='1"}}, want: unauth, check: bearerChallenge},
 	)
@@ -496,6 +504,20 @@ func (fx *fixture) corpus() []hcase {
 		)
 	}
 	return cs
+}
+
+// twoAuth repeats the Authorization header of h.
+func twoAuth(h http.Header) http.Header {
+	h = h.Clone()
+	h["Authorization"] = append(h["Authorization"], h["Authorization"]...)
+	return h
+}
+
+// twoContentTypes adds a second Content-Type header to h.
+func twoContentTypes(h http.Header) http.Header {
+	h = h.Clone()
+	h["Content-Type"] = append(h["Content-Type"], "application/json")
+	return h
 }
 
 func withAuth(h http.Header, v string) http.Header {
