@@ -146,7 +146,10 @@ func (s *Server) passwordGrant(ctx context.Context, r *http.Request, f form, cl 
 	if len(pw) > password.MaxPasswordLen {
 		return nil, invalidRequest("password too long")
 	}
-	if len(username) > 256 {
+	// A name that no user can have (the rule of creation) is refused
+	// without a hash: that it is not a username is no secret.
+	username, err := password.NormalizeUsername(username)
+	if err != nil {
 		return nil, invalidGrant("invalid username or password")
 	}
 	requested, ok := parseScope(f.get("scope"))
@@ -157,7 +160,6 @@ func (s *Server) passwordGrant(ctx context.Context, r *http.Request, f form, cl 
 	if e != nil {
 		return nil, e
 	}
-	username = strings.ToLower(username)
 	addr := s.clientIP(r)
 
 	d := s.throttle.Check(username, addr)
