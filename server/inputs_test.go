@@ -1,11 +1,23 @@
 package server
 
 import (
+	"context"
+	"encoding/base64"
 	"encoding/json"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"runtime"
+	"slices"
+	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 
 	"golang.org/x/crypto/bcrypt"
+
+	"github.com/authd/authd/server/password"
+	"github.com/authd/authd/storage"
 )
 
 // TestAdminAPI_Import_HashLimits: the admin API's import refuses a hash
@@ -111,5 +123,354 @@ func TestUsername_CreationAndLoginAgree(t *testing.T) {
 				t.Errorf("import: %d %s, want accepted %v", r.Status, r.Body, tt.ok)
 			}
 		})
+	}
+}
+
+// countingHasher counts the password hashes a request costs.
+type countingHasher struct {
+	PasswordHasher
+	n atomic.Int64
+}
+
+func (h *countingHasher) Hash(ctx context.Context, pw string) (string, error) {
+	h.n.Add(1)
+	return h.PasswordHasher.Hash(ctx, pw)
+}
+
+func (h *countingHasher) Verify(ctx context.Context, phc, pw string) (bool, bool, error) {
+	h.n.Add(1)
+	return h.PasswordHasher.Verify(ctx, phc, pw)
+}
+
+func (h *countingHasher) VerifyDummy(ctx context.Context, pw string) error {
+	h.n.Add(1)
+	return h.PasswordHasher.VerifyDummy(ctx, pw)
+}
+
+// scopeList returns n distinct scope values s0 ... s(n-1).
+func scopeList(n int) []string {
+	out := make([]string, n)
+	for i := range out {
+		out[i] = "s" + strconv.Itoa(i)
+	}
+	return out
+}
+
+// TestToken_ScopeAndResourceLimits: SPEC §2.1 caps scope at 64 values of at
+// most 128 bytes (invalid_scope beyond) and resource at 8 values
+// (invalid_target beyond), whatever the client is registered for.
+func TestToken_ScopeAndResourceLimits(t *testing.T) {
+	e := newEnv(t)
+	long128, long129 := strings.Repeat("x", 128), strings.Repeat("y", 129)
+	// Stored directly: more than the admin API would register.
+	e.addClient("svc", rsSecret, func(c *storage.Client) {
+		c.Grants = []string{GrantClientCredentials}
+		c.Scopes = append(scopeList(70), long128, long129)
+		c.Audiences = []string{"https://a.example", "https://b.example"}
+	})
+	cc := func(scope string, resources ...string) tokenResult {
+		f := url.Values{"grant_type": {"client_credentials"}, "scope": {scope}}
+		if len(resources) > 0 {
+			f["resource"] = resources
+		}
+		return e.token(f, "svc", rsSecret)
+	}
+	many := func(v string, n int) []string {
+		out := make([]string, n)
+		for i := range out {
+			out[i] = v
+		}
+		return out
+	}
+	tests := []struct {
+		name      string
+		scope     string
+		resources []string
+		status    int
+		code      string
+	}{
+		{"64 values", strings.Join(scopeList(64), " "), nil, 200, ""},
+		{"65 values", strings.Join(scopeList(65), " "), nil, 400, "invalid_scope"},
+		{"65 values, duplicates", strings.Join(many("s1", 65), " "), nil, 400, "invalid_scope"},
+		{"128 bytes", long128, nil, 200, ""},
+		{"129 bytes", long129, nil, 400, "invalid_scope"},
+		{"16366 values in 64 KiB", strings.Join(scopeList(16366), " ")[:60000], nil, 400, "invalid_scope"},
+		{"one resource", "s1", []string{"https://b.example"}, 200, ""},
+		{"8 resources, the same", "s1", many("https://b.example", 8), 200, ""},
+		{"9 resources", "s1", many("https://b.example", 9), 400, "invalid_target"},
+		{"2 different resources", "s1", []string{"https://a.example", "https://b.example"}, 400, "invalid_target"},
+		{"unregistered resource", "s1", []string{"https://c.example"}, 400, "invalid_target"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := cc(tt.scope, tt.resources...)
+			if r.Status != tt.status || r.str("error") != tt.code {
+				t.Fatalf("got %d %s, want %d %q", r.Status, r.Raw, tt.status, tt.code)
+			}
+			if tt.status == 200 && len(tt.resources) > 0 {
+				claims := e.decodeAT(r.str("access_token"))
+				if claims["aud"] != tt.resources[0] {
+					t.Errorf("aud %v, want %s", claims["aud"], tt.resources[0])
+				}
+			}
+		})
+	}
+}
+
+// TestIntrospect_TokenBeyondRequestLimits: a token that holds more scope
+// values than a request may ask for (a client registered before the
+// limits, granted its whole scope without a scope parameter) still
+// introspects with its whole scope: the limits are on requests, not on
+// what authd signed.
+func TestIntrospect_TokenBeyondRequestLimits(t *testing.T) {
+	e := newEnv(t)
+	long := strings.Repeat("y", 200)
+	e.addClient("svc", rsSecret, func(c *storage.Client) {
+		c.Grants = []string{GrantClientCredentials}
+		c.Scopes = append(scopeList(70), long)
+	})
+	r := e.token(url.Values{"grant_type": {"client_credentials"}}, "svc", rsSecret)
+	if r.Status != 200 || len(strings.Fields(r.str("scope"))) != 71 {
+		t.Fatalf("token: %d %s", r.Status, r.Raw)
+	}
+	in := e.introspect(r.str("access_token"), "svc", rsSecret)
+	if in.Body["active"] != true || in.str("scope") != r.str("scope") {
+		t.Errorf("introspection: %s, want active with the scope %q", in.Raw, r.str("scope"))
+	}
+}
+
+// decodeAT returns the claims of an access token without verifying it.
+func (e *testEnv) decodeAT(at string) map[string]any {
+	e.t.Helper()
+	parts := strings.Split(at, ".")
+	if len(parts) != 3 {
+		e.t.Fatalf("not a JWS: %q", at)
+	}
+	b, err := base64.RawURLEncoding.DecodeString(parts[1])
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	var m map[string]any
+	if err := json.Unmarshal(b, &m); err != nil {
+		e.t.Fatal(err)
+	}
+	return m
+}
+
+// TestToken_CheapChecksFirst: a request whose scope, resource or password
+// grant parameters are refused by their form is answered before client
+// authentication and before any password hash (SPEC §2.1: cheap checks run
+// before expensive ones; issue 12: 16,366 scopes were deduplicated before
+// the client was authenticated).
+func TestToken_CheapChecksFirst(t *testing.T) {
+	e := newEnv(t)
+	hasher := &countingHasher{PasswordHasher: e.srv.hasher}
+	e.srv.hasher = hasher
+	// A short operator-chosen secret: authenticating it costs a slow hash.
+	e.addClient("app", "short", func(c *storage.Client) { c.Audiences = []string{"https://a.example"} })
+	e.addUser("alice", "pw", nil)
+	tests := []struct {
+		name   string
+		form   url.Values
+		status int
+		code   string
+	}{
+		{"too many scopes", url.Values{"grant_type": {"password"}, "username": {"alice"}, "password": {"pw"}, "scope": {strings.Join(scopeList(16366), " ")[:60000]}}, 400, "invalid_scope"},
+		{"scope too long", url.Values{"grant_type": {"password"}, "username": {"alice"}, "password": {"pw"}, "scope": {strings.Repeat("x", 129)}}, 400, "invalid_scope"},
+		{"malformed scope", url.Values{"grant_type": {"password"}, "username": {"alice"}, "password": {"pw"}, "scope": {`a"b`}}, 400, "invalid_scope"},
+		{"too many resources", url.Values{"grant_type": {"password"}, "username": {"alice"}, "password": {"pw"}, "resource": scopeList(9)}, 400, "invalid_target"},
+		{"missing password", url.Values{"grant_type": {"password"}, "username": {"alice"}}, 400, "invalid_request"},
+		{"password too long", url.Values{"grant_type": {"password"}, "username": {"alice"}, "password": {strings.Repeat("p", password.MaxPasswordLen+1)}}, 400, "invalid_request"},
+		{"missing refresh token", url.Values{"grant_type": {"refresh_token"}, "scope": {"read"}}, 400, "invalid_request"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			before := hasher.n.Load()
+			// A wrong secret: were the client authenticated first, the
+			// answer would be 401 invalid_client, after a slow hash.
+			r := e.token(tt.form, "app", "wrong")
+			if r.Status != tt.status || r.str("error") != tt.code {
+				t.Fatalf("got %d %s, want %d %s", r.Status, r.Raw, tt.status, tt.code)
+			}
+			if n := hasher.n.Load() - before; n != 0 {
+				t.Errorf("%d password hashes, want 0", n)
+			}
+		})
+	}
+	// Well-formed, the same requests cost at most one password hash.
+	before := hasher.n.Load()
+	if r := e.token(url.Values{"grant_type": {"password"}, "username": {"alice"}, "password": {"pw"}, "scope": {"read"}}, "app", "short"); r.Status != 200 {
+		t.Fatalf("login: %d %s", r.Status, r.Raw)
+	}
+	if n := hasher.n.Load() - before; n != 1 {
+		t.Errorf("a login cost %d password hashes, want 1", n)
+	}
+}
+
+// cost is what one request costs in measures that do not depend on the
+// machine's speed or load: allocations and bytes allocated.
+type cost struct{ allocs, bytes float64 }
+
+// costOf measures f, run runs times after one warm-up run, with
+// runtime.MemStats as testing.AllocsPerRun does.
+func costOf(runs int, f func()) cost {
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(1))
+	f()
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	for range runs {
+		f()
+	}
+	runtime.ReadMemStats(&after)
+	return cost{
+		allocs: float64(after.Mallocs-before.Mallocs) / float64(runs),
+		bytes:  float64(after.TotalAlloc-before.TotalAlloc) / float64(runs),
+	}
+}
+
+// costOfToken is the cost of one token request through the server's
+// handler.
+func costOfToken(t *testing.T, e *testEnv, body, id, secret string, wantStatus int) cost {
+	t.Helper()
+	h := e.srv.Handler()
+	auth := basicAuth(id, secret)
+	return costOf(10, func() {
+		req := httptest.NewRequest(http.MethodPost, "/token", strings.NewReader(body))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		req.Header.Set("Authorization", auth)
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, req)
+		if w.Code != wantStatus {
+			t.Fatalf("status %d, want %d: %s", w.Code, wantStatus, w.Body)
+		}
+	})
+}
+
+// assertLinear fails unless the costs measured at ns grow linearly: the
+// cost per added value, between successive points, must be about the same
+// throughout (quadratic growth would multiply it by the ratio of the last
+// N to the first), within a factor of two and an absolute slack for the
+// measure's steps (maps and slices grow by doubling).
+func assertLinear(t *testing.T, what string, ns []int, costs []cost) {
+	t.Helper()
+	for _, m := range []struct {
+		name  string
+		get   func(cost) float64
+		slack float64
+	}{{"allocations", func(c cost) float64 { return c.allocs }, 2}, {"bytes", func(c cost) float64 { return c.bytes }, 256}} {
+		var slopes []float64
+		for i := 1; i < len(ns); i++ {
+			slopes = append(slopes, (m.get(costs[i])-m.get(costs[i-1]))/float64(ns[i]-ns[i-1]))
+		}
+		overall := (m.get(costs[len(ns)-1]) - m.get(costs[0])) / float64(ns[len(ns)-1]-ns[0])
+		if hi := slices.Max(slopes); hi > 2*overall+m.slack {
+			t.Errorf("%s: %s per added value %v, overall %.1f: not linear", what, m.name, slopes, overall)
+		}
+	}
+}
+
+// TestToken_ScopeCostLinear: the cost of a token request grows linearly
+// with the number of scope values up to the cap, and a request beyond the
+// cap is refused at the cost of a small one, however large (SPEC §2.1: no
+// input makes the server do super-linear work).
+func TestToken_ScopeCostLinear(t *testing.T) {
+	e := newEnv(t)
+	e.addClient("svc", rsSecret, func(c *storage.Client) {
+		c.Grants = []string{GrantClientCredentials}
+		c.Scopes = scopeList(64)
+	})
+	body := func(n int) string {
+		return url.Values{"grant_type": {"client_credentials"}, "scope": {strings.Join(scopeList(n), " ")}}.Encode()
+	}
+	ns := []int{1, 16, 32, 48, 64}
+	costs := make([]cost, len(ns))
+	for i, n := range ns {
+		costs[i] = costOfToken(t, e, body(n), "svc", rsSecret, 200)
+	}
+	t.Logf("N = %v scope values: %v", ns, costs)
+	assertLinear(t, "scope values", ns, costs)
+
+	small := costs[0]
+	for _, n := range []int{65, 1000, 16366} {
+		b := body(n)
+		if len(b) > maxFormBytes {
+			b = b[:maxFormBytes]
+		}
+		c := costOfToken(t, e, b, "svc", rsSecret, 400)
+		t.Logf("N = %d (%d bytes): %v", n, len(b), c)
+		// Reading and unescaping the body is all the work: a few
+		// copies of it, and fewer allocations than a small request.
+		if c.allocs > small.allocs || c.bytes > small.bytes+8*float64(len(b)) {
+			t.Errorf("N = %d: %+v, want at most the allocations of a small request (%+v) and a few copies of the body", n, c, small)
+		}
+	}
+}
+
+// TestAdminAPI_ListLimits: the lists of the admin API (scopes, grants,
+// audiences of clients; scopes of users and of imported users) hold at
+// most 64 values, each scope at most 128 bytes (what a token request can
+// ask for), and are deduplicated in first order.
+func TestAdminAPI_ListLimits(t *testing.T) {
+	e := newEnv(t)
+	q := func(l []string) string { b, _ := json.Marshal(l); return string(b) }
+	dups := append(scopeList(64), scopeList(64)...)
+	tests := []struct {
+		name, path, body string
+		status           int
+		contains         string
+	}{
+		{"client 64 scopes", "/admin/api/clients", `{"id":"c64","public":true,"scopes":` + q(scopeList(64)) + `}`, 201, `"s63"`},
+		{"client 65 scopes", "/admin/api/clients", `{"id":"c65","public":true,"scopes":` + q(scopeList(65)) + `}`, 400, "scopes: at most 64 values"},
+		{"client 128 duplicates", "/admin/api/clients", `{"id":"cdup","public":true,"scopes":` + q(dups) + `}`, 400, "scopes: at most 64 values"},
+		{"client scope 128 bytes", "/admin/api/clients", `{"id":"c128","public":true,"scopes":["` + strings.Repeat("x", 128) + `"]}`, 201, ""},
+		{"client scope 129 bytes", "/admin/api/clients", `{"id":"c129","public":true,"scopes":["` + strings.Repeat("x", 129) + `"]}`, 400, "is not valid"},
+		{"client 65 audiences", "/admin/api/clients", `{"id":"a65","public":true,"audiences":` + q(scopeList(65)) + `}`, 400, "audiences: at most 64 values"},
+		{"client 65 grants", "/admin/api/clients", `{"id":"g65","grants":` + q(slices.Repeat([]string{GrantPassword}, 65)) + `}`, 400, "grants: at most 64 values"},
+		{"client duplicates dropped", "/admin/api/clients", `{"id":"dd","public":true,"scopes":["b","a","b","c","a"]}`, 201, `"scopes":["b","a","c"]`},
+		{"user 64 scopes", "/admin/api/users", `{"username":"u64","password":"pw","scopes":` + q(scopeList(64)) + `}`, 201, `"s63"`},
+		{"user 65 scopes", "/admin/api/users", `{"username":"u65","password":"pw","scopes":` + q(scopeList(65)) + `}`, 400, "scopes: at most 64 values"},
+		{"user scope 129 bytes", "/admin/api/users", `{"username":"u129","password":"pw","scopes":["` + strings.Repeat("x", 129) + `"]}`, 400, "is not valid"},
+		{"import 65 scopes", "/admin/api/users/import", `{"users":[{"username":"i65","password_hash":"$2b$04$abcdefghijklmnopqrstuuABCDEFGHIJKLMNOPQRSTUVWXYZ01234","scopes":` + q(scopeList(65)) + `}]}`, 400, "at most 64 values"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := e.direct("POST", tt.path, tt.body)
+			if r.Status != tt.status || !strings.Contains(r.Body, tt.contains) {
+				t.Fatalf("got %d %s, want %d containing %q", r.Status, r.Body, tt.status, tt.contains)
+			}
+		})
+	}
+	if r := e.direct("PATCH", "/admin/api/users/u64", `{"scopes":`+q(scopeList(65))+`}`); r.Status != 400 {
+		t.Errorf("PATCH 65 scopes: %d %s", r.Status, r.Body)
+	}
+}
+
+// TestAdminCleanList_Cost: validating and deduplicating an admin list costs
+// linear work up to the cap (it was quadratic), and a list beyond it is
+// refused before any of its values is looked at.
+func TestAdminCleanList_Cost(t *testing.T) {
+	ns := []int{1, 16, 32, 48, 64}
+	costs := make([]cost, len(ns))
+	for i, n := range ns {
+		l := scopeList(n)
+		costs[i] = costOf(20, func() {
+			if _, e := adminCleanList("scopes", l, validScopeToken); e != nil {
+				t.Fatal(e)
+			}
+		})
+	}
+	t.Logf("N = %v: %v", ns, costs)
+	assertLinear(t, "admin list values", ns, costs)
+	over := costOf(20, func() { adminCleanList("scopes", scopeList(65), validScopeToken) })
+	huge := scopeList(16366)
+	c := costOf(20, func() {
+		if _, e := adminCleanList("scopes", huge, validScopeToken); e == nil {
+			t.Fatal("16366 values accepted")
+		}
+	})
+	// scopeList(65) is built inside the first measure; the refusal itself
+	// costs no more than the error.
+	if c.allocs > over.allocs || c.bytes > over.bytes {
+		t.Errorf("16366 values: %+v, want at most the cost of 65 (%+v)", c, over)
 	}
 }

@@ -109,7 +109,9 @@ func parseAccessClaims(payload []byte) (*AccessClaims, error) {
 			return nil, err
 		}
 	}
-	ac.Scope, _ = parseScope(raw.Scope)
+	// Signed by us, so not held to the limits of a request's scope
+	// parameter: a client registered before them may hold more.
+	ac.Scope = strings.Fields(raw.Scope)
 	return ac, nil
 }
 

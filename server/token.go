@@ -72,6 +72,10 @@ func (s *Server) handleToken(c *gin.Context) {
 		s.tokenError(c, oauthErr(http.StatusBadRequest, "unsupported_grant_type", "the grant type is not supported"))
 		return
 	}
+	if e := checkTokenParams(grant, f); e != nil {
+		s.tokenError(c, e)
+		return
+	}
 	cl, e := s.authenticateClient(ctx, c.Request, f)
 	if e != nil {
 		s.tokenError(c, e)

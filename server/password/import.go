@@ -9,6 +9,8 @@ import (
 	"strings"
 	"unicode"
 	"unicode/utf8"
+
+	"github.com/authd/authd/server/internal/scopes"
 )
 
 // ImportedUser is one user read by ParseImport.
@@ -240,21 +242,24 @@ func hashMsg(name, hash string) string {
 	return ""
 }
 
-// checkScopes validates RFC 6749 §3.3 scope tokens and drops duplicates.
+// checkScopes validates RFC 6749 §3.3 scope tokens, within the limits of
+// the admin API and the token endpoint (package scopes), and drops
+// duplicates.
 func checkScopes(in []string) ([]string, string) {
 	if len(in) == 0 {
 		return nil, ""
 	}
+	if len(in) > scopes.MaxValues {
+		return nil, fmt.Sprintf("scopes: at most %d values", scopes.MaxValues)
+	}
 	out := make([]string, 0, len(in))
 	seen := make(map[string]bool, len(in))
 	for _, s := range in {
-		if s == "" || len(s) > 256 {
-			return nil, "scopes must be 1 to 256 characters long"
+		if s == "" || len(s) > scopes.MaxLen {
+			return nil, fmt.Sprintf("scopes must be 1 to %d bytes long", scopes.MaxLen)
 		}
-		for i := 0; i < len(s); i++ {
-			if c := s[i]; c < 0x21 || c == '"' || c == '\\' || c > 0x7e {
-				return nil, fmt.Sprintf("scope %q has a character not allowed in scopes (RFC 6749 §3.3)", s)
-			}
+		if !scopes.Valid(s) {
+			return nil, fmt.Sprintf("scope %q has a character not allowed in scopes (RFC 6749 §3.3)", s)
 		}
 		if s == "authd:admin" {
 			return nil, `scope authd:admin is granted with "admin": true`

@@ -101,6 +101,8 @@ func TestParseImport_Invalid(t *testing.T) {
 		{"JSON bad argon2", `{"username":"alice","password_hash":"` + a2[:40] + `"}`, 1, "malformed argon2id"},
 		{"JSON bad scope", `{"username":"alice","password_hash":"` + bc1 + `","scopes":["a b"]}`, 1, "not allowed in scopes"},
 		{"JSON empty scope", `{"username":"alice","password_hash":"` + bc1 + `","scopes":[""]}`, 1, "scopes must be"},
+		{"JSON scope 129 bytes", `{"username":"alice","password_hash":"` + bc1 + `","scopes":["` + strings.Repeat("x", 129) + `"]}`, 1, "1 to 128 bytes"},
+		{"JSON 65 scopes", `{"username":"alice","password_hash":"` + bc1 + `","scopes":["a"` + strings.Repeat(`,"a"`, 64) + `]}`, 1, "at most 64 values"},
 		{"JSON admin scope", `{"username":"alice","password_hash":"` + bc1 + `","scopes":["authd:admin"]}`, 1, `"admin": true`},
 		{"JSON duplicate", `{"username":"alice","password_hash":"` + bc1 + `"}` + "\n" + `{"username":"Alice","password_hash":"` + bc2 + `"}`, 2, "duplicate"},
 		{"line too long", "alice:" + bc1 + "\n" + strings.Repeat("x", MaxImportLine+1), 2, "longer than"},
