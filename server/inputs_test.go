@@ -4,8 +4,11 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"net/netip"
 	"net/url"
 	"runtime"
 	"slices"
@@ -13,9 +16,11 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"golang.org/x/crypto/bcrypt"
 
+	"github.com/authd/authd/keys"
 	"github.com/authd/authd/server/password"
 	"github.com/authd/authd/storage"
 )
@@ -472,5 +477,183 @@ func TestAdminCleanList_Cost(t *testing.T) {
 	// costs no more than the error.
 	if c.allocs > over.allocs || c.bytes > over.bytes {
 		t.Errorf("16366 values: %+v, want at most the cost of 65 (%+v)", c, over)
+	}
+}
+
+// TestClientIP_Cost: finding the client address behind trusted proxies
+// costs the same whatever a client put in X-Forwarded-For before the
+// nearest untrusted hop (at most 32 KiB of headers): the walk starts at
+// the nearest hop and stops at the first untrusted one.
+func TestClientIP_Cost(t *testing.T) {
+	s := &Server{cfg: Config{TrustedProxies: []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8")}}}
+	req := func(n int) *http.Request {
+		hops := make([]string, n)
+		for i := range hops {
+			hops[i] = "198.51.100." + strconv.Itoa(i%250)
+		}
+		r := &http.Request{RemoteAddr: "10.1.2.3:1234", Header: http.Header{}}
+		r.Header.Add("X-Forwarded-For", strings.Join(hops, ", ")+", 203.0.113.9")
+		r.Header.Add("X-Forwarded-For", "10.9.9.9")
+		return r
+	}
+	var first cost
+	for _, n := range []int{0, 1, 100, 2000} {
+		r := req(n)
+		if got := s.clientIP(r).String(); got != "203.0.113.9" {
+			t.Fatalf("N = %d: clientIP = %s, want 203.0.113.9", n, got)
+		}
+		c := costOf(20, func() { s.clientIP(r) })
+		if n == 0 {
+			first = c
+		}
+		if c.allocs > first.allocs || c.bytes > first.bytes {
+			t.Errorf("N = %d earlier hops: %+v, want the cost of none (%+v)", n, c, first)
+		}
+	}
+}
+
+// TestClientIP_Hops: the walk from the nearest hop gives the answers of
+// SPEC's trusted-proxies rule across several X-Forwarded-For headers.
+func TestClientIP_Hops(t *testing.T) {
+	s := &Server{cfg: Config{TrustedProxies: []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8")}}}
+	tests := []struct {
+		name string
+		xff  []string
+		want string
+	}{
+		{"none", nil, "10.1.2.3"},
+		{"one", []string{"203.0.113.9"}, "203.0.113.9"},
+		{"chain", []string{"198.51.100.1, 203.0.113.9, 10.0.0.2"}, "203.0.113.9"},
+		{"two headers", []string{"198.51.100.1, 203.0.113.9", "10.0.0.2"}, "203.0.113.9"},
+		{"all trusted", []string{"10.0.0.5", "10.0.0.2"}, "10.0.0.5"},
+		{"garbage at the end", []string{"203.0.113.9, nope"}, "10.1.2.3"},
+		{"garbage before an untrusted hop", []string{"nope, 203.0.113.9"}, "203.0.113.9"},
+		{"empty hop", []string{"203.0.113.9,"}, "10.1.2.3"},
+		{"empty header", []string{""}, "10.1.2.3"},
+		{"mapped", []string{"::ffff:203.0.113.9"}, "203.0.113.9"},
+	}
+	for _, tt := range tests {
+		r := &http.Request{RemoteAddr: "10.1.2.3:1234", Header: http.Header{}}
+		for _, v := range tt.xff {
+			r.Header.Add("X-Forwarded-For", v)
+		}
+		if got := s.clientIP(r).String(); got != tt.want {
+			t.Errorf("%s: clientIP(XFF %q) = %s, want %s", tt.name, tt.xff, got, tt.want)
+		}
+	}
+}
+
+// TestEtagMatch: If-None-Match lists (RFC 9110 §13.1.2) are matched
+// without allocating, whatever their length.
+func TestEtagMatch(t *testing.T) {
+	const etag = `"abc"`
+	tests := []struct {
+		header string
+		want   bool
+	}{
+		{"", false},
+		{"*", true},
+		{" * ", true},
+		{`"abc"`, true},
+		{`W/"abc"`, true},
+		{`"x", "abc"`, true},
+		{`"x",W/"abc" ,"y"`, true},
+		{`"x", "y"`, false},
+		{`abc`, false},
+		{`,,,`, false},
+	}
+	for _, tt := range tests {
+		if got := etagMatch(tt.header, etag); got != tt.want {
+			t.Errorf("etagMatch(%q) = %v, want %v", tt.header, got, tt.want)
+		}
+	}
+	for _, n := range []int{1, 100, 3000} {
+		h := strings.Repeat(`"nope", `, n) + `"abc"`
+		if c := costOf(20, func() { etagMatch(h, etag) }); c.allocs != 0 {
+			t.Errorf("%d entries: %+v, want no allocation", n, c)
+		}
+	}
+}
+
+// TestParseForm_Cost: a form body costs work linear in its number of
+// parameters (each is unescaped once and looked up in a map), up to the
+// 64 KiB a body may have; repeated resource values are kept up to one
+// beyond the cap, however many are sent.
+func TestParseForm_Cost(t *testing.T) {
+	body := func(n int) string {
+		var b strings.Builder
+		for i := range n {
+			fmt.Fprintf(&b, "p%d=v%d&", i, i)
+		}
+		return b.String()
+	}
+	ns := []int{512, 1024, 2048, 4096}
+	costs := make([]cost, len(ns))
+	for i, n := range ns {
+		b := body(n)
+		if len(b) > maxFormBytes {
+			t.Fatalf("%d parameters are %d bytes", n, len(b))
+		}
+		costs[i] = costOf(5, func() {
+			if _, e := parseForm(b); e != nil {
+				t.Fatal(e)
+			}
+		})
+	}
+	t.Logf("N = %v parameters: %v", ns, costs)
+	assertLinear(t, "form parameters", ns, costs)
+
+	res := strings.Repeat("resource=https%3A%2F%2Fa.example&", 1500)
+	f, e := parseForm(res)
+	if e != nil || len(f.resources) != maxResources+1 {
+		t.Fatalf("parseForm(1500 resources) = %d kept, %v; want %d", len(f.resources), e, maxResources+1)
+	}
+	if e := checkTokenParams(GrantClientCredentials, f); e == nil || e.Code != "invalid_target" {
+		t.Errorf("checkTokenParams(1500 resources) = %v, want invalid_target", e)
+	}
+}
+
+// TestVerifyAccessToken_Cost: a bearer or introspected token costs work
+// linear in its size up to keys.MaxTokenSize, and a longer one is refused
+// before it is parsed, at less than the cost of a small one.
+func TestVerifyAccessToken_Cost(t *testing.T) {
+	e := newEnv(t)
+	now := e.clock.Now()
+	token := func(pad int) string {
+		claims, _ := json.Marshal(map[string]any{
+			"iss": e.url, "sub": "u", "aud": e.url, "exp": now.Add(time.Hour).Unix(), "iat": now.Unix(),
+			"jti": "j", "scope": "read", "pad": strings.Repeat("p", pad),
+		})
+		at, err := e.keys.Sign(claims)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return at
+	}
+	ns := []int{1 << 10, 4 << 10, 8 << 10, 11 << 10}
+	costs := make([]cost, len(ns))
+	for i, n := range ns {
+		at := token(n)
+		if len(at) > keys.MaxTokenSize {
+			t.Fatalf("a token with %d bytes of padding is %d bytes long", n, len(at))
+		}
+		costs[i] = costOf(10, func() {
+			if _, err := e.srv.verifyAccessToken(t.Context(), at); err != nil {
+				t.Fatal(err)
+			}
+		})
+	}
+	t.Logf("padding %v bytes: %v", ns, costs)
+	assertLinear(t, "token bytes", ns, costs)
+	for _, n := range []int{keys.MaxTokenSize, 1 << 20} {
+		at := token(n)
+		c := costOf(10, func() {
+			if _, err := e.srv.verifyAccessToken(t.Context(), at); !errors.Is(err, errTokenInvalid) {
+				t.Fatalf("%d bytes: %v, want errTokenInvalid", len(at), err)
+			}
+		})
+		if c.allocs > costs[0].allocs || c.bytes > costs[0].bytes {
+			t.Errorf("%d bytes: %+v, want less than a small token (%+v)", len(at), c, costs[0])
+		}
 	}
 }
