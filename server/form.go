@@ -36,7 +36,8 @@ func (f form) get(k string) string { return f.vals[k] }
 
 // readForm reads and checks the body of an OAuth endpoint request: POST,
 // form-encoded, nothing in the query string, at most maxFormBytes, no
-// repeated parameter, valid UTF-8 without NUL or other control characters.
+// repeated parameter but resource, valid UTF-8 without NUL or other control
+// characters.
 func readForm(r *http.Request) (form, *Error) {
 	if r.URL.RawQuery != "" {
 		return form{}, invalidRequest("parameters must not be sent in the URL query string")

@@ -82,7 +82,9 @@ func FuzzParseAccessClaims(f *testing.F) {
 // FuzzTokenEndpoint drives the whole token endpoint with arbitrary bodies
 // and headers: never a 5xx, never a panic, always a JSON OAuth answer.
 func FuzzTokenEndpoint(f *testing.F) {
-	for _, s := range []string{"grant_type=password&username=alice&password=pw", "grant_type=refresh_token&refresh_token=authd_rt_x", "grant_type=client_credentials", "", "grant_type=%ff", "grant_type=password&scope=%22"} {
+	for _, s := range []string{"grant_type=password&username=alice&password=pw", "grant_type=refresh_token&refresh_token=authd_rt_x", "grant_type=client_credentials", "", "grant_type=%ff", "grant_type=password&scope=%22",
+		"grant_type=client_credentials&resource=a&resource=b", "grant_type=client_credentials&scope=" + strings.Repeat("s+", 65),
+		"grant_type=password&username=" + strings.Repeat("%E2%82%AC", 86) + "&password=pw"} {
 		f.Add(s, "application/x-www-form-urlencoded", "Basic YXBwOnNlY3JldA==")
 	}
 	e := newEnv(f)
