@@ -11,11 +11,11 @@ import (
 	"log/slog"
 	"mime"
 	"net/http"
-	"slices"
 	"strings"
 
 	"github.com/gin-gonic/gin"
 
+	"github.com/authd/authd/server/internal/scopes"
 	"github.com/authd/authd/storage"
 )
 
@@ -390,14 +390,26 @@ func adminNewID() string {
 	return hex.EncodeToString(b[:])
 }
 
-// cleanList validates and de-duplicates a list, keeping the first order.
+// adminMaxList is the most values a list of an admin request (grants,
+// scopes, audiences) may hold: the most scope values a token request may
+// ask for (SPEC §2.1), so that whatever is registered can be requested.
+const adminMaxList = scopes.MaxValues
+
+// adminCleanList validates and de-duplicates a list, keeping the first
+// order, in linear time; a list longer than adminMaxList is refused before
+// any of its values is looked at.
 func adminCleanList(field string, in []string, valid func(string) bool) ([]string, *Error) {
+	if len(in) > adminMaxList {
+		return nil, adminBadRequest("%s: at most %d values", field, adminMaxList)
+	}
 	out := make([]string, 0, len(in))
+	seen := make(map[string]struct{}, len(in))
 	for _, v := range in {
 		if !valid(v) {
 			return nil, adminBadRequest("%s: %q is not valid", field, v)
 		}
-		if !slices.Contains(out, v) {
+		if _, dup := seen[v]; !dup {
+			seen[v] = struct{}{}
 			out = append(out, v)
 		}
 	}

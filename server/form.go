@@ -2,60 +2,73 @@ package server
 
 import (
 	"errors"
+	"fmt"
 	"io"
 	"mime"
 	"net/http"
 	"net/url"
 	"strings"
 	"unicode/utf8"
+
+	"github.com/authd/authd/server/password"
 )
 
 // maxFormBytes bounds the body of the token, revocation and introspection
 // endpoints (SPEC §2.1).
 const maxFormBytes = 64 << 10
 
-// form is a parsed application/x-www-form-urlencoded body in which every
-// parameter occurs at most once. Empty values count as absent (RFC 6749
-// §3.1).
-type form map[string]string
+// maxResources is the most resource values (RFC 8707 §2) a request may
+// carry (SPEC §2.1).
+const maxResources = 8
 
-func (f form) get(k string) string { return f[k] }
+// form is a parsed application/x-www-form-urlencoded body in which every
+// parameter but resource occurs at most once. Empty values count as absent
+// (RFC 6749 §3.1).
+type form struct {
+	vals map[string]string
+	// resources are the values of the resource parameter, the one that
+	// RFC 8707 §2 lets a client repeat, in order; at most maxResources+1
+	// are kept. get("resource") is the first.
+	resources []string
+}
+
+func (f form) get(k string) string { return f.vals[k] }
 
 // readForm reads and checks the body of an OAuth endpoint request: POST,
 // form-encoded (one Content-Type header), nothing in the query string, at
-// most maxFormBytes, no repeated parameter, valid UTF-8 without NUL or other
-// control characters.
+// most maxFormBytes, no repeated parameter but resource, valid UTF-8 without
+// NUL or other control characters.
 func readForm(r *http.Request) (form, *Error) {
 	if r.URL.RawQuery != "" {
-		return nil, invalidRequest("parameters must not be sent in the URL query string")
+		return form{}, invalidRequest("parameters must not be sent in the URL query string")
 	}
 	if len(r.Header.Values("Content-Type")) > 1 {
-		return nil, invalidRequest("more than one Content-Type header")
+		return form{}, invalidRequest("more than one Content-Type header")
 	}
 	ct := r.Header.Get("Content-Type")
 	if ct == "" {
-		return nil, invalidRequest("Content-Type must be application/x-www-form-urlencoded")
+		return form{}, invalidRequest("Content-Type must be application/x-www-form-urlencoded")
 	}
 	mt, params, err := mime.ParseMediaType(ct)
 	if err != nil || mt != "application/x-www-form-urlencoded" {
-		return nil, invalidRequest("Content-Type must be application/x-www-form-urlencoded")
+		return form{}, invalidRequest("Content-Type must be application/x-www-form-urlencoded")
 	}
 	if cs, ok := params["charset"]; ok && !strings.EqualFold(cs, "utf-8") {
-		return nil, invalidRequest("the body must be UTF-8")
+		return form{}, invalidRequest("the body must be UTF-8")
 	}
 	if r.ContentLength > maxFormBytes {
-		return nil, invalidRequest("request body too large")
+		return form{}, invalidRequest("request body too large")
 	}
 	body, err := io.ReadAll(io.LimitReader(r.Body, maxFormBytes+1))
 	if err != nil {
 		var mbe *http.MaxBytesError
 		if errors.As(err, &mbe) {
-			return nil, invalidRequest("request body too large")
+			return form{}, invalidRequest("request body too large")
 		}
-		return nil, invalidRequest("could not read the request body")
+		return form{}, invalidRequest("could not read the request body")
 	}
 	if len(body) > maxFormBytes {
-		return nil, invalidRequest("request body too large")
+		return form{}, invalidRequest("request body too large")
 	}
 	return parseForm(string(body))
 }
@@ -63,7 +76,7 @@ func readForm(r *http.Request) (form, *Error) {
 // parseForm parses a form-encoded body strictly. It is the parser of
 // untrusted input behind every OAuth endpoint; FuzzParseForm exercises it.
 func parseForm(body string) (form, *Error) {
-	f := form{}
+	f := form{vals: map[string]string{}}
 	seen := map[string]bool{}
 	for body != "" {
 		var pair string
@@ -72,26 +85,66 @@ func parseForm(body string) (form, *Error) {
 			continue
 		}
 		if strings.Contains(pair, ";") {
-			return nil, invalidRequest("malformed form body")
+			return form{}, invalidRequest("malformed form body")
 		}
 		k, v, _ := strings.Cut(pair, "=")
 		key, err1 := url.QueryUnescape(k)
 		val, err2 := url.QueryUnescape(v)
 		if err1 != nil || err2 != nil {
-			return nil, invalidRequest("malformed form body")
+			return form{}, invalidRequest("malformed form body")
 		}
 		if !cleanText(key) || !cleanText(val) {
-			return nil, invalidRequest("parameters must be valid UTF-8 without control characters")
+			return form{}, invalidRequest("parameters must be valid UTF-8 without control characters")
 		}
-		if seen[key] {
-			return nil, invalidRequest("parameter " + quoteParam(key) + " is repeated")
+		if key == "resource" {
+			if val != "" && len(f.resources) <= maxResources {
+				f.resources = append(f.resources, val)
+			}
+		} else if seen[key] {
+			return form{}, invalidRequest("parameter " + quoteParam(key) + " is repeated")
 		}
 		seen[key] = true
-		if val != "" {
-			f[key] = val
+		if val != "" && f.vals[key] == "" {
+			f.vals[key] = val
 		}
 	}
 	return f, nil
+}
+
+// checkTokenParams checks what can be checked of a token request's
+// parameters without storage or hashing: the scope and resource limits of
+// SPEC §2.1 and the parameters each grant requires. handleToken runs it
+// before client authentication, so that a malformed request costs no
+// password hash ("cheap checks run before expensive ones"). The grants
+// keep their own checks; this decides the order of the answers.
+func checkTokenParams(grant string, f form) *Error {
+	if _, e := scopeParam(f.get("scope")); e != nil {
+		return e
+	}
+	if len(f.resources) > maxResources {
+		return oauthErr(http.StatusBadRequest, "invalid_target", fmt.Sprintf("at most %d resource values", maxResources))
+	}
+	for _, r := range f.resources {
+		if r != f.resources[0] {
+			// RFC 8707 §2.2 lets the server refuse what it cannot issue:
+			// authd's access tokens have one audience.
+			return oauthErr(http.StatusBadRequest, "invalid_target", "a token is issued for one resource at a time")
+		}
+	}
+	switch grant {
+	case GrantPassword:
+		if f.get("username") == "" || f.get("password") == "" {
+			return invalidRequest("username and password are required")
+		}
+		if len(f.get("password")) > password.MaxPasswordLen {
+			return invalidRequest("password too long")
+		}
+	case GrantRefreshToken:
+		if f.get("refresh_token") == "" {
+			return invalidRequest("missing refresh_token")
+		}
+	}
+	return nil
 }
 
 // cleanText reports whether s is valid UTF-8 without control characters.

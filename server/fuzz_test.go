@@ -3,12 +3,14 @@ package server
 import (
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"testing"
 )
 
 func FuzzParseForm(f *testing.F) {
-	for _, s := range []string{"", "a=b", "a=b&a=c", "grant_type=password&username=x%20y&password=%zz", "a=%00", "a;b=c", "&&&=&", "a=" + strings.Repeat("%ff", 10)} {
+	for _, s := range []string{"", "a=b", "a=b&a=c", "grant_type=password&username=x%20y&password=%zz", "a=%00", "a;b=c", "&&&=&", "a=" + strings.Repeat("%ff", 10),
+		"resource=a&resource=a", "resource=&resource=b", strings.Repeat("resource=r&", 20), "scope=" + strings.Repeat("s+", 100), strings.Repeat("&", 1000)} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, body string) {
@@ -19,9 +21,22 @@ func FuzzParseForm(f *testing.F) {
 			}
 			return
 		}
-		for k, v := range fm {
+		for k, v := range fm.vals {
 			if v == "" || !cleanText(k) || !cleanText(v) {
 				t.Fatalf("accepted %q=%q", k, v)
+			}
+		}
+		if len(fm.resources) > maxResources+1 {
+			t.Fatalf("kept %d resource values", len(fm.resources))
+		}
+		if len(fm.resources) > 0 && fm.get("resource") != fm.resources[0] {
+			t.Fatalf("resource %q, first of %q", fm.get("resource"), fm.resources)
+		}
+		// The checks before client authentication never panic and
+		// answer with an OAuth error of the token endpoint.
+		for _, g := range []string{GrantPassword, GrantRefreshToken, GrantClientCredentials} {
+			if e := checkTokenParams(g, fm); e != nil && (e.Status != 400 || !slices.Contains([]string{"invalid_request", "invalid_scope", "invalid_target"}, e.Code)) {
+				t.Fatalf("checkTokenParams: %+v", e)
 			}
 		}
 	})
@@ -68,7 +83,9 @@ func FuzzParseAccessClaims(f *testing.F) {
 // FuzzTokenEndpoint drives the whole token endpoint with arbitrary bodies
 // and headers: never a 5xx, never a panic, always a JSON OAuth answer.
 func FuzzTokenEndpoint(f *testing.F) {
-	for _, s := range []string{"grant_type=password&username=alice&password=pw", "grant_type=refresh_token&refresh_token=authd_rt_x", "grant_type=client_credentials", "", "grant_type=%ff", "grant_type=password&scope=%22"} {
+	for _, s := range []string{"grant_type=password&username=alice&password=pw", "grant_type=refresh_token&refresh_token=authd_rt_x", "grant_type=client_credentials", "", "grant_type=%ff", "grant_type=password&scope=%22",
+		"grant_type=client_credentials&resource=a&resource=b", "grant_type=client_credentials&scope=" + strings.Repeat("s+", 65),
+		"grant_type=password&username=" + strings.Repeat("%E2%82%AC", 86) + "&password=pw"} {
 		f.Add(s, "application/x-www-form-urlencoded", "Basic YXBwOnNlY3JldA==")
 	}
 	e := newEnv(f)

@@ -11,6 +11,7 @@ import (
 
 	"github.com/gin-gonic/gin"
 
+	"github.com/authd/authd/keys"
 	"github.com/authd/authd/storage"
 )
 
@@ -41,7 +42,7 @@ var errTokenInvalid = errors.New("server: access token invalid")
 // (RFC 9068 §4) and more: signature by a published, unrevoked key, typ
 // at+jwt, our issuer, not expired, not before nbf, and not on the deny list.
 func (s *Server) verifyAccessToken(ctx context.Context, token string) (*AccessClaims, error) {
-	if len(token) > 16<<10 || strings.Count(token, ".") != 2 {
+	if len(token) > keys.MaxTokenSize || strings.Count(token, ".") != 2 {
 		return nil, errTokenInvalid
 	}
 	payload, err := s.keys.Verify(token)
@@ -117,7 +118,9 @@ func parseAccessClaims(payload []byte) (*AccessClaims, error) {
 			return nil, err
 		}
 	}
-	ac.Scope, _ = parseScope(raw.Scope)
+	// Signed by us, so not held to the limits of a request's scope
+	// parameter: a client registered before them may hold more.
+	ac.Scope = strings.Fields(raw.Scope)
 	return ac, nil
 }
 

@@ -103,7 +103,10 @@ func etagMatch(header, etag string) bool {
 		return true
 	}
 	want := strings.TrimPrefix(etag, "W/")
-	for _, t := range strings.Split(header, ",") {
+	// One pass without allocating: the list may fill the headers' limit.
+	for header != "" {
+		var t string
+		t, header, _ = strings.Cut(header, ",")
 		if strings.TrimPrefix(strings.TrimSpace(t), "W/") == want {
 			return true
 		}
@@ -142,21 +145,29 @@ func (s *Server) clientIP(r *http.Request) netip.Addr {
 	if len(s.cfg.TrustedProxies) == 0 || !s.trusted(peer) {
 		return peer
 	}
+	// The hops of every X-Forwarded-For header in order, walked from the
+	// nearest (the end of the last header) back to the first untrusted
+	// one, without splitting or allocating: the work is that of the
+	// trusted hops, whatever a client put before them.
 	hops := r.Header.Values("X-Forwarded-For")
-	var list []string
-	for _, h := range hops {
-		list = append(list, strings.Split(h, ",")...)
-	}
-	for i := len(list) - 1; i >= 0; i-- {
-		a, err := netip.ParseAddr(strings.TrimSpace(list[i]))
-		if err != nil {
-			return peer
+	for i := len(hops) - 1; i >= 0; i-- {
+		h := hops[i]
+		for {
+			j := strings.LastIndexByte(h, ',')
+			a, err := netip.ParseAddr(strings.TrimSpace(h[j+1:]))
+			if err != nil {
+				return peer
+			}
+			a = a.Unmap()
+			if !s.trusted(a) {
+				return a
+			}
+			peer = a
+			if j < 0 {
+				break
+			}
+			h = h[:j]
 		}
-		a = a.Unmap()
-		if !s.trusted(a) {
-			return a
-		}
-		peer = a
 	}
 	return peer
 }

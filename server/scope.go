@@ -1,9 +1,11 @@
 package server
 
 import (
+	"errors"
+	"fmt"
 	"slices"
-	"strings"
 
+	"github.com/authd/authd/server/internal/scopes"
 	"github.com/authd/authd/storage"
 )
 
@@ -11,39 +13,31 @@ import (
 const AdminScope = "authd:admin"
 
 // parseScope splits a scope parameter (RFC 6749 §3.3) into its tokens,
-// dropping duplicates and keeping order. Each token is one or more of
-// %x21 / %x23-5B / %x5D-7E.
+// dropping duplicates and keeping order, within the limits of SPEC §2.1
+// (scopes.Parse): linear work, at most 64 values of at most 128 bytes.
 func parseScope(s string) ([]string, bool) {
-	if s == "" {
-		return nil, true
-	}
-	var out []string
-	for _, tok := range strings.Split(s, " ") {
-		if tok == "" {
-			continue
-		}
-		if !validScopeToken(tok) {
-			return nil, false
-		}
-		if !slices.Contains(out, tok) {
-			out = append(out, tok)
-		}
-	}
-	return out, true
+	out, err := scopes.Parse(s)
+	return out, err == nil
 }
 
-func validScopeToken(tok string) bool {
-	if tok == "" || len(tok) > 256 {
-		return false
+// scopeParam is parseScope with the invalid_scope answer that says which
+// rule the parameter broke.
+func scopeParam(s string) ([]string, *Error) {
+	out, err := scopes.Parse(s)
+	switch {
+	case errors.Is(err, scopes.ErrTooMany):
+		return nil, invalidScope(fmt.Sprintf("scope holds more than %d values", scopes.MaxValues))
+	case errors.Is(err, scopes.ErrTooLong):
+		return nil, invalidScope(fmt.Sprintf("a scope value is longer than %d bytes", scopes.MaxLen))
+	case err != nil:
+		return nil, invalidScope("malformed scope")
 	}
-	for i := 0; i < len(tok); i++ {
-		b := tok[i]
-		if b < 0x21 || b == 0x22 || b == 0x5c || b > 0x7e {
-			return false
-		}
-	}
-	return true
+	return out, nil
 }
+
+// validScopeToken reports whether tok may be a scope value: registered for
+// a user or a client, or requested (scopes.Valid).
+func validScopeToken(tok string) bool { return scopes.Valid(tok) }
 
 // userMay reports whether u may be granted scope.
 func userMay(u storage.User, scope string) bool {

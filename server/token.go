@@ -77,6 +77,10 @@ func (s *Server) handleToken(c *gin.Context) {
 		s.tokenError(c, oauthErr(http.StatusBadRequest, "unsupported_grant_type", "the grant type is not supported"))
 		return
 	}
+	if e := checkTokenParams(grant, f); e != nil {
+		s.tokenError(c, e)
+		return
+	}
 	cl, e := s.authenticateClient(ctx, c.Request, f)
 	if e != nil {
 		s.tokenError(c, e)
@@ -151,7 +155,10 @@ func (s *Server) passwordGrant(ctx context.Context, r *http.Request, f form, cl 
 	if len(pw) > password.MaxPasswordLen {
 		return nil, invalidRequest("password too long")
 	}
-	if len(username) > 256 {
+	// A name that no user can have (the rule of creation) is refused
+	// without a hash: that it is not a username is no secret.
+	username, err := password.NormalizeUsername(username)
+	if err != nil {
 		return nil, invalidGrant("invalid username or password")
 	}
 	requested, ok := parseScope(f.get("scope"))
@@ -162,7 +169,6 @@ func (s *Server) passwordGrant(ctx context.Context, r *http.Request, f form, cl 
 	if e != nil {
 		return nil, e
 	}
-	username = strings.ToLower(username)
 	addr := s.clientIP(r)
 
 	d := s.throttle.Check(username, addr)

@@ -9,6 +9,8 @@ import (
 	"strings"
 	"unicode"
 	"unicode/utf8"
+
+	"github.com/authd/authd/server/internal/scopes"
 )
 
 // ImportedUser is one user read by ParseImport.
@@ -42,20 +44,32 @@ func (e *ImportError) Error() string {
 // MaxImportLine is the longest line, in bytes, that ParseImport reads.
 const MaxImportLine = 64 * 1024
 
-// MaxUsernameLen is the longest username, in characters.
-const MaxUsernameLen = 128
+// MaxUsernameLen is the longest username, in bytes of its lower-cased
+// UTF-8 form (lower-casing may change the length). It is the one limit of
+// creation, import and login: NormalizeUsername applies it for all three.
+const MaxUsernameLen = 256
+
+var usernameLenErr = fmt.Errorf("username must be 1 to %d bytes long (UTF-8, lower-cased)", MaxUsernameLen)
 
 // NormalizeUsername lower-cases a username and checks it: valid UTF-8, 1 to
-// MaxUsernameLen characters, and no control, format (such as zero-width or
-// bidirectional marks) or white-space characters, and no ':'.
+// MaxUsernameLen bytes once lower-cased, and no control, format (such as
+// zero-width or bidirectional marks) or white-space characters, and no ':'.
+// Every path that creates a user or looks one up by name (the admin API,
+// the import, the password grant) goes through it, so a name that can be
+// created can log in.
 func NormalizeUsername(s string) (string, error) {
 	if !utf8.ValidString(s) {
 		return "", errors.New("username is not valid UTF-8")
 	}
+	if len(s) > 4*MaxUsernameLen {
+		// Lower-casing shrinks a string to no less than a third (the
+		// Kelvin sign, 3 bytes, becomes k); do not copy a longer input
+		// only to refuse it.
+		return "", usernameLenErr
+	}
 	s = strings.ToLower(s)
-	n := utf8.RuneCountInString(s)
-	if n == 0 || n > MaxUsernameLen {
-		return "", fmt.Errorf("username must have 1 to %d characters", MaxUsernameLen)
+	if len(s) == 0 || len(s) > MaxUsernameLen {
+		return "", usernameLenErr
 	}
 	for _, r := range s {
 		switch {
@@ -203,17 +217,11 @@ func parseJSONLine(text string) (ImportedUser, string) {
 		return ImportedUser{}, err.Error()
 	}
 	hash := *j.PasswordHash
-	switch {
-	case isBcrypt(hash):
-		if checkBcrypt(hash) != nil {
-			return ImportedUser{}, fmt.Sprintf("user %q: malformed bcrypt hash", name)
-		}
-	case strings.HasPrefix(hash, argon2idPrefix):
-		if _, _, _, err := ParsePHC(hash); err != nil {
-			return ImportedUser{}, fmt.Sprintf("user %q: malformed argon2id hash", name)
-		}
-	default:
+	if !isBcrypt(hash) && !strings.HasPrefix(hash, argon2idPrefix) {
 		return ImportedUser{}, fmt.Sprintf("user %q: password_hash must be bcrypt ($2a$, $2b$, $2y$) or argon2id", name)
+	}
+	if msg := hashMsg(name, hash); msg != "" {
+		return ImportedUser{}, msg
 	}
 	scopes, msg := checkScopes(j.Scopes)
 	if msg != "" {
@@ -222,21 +230,36 @@ func parseJSONLine(text string) (ImportedUser, string) {
 	return ImportedUser{Username: name, Hash: hash, Scopes: scopes, Admin: j.Admin, Disabled: j.Disabled}, ""
 }
 
-// checkScopes validates RFC 6749 §3.3 scope tokens and drops duplicates.
+// hashMsg checks hash with CheckHash, the limits Verify applies, and
+// returns the error message for user name, or "".
+func hashMsg(name, hash string) string {
+	var he *HashError
+	if err := CheckHash(hash); errors.As(err, &he) {
+		return fmt.Sprintf("user %q: %s", name, he.Reason)
+	} else if err != nil {
+		return fmt.Sprintf("user %q: unusable password hash", name)
+	}
+	return ""
+}
+
+// checkScopes validates RFC 6749 §3.3 scope tokens, within the limits of
+// the admin API and the token endpoint (package scopes), and drops
+// duplicates.
 func checkScopes(in []string) ([]string, string) {
 	if len(in) == 0 {
 		return nil, ""
 	}
+	if len(in) > scopes.MaxValues {
+		return nil, fmt.Sprintf("scopes: at most %d values", scopes.MaxValues)
+	}
 	out := make([]string, 0, len(in))
 	seen := make(map[string]bool, len(in))
 	for _, s := range in {
-		if s == "" || len(s) > 256 {
-			return nil, "scopes must be 1 to 256 characters long"
+		if s == "" || len(s) > scopes.MaxLen {
+			return nil, fmt.Sprintf("scopes must be 1 to %d bytes long", scopes.MaxLen)
 		}
-		for i := 0; i < len(s); i++ {
-			if c := s[i]; c < 0x21 || c == '"' || c == '\\' || c > 0x7e {
-				return nil, fmt.Sprintf("scope %q has a character not allowed in scopes (RFC 6749 §3.3)", s)
-			}
+		if !scopes.Valid(s) {
+			return nil, fmt.Sprintf("scope %q has a character not allowed in scopes (RFC 6749 §3.3)", s)
 		}
 		if s == "authd:admin" {
 			return nil, `scope authd:admin is granted with "admin": true`
@@ -261,8 +284,8 @@ func parseHtpasswdLine(text string) (ImportedUser, string) {
 	}
 	switch {
 	case isBcrypt(hash):
-		if checkBcrypt(hash) != nil {
-			return ImportedUser{}, fmt.Sprintf("user %q: malformed bcrypt hash", name)
+		if msg := hashMsg(name, hash); msg != "" {
+			return ImportedUser{}, msg
 		}
 		return ImportedUser{Username: name, Hash: hash}, ""
 	case strings.HasPrefix(hash, "{SHA}"):

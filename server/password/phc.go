@@ -22,11 +22,12 @@ type Params struct {
 var DefaultParams = Params{Memory: 19 * 1024, Time: 2, Threads: 1, SaltLen: 16, KeyLen: 32}
 
 // Bounds on the parameters that ParsePHC accepts and Params.Validate
-// enforces. They keep a hostile or corrupt hash from demanding absurd memory
-// or time.
+// enforces: the most a server of authd's kind can spend on one login in
+// each of its hashing slots. They keep a hostile, corrupt or imported hash
+// from demanding absurd memory or time; CheckHash applies them to imports.
 const (
-	MaxMemory  = 4 * 1024 * 1024 // KiB, 4 GiB
-	MaxTime    = 100
+	MaxMemory  = 256 * 1024 // KiB, 256 MiB
+	MaxTime    = 10
 	MinSaltLen = 8
 	MaxSaltLen = 64
 	MinKeyLen  = 16
@@ -36,6 +37,41 @@ const (
 // ErrMalformedHash is returned for a stored hash that is neither a valid
 // argon2id PHC string nor a valid bcrypt hash.
 var ErrMalformedHash = errors.New("password: malformed hash")
+
+// HashError is the error of CheckHash, ParsePHC and Verify for a hash they
+// refuse. It matches ErrMalformedHash. Reason says why in a sentence
+// fragment fit for an operator (the import commands show it); it never
+// contains the hash.
+type HashError struct {
+	Reason string
+}
+
+func (e *HashError) Error() string { return ErrMalformedHash.Error() + ": " + e.Reason }
+
+// Unwrap makes errors.Is(err, ErrMalformedHash) true.
+func (e *HashError) Unwrap() error { return ErrMalformedHash }
+
+func hashErr(format string, args ...any) error {
+	return &HashError{Reason: fmt.Sprintf(format, args...)}
+}
+
+// CheckHash reports whether h is a password hash that Hasher.Verify
+// accepts: a bcrypt hash ($2a$, $2b$, $2y$) with a cost in [MinBcryptCost,
+// MaxBcryptCost], or an argon2id PHC string within the bounds of ParsePHC.
+// It is the one definition of an acceptable stored hash: ParseImport, the
+// admin API's import and Verify all apply it, so an imported user can
+// always log in, and no stored hash makes a login do more work than these
+// bounds allow. It does not run the hash function. Errors are *HashError.
+func CheckHash(h string) error {
+	switch {
+	case isBcrypt(h):
+		return checkBcrypt(h)
+	case strings.HasPrefix(h, argon2idPrefix):
+		_, _, _, err := ParsePHC(h)
+		return err
+	}
+	return hashErr("not a bcrypt ($2a$, $2b$, $2y$) or argon2id hash")
+}
 
 // Validate reports whether p lies within the bounds above; argon2 also needs
 // at least 8 KiB of memory per lane.
@@ -76,7 +112,7 @@ const argon2idPrefix = "$argon2id$"
 // ErrMalformedHash and never contain the input.
 func ParsePHC(s string) (p Params, salt, key []byte, err error) {
 	fail := func(why string) (Params, []byte, []byte, error) {
-		return Params{}, nil, nil, fmt.Errorf("%w: argon2id: %s", ErrMalformedHash, why)
+		return Params{}, nil, nil, hashErr("malformed argon2id hash: %s", why)
 	}
 	rest, ok := strings.CutPrefix(s, argon2idPrefix)
 	if !ok {
@@ -107,9 +143,9 @@ func ParsePHC(s string) (p Params, salt, key []byte, err error) {
 	}
 	switch {
 	case vals[0] > MaxMemory:
-		return fail("memory out of bounds")
+		return Params{}, nil, nil, hashErr("argon2id memory %d KiB is above the limit of %d KiB", vals[0], MaxMemory)
 	case vals[1] > MaxTime:
-		return fail("time out of bounds")
+		return Params{}, nil, nil, hashErr("argon2id time %d is above the limit of %d", vals[1], MaxTime)
 	case vals[2] > 255:
 		return fail("parallelism out of bounds")
 	}
@@ -133,7 +169,7 @@ func ParsePHC(s string) (p Params, salt, key []byte, err error) {
 		KeyLen:  uint32(len(key)),
 	}
 	if err := p.Validate(); err != nil {
-		return Params{}, nil, nil, fmt.Errorf("%w: argon2id: %w", ErrMalformedHash, err)
+		return fail(strings.ReplaceAll(err.Error(), "\n", "; "))
 	}
 	return p, salt, key, nil
 }
@@ -171,14 +207,14 @@ func encodePHC(p Params, salt, key []byte) string {
 		p.Memory, p.Time, p.Threads, b64.EncodeToString(salt), b64.EncodeToString(key))
 }
 
-// MaxBcryptCost is the highest bcrypt cost that Verify and ParseImport
-// accept. Cost 17 takes about ten seconds on current hardware; higher costs
-// in a stored hash are far more likely corruption or an attack than a
-// deliberate choice.
+// MaxBcryptCost is the highest bcrypt cost that CheckHash (and so Verify
+// and every import) accepts. Cost 17 takes about ten seconds on current
+// hardware; higher costs in a stored hash are far more likely corruption or
+// an attack than a deliberate choice.
 const MaxBcryptCost = 17
 
-// minBcryptCost is bcrypt's own minimum.
-const minBcryptCost = 4
+// MinBcryptCost is bcrypt's own minimum.
+const MinBcryptCost = 4
 
 // bcryptAlphabet is bcrypt's base64 alphabet.
 const bcryptAlphabet = "./ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
@@ -190,23 +226,26 @@ func isBcrypt(s string) bool {
 }
 
 // checkBcrypt validates a bcrypt hash strictly: $2a$, $2b$ or $2y$, a
-// two-digit cost in [4, MaxBcryptCost], and 53 characters of bcrypt base64
-// (22 of salt, 31 of hash). Errors wrap ErrMalformedHash and never contain
-// the input.
+// two-digit cost in [MinBcryptCost, MaxBcryptCost], and 53 characters of
+// bcrypt base64 (22 of salt, 31 of hash). Errors are *HashError and never
+// contain the input.
 func checkBcrypt(s string) error {
 	if !isBcrypt(s) {
-		return fmt.Errorf("%w: bcrypt: want prefix $2a$, $2b$ or $2y$", ErrMalformedHash)
+		return hashErr("malformed bcrypt hash: want prefix $2a$, $2b$ or $2y$")
 	}
 	if len(s) != 60 || s[6] != '$' {
-		return fmt.Errorf("%w: bcrypt: wrong length or layout", ErrMalformedHash)
+		return hashErr("malformed bcrypt hash: wrong length or layout")
 	}
 	cost, ok := parseDecimal(strings.TrimPrefix(s[4:6], "0"))
-	if !ok || cost < minBcryptCost || cost > MaxBcryptCost {
-		return fmt.Errorf("%w: bcrypt: cost not in [%d, %d]", ErrMalformedHash, minBcryptCost, MaxBcryptCost)
+	if !ok {
+		return hashErr("malformed bcrypt hash: the cost is not a number")
+	}
+	if cost < MinBcryptCost || cost > MaxBcryptCost {
+		return hashErr("bcrypt cost %d is outside %d to %d, the costs this server verifies", cost, MinBcryptCost, MaxBcryptCost)
 	}
 	for i := 7; i < len(s); i++ {
 		if strings.IndexByte(bcryptAlphabet, s[i]) < 0 {
-			return fmt.Errorf("%w: bcrypt: invalid character in salt or hash", ErrMalformedHash)
+			return hashErr("malformed bcrypt hash: invalid character in salt or hash")
 		}
 	}
 	return nil

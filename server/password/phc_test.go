@@ -47,11 +47,11 @@ func TestParsePHC_Invalid(t *testing.T) {
 		{"negative", phc("m=-1,t=2,p=1")},
 		{"hex", phc("m=0x10000,t=2,p=1")},
 		{"empty value", phc("m=,t=2,p=1")},
-		{"memory over 4 GiB", phc("m=4194305,t=2,p=1")},
+		{"memory over 256 MiB", phc("m=262145,t=2,p=1")},
 		{"memory overflow", phc("m=99999999999,t=2,p=1")},
 		{"memory below 8p", phc("m=15,t=1,p=2")},
 		{"time 0", phc("m=65536,t=0,p=1")},
-		{"time over 100", phc("m=65536,t=101,p=1")},
+		{"time over 10", phc("m=65536,t=11,p=1")},
 		{"threads 0", phc("m=65536,t=2,p=0")},
 		{"threads over 255", phc("m=65536,t=2,p=256")},
 		{"salt padded", "$argon2id$v=19$m=65536,t=2,p=1$c29tZXNhbHQ=$" + key},
@@ -124,6 +124,9 @@ func FuzzParsePHC(f *testing.F) {
 		"$argon2id$v=19$m=65536,t=2,p=1$c29tZXNhbHQ$CTFhFdXPJO1aFaMaO6Mm5c8y7cJHAph8ArZWb2GRPPc",
 		"$argon2id$v=19$m=256,t=2,p=1$c29tZXNhbHQ$nf65EOgLrQMR/uIPnA4rEsF5h7TKyQwu9U1bMCHGi/4",
 		"$argon2id$v=19$m=4194304,t=100,p=255$c29tZXNhbHQ$CTFhFdXPJO1aFaMaO6Mm5c8y7cJHAph8ArZWb2GRPPc",
+		"$argon2id$v=19$m=262144,t=10,p=1$c29tZXNhbHQ$CTFhFdXPJO1aFaMaO6Mm5c8y7cJHAph8ArZWb2GRPPc",
+		"$argon2id$v=19$m=262145,t=10,p=1$c29tZXNhbHQ$CTFhFdXPJO1aFaMaO6Mm5c8y7cJHAph8ArZWb2GRPPc",
+		"$argon2id$v=19$m=262144,t=11,p=1$c29tZXNhbHQ$CTFhFdXPJO1aFaMaO6Mm5c8y7cJHAph8ArZWb2GRPPc",
 		"$argon2id$v=19$m=99999999999,t=2,p=1$c29tZXNhbHQ$CTFhFdXPJO1aFaMaO6Mm5c8y7cJHAph8ArZWb2GRPPc",
 		"$argon2id$v=19$m=65536,t=2,p=1$c29tZXNhbHQ=$CTFhFdXPJO1aFaMaO6Mm5c8y7cJHAph8ArZWb2GRPPc",
 		"$argon2i$v=19$m=65536,t=2,p=1$c29tZXNhbHQ$CTFhFdXPJO1aFaMaO6Mm5c8y7cJHAph8ArZWb2GRPPc",
@@ -135,10 +138,20 @@ func FuzzParsePHC(f *testing.F) {
 	f.Fuzz(func(t *testing.T, s string) {
 		p, salt, key, err := ParsePHC(s)
 		if err != nil {
-			if !errors.Is(err, ErrMalformedHash) {
-				t.Fatalf("err = %v, want ErrMalformedHash", err)
+			var he *HashError
+			if !errors.Is(err, ErrMalformedHash) || !errors.As(err, &he) {
+				t.Fatalf("err = %v, want a *HashError matching ErrMalformedHash", err)
+			}
+			if len(s) > 12 && strings.Contains(err.Error(), s) {
+				t.Fatalf("error %q contains the input", err)
 			}
 			return
+		}
+		if p.Memory > MaxMemory || p.Time > MaxTime {
+			t.Fatalf("accepted params beyond the limits: %+v", p)
+		}
+		if err := CheckHash(s); err != nil {
+			t.Fatalf("ParsePHC accepted what CheckHash refuses: %v", err)
 		}
 		if err := p.Validate(); err != nil {
 			t.Fatalf("accepted params out of bounds: %v", err)
