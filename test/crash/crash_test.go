@@ -20,6 +20,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/authd/authd/storage"
 	"github.com/authd/authd/storage/bolt"
 	"github.com/authd/authd/test/internal/authdtest"
 )
@@ -346,10 +347,23 @@ func (r *crashRun) checkDisk(path string, cycle int) {
 					r.violate("cycle %d: a spent token's successor is missing (half rotation): %v", cycle, err)
 				}
 			}
-			if fam.Revoked() && !s.revoked && !s.revokeUnsure && !s.destroyed {
-				r.violate("cycle %d: family %s revoked (%s) though no revocation was asked", cycle, fam.ID, fam.RevokeReason)
+			// Whether the family is alive is storage.Family.State's rule:
+			// revoking a user's sessions is one write to the user, not a
+			// mark on each family.
+			var u *storage.User
+			if got, err := db.GetUserByID(ctx, fam.UserID); err == nil {
+				u = &got
 			}
-			if s.revoked && !fam.Revoked() {
+			var cl *storage.Client
+			if got, err := db.GetClient(ctx, fam.ClientID); err == nil {
+				cl = &got
+			}
+			state := fam.State(u, cl, time.Now())
+			dead := state != storage.FamilyLive
+			if dead && !s.revoked && !s.revokeUnsure && !s.destroyed {
+				r.violate("cycle %d: family %s dead (%s: %s) though no revocation was asked", cycle, fam.ID, state, fam.RevokeReason)
+			}
+			if s.revoked && !dead {
 				r.violate("cycle %d: family %s answered as revoked is live on disk (half-revoked)", cycle, fam.ID)
 			}
 		}
