@@ -57,30 +57,30 @@ var (
 type User struct {
 	// ID is stable and random; it is the sub claim of access tokens. It never
 	// changes, even if the username does.
-	ID string `json:"id"`
+	ID string
 	// Username is normalised to lower case by the caller; it is the key.
-	Username string `json:"username"`
+	Username string
 	// PasswordHash is a PHC string ($argon2id$v=19$m=...,t=...,p=...$salt$hash,
 	// or $2a$/$2b$ bcrypt for imported users until their first login).
-	PasswordHash string `json:"password_hash"`
+	PasswordHash string
 	// Scopes the user may be granted. Empty means any scope except
 	// authd:admin.
-	Scopes []string `json:"scopes,omitempty"`
+	Scopes []string
 	// Admin grants the authd:admin scope.
-	Admin    bool `json:"admin"`
-	Disabled bool `json:"disabled"`
+	Admin    bool
+	Disabled bool
 	// SessionGen is incremented whenever all of the user's sessions must
 	// end (password change, disable, revocation of the user's sessions). A
 	// family records the generation at login, an access token at issue,
 	// and either is dead once they differ, so the revocation is one write,
 	// atomic with the user change that causes it.
-	SessionGen uint64    `json:"session_gen"`
-	CreatedAt  time.Time `json:"created_at"`
-	UpdatedAt  time.Time `json:"updated_at"`
+	SessionGen uint64
+	CreatedAt  time.Time
+	UpdatedAt  time.Time
 	// SessionsEndedAt and SessionsEndReason say when and why SessionGen
 	// last moved on, for the session list; zero if it never did.
-	SessionsEndedAt   time.Time `json:"sessions_ended_at,omitzero"`
-	SessionsEndReason string    `json:"sessions_end_reason,omitempty"`
+	SessionsEndedAt   time.Time
+	SessionsEndReason string
 }
 
 // EndSessions ends all of the user's sessions: refresh-token families and
@@ -92,30 +92,30 @@ func (u *User) EndSessions(at time.Time, reason string) {
 
 // Client is an OAuth 2.0 client (RFC 6749 §2).
 type Client struct {
-	ID string `json:"id"`
+	ID string
 	// Public clients have no secret and authenticate with "none".
-	Public bool `json:"public"`
+	Public bool
 	// SecretHash is a PHC-style string of the client secret; empty for public
 	// clients.
-	SecretHash string   `json:"secret_hash,omitempty"`
-	Grants     []string `json:"grants"`
-	Scopes     []string `json:"scopes,omitempty"`
+	SecretHash string
+	Grants     []string
+	Scopes     []string
 	// Audiences the client's access tokens may carry; the first is the
 	// default. Empty means the server's default audience.
-	Audiences []string `json:"audiences,omitempty"`
+	Audiences []string
 	// BuiltIn clients (authd-console) cannot be deleted.
-	BuiltIn   bool      `json:"built_in,omitempty"`
-	CreatedAt time.Time `json:"created_at"`
+	BuiltIn   bool
+	CreatedAt time.Time
 	// Instance is random and names this client among all that ever had its
 	// ID. CreateClient sets a new one when it is empty; it never changes
 	// afterwards. Families and access tokens record it, so that a client
 	// deleted and created again with the same ID inherits nothing.
-	Instance string `json:"instance,omitempty"`
+	Instance string
 	// LegacyFamilies is set by a backend's migration on a client that
 	// existed before families recorded their client's Instance: families
 	// without one belong to it if they were created after it (see
 	// Client.Issued). Never set on clients created since.
-	LegacyFamilies bool `json:"legacy_families,omitempty"`
+	LegacyFamilies bool
 }
 
 // Issued reports whether something recorded as issued by the client
@@ -131,26 +131,26 @@ func (c Client) Issued(instance string, at time.Time) bool {
 
 // Family is the chain of refresh tokens descending from one login.
 type Family struct {
-	ID       string   `json:"id"`
-	UserID   string   `json:"user_id"`
-	ClientID string   `json:"client_id"`
-	Scope    []string `json:"scope"`
+	ID       string
+	UserID   string
+	ClientID string
+	Scope    []string
 	// Audience of the access tokens issued in this family.
-	Audience string `json:"audience,omitempty"`
+	Audience string
 	// UserGen is the user's SessionGen at login.
-	UserGen    uint64    `json:"user_gen"`
-	AuthTime   time.Time `json:"auth_time"`
-	CreatedAt  time.Time `json:"created_at"`
-	LastUsedAt time.Time `json:"last_used_at"`
+	UserGen    uint64
+	AuthTime   time.Time
+	CreatedAt  time.Time
+	LastUsedAt time.Time
 	// ExpiresAt is the absolute end of the family (refresh-ttl from login).
-	ExpiresAt time.Time `json:"expires_at"`
+	ExpiresAt time.Time
 	// RevokedAt is zero while the family lives.
-	RevokedAt    time.Time `json:"revoked_at,omitzero"`
-	RevokeReason string    `json:"revoke_reason,omitempty"`
+	RevokedAt    time.Time
+	RevokeReason string
 
 	// ClientInstance is the client's Instance at login; empty in families
 	// stored before instances existed.
-	ClientInstance string `json:"client_instance,omitempty"`
+	ClientInstance string
 }
 
 // Revoked reports whether the family has been revoked explicitly (by its
@@ -217,16 +217,16 @@ func (f Family) State(u *User, c *Client, now time.Time) FamilyState {
 // RefreshToken is the stored state of one refresh token. The token itself is
 // never stored: Hash is the SHA-256 of the token string, hex encoded.
 type RefreshToken struct {
-	Hash     string    `json:"hash"`
-	FamilyID string    `json:"family_id"`
-	IssuedAt time.Time `json:"issued_at"`
+	Hash     string
+	FamilyID string
+	IssuedAt time.Time
 	// IdleExpiresAt: the token expires if not used by then. Never later than
 	// the family's ExpiresAt.
-	IdleExpiresAt time.Time `json:"idle_expires_at"`
+	IdleExpiresAt time.Time
 	// SpentAt is zero while the token is unused.
-	SpentAt time.Time `json:"spent_at,omitzero"`
+	SpentAt time.Time
 	// SuccessorHash is the hash of the token that replaced this one.
-	SuccessorHash string `json:"successor_hash,omitempty"`
+	SuccessorHash string
 }
 
 // Spent reports whether the token has been used.
@@ -276,21 +276,21 @@ const (
 // Key is a signing key as stored. The keys package owns its meaning; storage
 // only keeps it.
 type Key struct {
-	ID    string   `json:"kid"`
-	State KeyState `json:"state"`
+	ID    string
+	State KeyState
 	// Private is the private key: a JWK JSON document, or a compact JWE of it
 	// when Encrypted.
-	Private   []byte    `json:"private"`
-	Encrypted bool      `json:"encrypted"`
-	Bits      int       `json:"bits"`
-	CreatedAt time.Time `json:"created_at"`
+	Private   []byte
+	Encrypted bool
+	Bits      int
+	CreatedAt time.Time
 	// PublishedAt: first in the JWKS. ActivatedAt: first signed.
 	// RetiredAt: stopped signing. RemoveAt: leaves the JWKS.
-	PublishedAt time.Time `json:"published_at,omitzero"`
-	ActivatedAt time.Time `json:"activated_at,omitzero"`
-	RetiredAt   time.Time `json:"retired_at,omitzero"`
-	RemoveAt    time.Time `json:"remove_at,omitzero"`
-	RevokedAt   time.Time `json:"revoked_at,omitzero"`
+	PublishedAt time.Time
+	ActivatedAt time.Time
+	RetiredAt   time.Time
+	RemoveAt    time.Time
+	RevokedAt   time.Time
 }
 
 // FamilyFilter selects families in ListFamilies. Zero fields match all.

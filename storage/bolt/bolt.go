@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/binary"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -141,15 +140,15 @@ var migrations = []func(tx *bbolt.Tx) error{
 		type kv struct{ k, v []byte }
 		var out []kv
 		err := b.ForEach(func(k, v []byte) error {
-			var c storage.Client
-			if err := json.Unmarshal(v, &c); err != nil {
-				return fmt.Errorf("client %q: %w: %w", k, errCorrupt, err)
+			c, err := decodeClient(v)
+			if err != nil {
+				return fmt.Errorf("%q: %w", k, err)
 			}
 			if c.Instance == "" {
 				c.Instance = newInstance()
 			}
 			c.LegacyFamilies = true
-			nv, err := json.Marshal(c)
+			nv, err := encodeClient(c)
 			if err != nil {
 				return err
 			}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/base64"
-	"encoding/json"
 	"errors"
 	"fmt"
 
@@ -22,7 +21,7 @@ func (db *DB) CreateClient(ctx context.Context, c storage.Client) error {
 	if c.Instance == "" {
 		c.Instance = newInstance()
 	}
-	v, err := json.Marshal(c)
+	v, err := encodeClient(c)
 	if err != nil {
 		return fmt.Errorf("bolt: create client %q: %w", c.ID, err)
 	}
@@ -59,9 +58,9 @@ func (db *DB) ListClients(ctx context.Context) ([]storage.Client, error) {
 	err := db.view(ctx, func(tx *bbolt.Tx) error {
 		clients = clients[:0]
 		return tx.Bucket(bucketClients).ForEach(func(k, v []byte) error {
-			var c storage.Client
-			if err := json.Unmarshal(v, &c); err != nil {
-				return fmt.Errorf("client %q: %w", k, err)
+			c, err := decodeClient(v)
+			if err != nil {
+				return fmt.Errorf("%q: %w", k, err)
 			}
 			clients = append(clients, c)
 			return nil
@@ -89,7 +88,7 @@ func (db *DB) UpdateClient(ctx context.Context, id string, fn func(storage.Clien
 		if c.ID != old.ID || c.Instance != old.Instance || c.LegacyFamilies != old.LegacyFamilies {
 			return errors.New("id and instance cannot change")
 		}
-		v, err := json.Marshal(c)
+		v, err := encodeClient(c)
 		if err != nil {
 			return err
 		}
@@ -135,9 +134,5 @@ func getClient(tx *bbolt.Tx, id string) (storage.Client, error) {
 	if v == nil {
 		return storage.Client{}, storage.ErrNotFound
 	}
-	var c storage.Client
-	if err := json.Unmarshal(v, &c); err != nil {
-		return storage.Client{}, fmt.Errorf("%w: %w", errCorrupt, err)
-	}
-	return c, nil
+	return decodeClient(v)
 }

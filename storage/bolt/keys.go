@@ -2,7 +2,6 @@ package bolt
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 
 	bbolt "go.etcd.io/bbolt"
@@ -10,7 +9,8 @@ import (
 	"github.com/authd/authd/storage"
 )
 
-// The key set is one JSON value: it is small, and read and written whole.
+// The key set is one record (encodeKeys): it is small, and read and
+// written whole.
 var keyKeySet = []byte("set")
 
 // ListKeys returns the signing key set.
@@ -47,7 +47,7 @@ func (db *DB) UpdateKeys(ctx context.Context, fn func([]storage.Key) ([]storage.
 			}
 			seen[k.ID] = true
 		}
-		v, err := json.Marshal(keys)
+		v, err := encodeKeys(keys)
 		if err != nil {
 			return err
 		}
@@ -55,7 +55,8 @@ func (db *DB) UpdateKeys(ctx context.Context, fn func([]storage.Key) ([]storage.
 			return err
 		}
 		// Hand out a copy that fn's caller cannot share with fn's input.
-		return json.Unmarshal(v, &out)
+		out, err = decodeKeys(v)
+		return err
 	})
 	if err != nil {
 		return nil, fmt.Errorf("bolt: update keys: %w", err)
@@ -68,9 +69,5 @@ func getKeys(tx *bbolt.Tx) ([]storage.Key, error) {
 	if v == nil {
 		return nil, nil
 	}
-	var keys []storage.Key
-	if err := json.Unmarshal(v, &keys); err != nil {
-		return nil, fmt.Errorf("%w: keys: %w", errCorrupt, err)
-	}
-	return keys, nil
+	return decodeKeys(v)
 }

@@ -2,7 +2,6 @@ package bolt
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 
@@ -17,7 +16,7 @@ func (db *DB) CreateUser(ctx context.Context, u storage.User) error {
 	if u.Username == "" || u.ID == "" {
 		return fmt.Errorf("bolt: create user %q: username and id required", u.Username)
 	}
-	v, err := json.Marshal(u)
+	v, err := encodeUser(u)
 	if err != nil {
 		return fmt.Errorf("bolt: create user %q: %w", u.Username, err)
 	}
@@ -74,9 +73,9 @@ func (db *DB) ListUsers(ctx context.Context) ([]storage.User, error) {
 	err := db.view(ctx, func(tx *bbolt.Tx) error {
 		users = users[:0]
 		return tx.Bucket(bucketUsers).ForEach(func(k, v []byte) error {
-			var u storage.User
-			if err := json.Unmarshal(v, &u); err != nil {
-				return fmt.Errorf("user %q: %w", k, err)
+			u, err := decodeUser(v)
+			if err != nil {
+				return fmt.Errorf("%q: %w", k, err)
 			}
 			users = append(users, u)
 			return nil
@@ -104,7 +103,7 @@ func (db *DB) UpdateUser(ctx context.Context, username string, fn func(storage.U
 		if u.Username != old.Username || u.ID != old.ID {
 			return errors.New("username and id cannot change")
 		}
-		v, err := json.Marshal(u)
+		v, err := encodeUser(u)
 		if err != nil {
 			return err
 		}
@@ -157,9 +156,5 @@ func getUser(tx *bbolt.Tx, username string) (storage.User, error) {
 	if v == nil {
 		return storage.User{}, storage.ErrNotFound
 	}
-	var u storage.User
-	if err := json.Unmarshal(v, &u); err != nil {
-		return storage.User{}, fmt.Errorf("%w: %w", errCorrupt, err)
-	}
-	return u, nil
+	return decodeUser(v)
 }
