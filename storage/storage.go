@@ -13,8 +13,16 @@
 //     is applied only if that state has not changed in between. The function
 //     may run more than once (on conflict, or when a backend retries a batch),
 //     so it must not have side effects beyond its return values.
+//   - When a function passed to a method (UpdateUser, UpdateClient,
+//     UpdateRefresh, UpdateKeys, Secret's gen) returns an error, nothing is
+//     written and the method returns that error as is, not wrapped, so a
+//     caller may compare it with ==.
 //   - Values returned are copies owned by the caller.
+//   - Times are the caller's: a method that stores a time takes it as an
+//     argument or in a value, and no backend reads a clock for what it
+//     stores.
 //   - Errors wrap the sentinels below, so callers test them with errors.Is.
+//   - Listings that grow with use (ListFamilies) are paginated (Page).
 //
 // # Privilege changes are one write
 //
@@ -25,17 +33,35 @@
 // client in its compare-and-swap, so such a write and a rotation are
 // ordered one way or the other.
 //
+// # What each write spans
+//
 // A backend passes the conformance suite in package storagetest. The bbolt
-// backend lives in storage/bolt; the interface is shaped so that a distributed
-// store with compare-and-swap transactions (etcd) can implement it too: most
-// methods touch the keys they name; UpdateRefresh the token, its family,
-// its successor and the family's user and client. DeleteUser (which marks
-// the user's families revoked) and Sweep span more.
+// backend lives in storage/bolt; the interface is shaped so that a
+// distributed store with compare-and-swap transactions (etcd) can implement
+// it too, each write in one transaction over a bounded set of keys:
+//
+//   - most methods touch only the items they name (a user is its record
+//     and its id's; a family is its record and its first token);
+//   - UpdateRefresh reads the token, its family, its successor and the
+//     family's user and client, and writes the token, the family and one
+//     new token;
+//   - UpdateKeys the whole key set, which the keys package keeps to a few
+//     keys;
+//   - DeleteUser the user and each of the user's families (one per login
+//     of that user not yet swept; a backend finds them through a per-user
+//     index, never by a scan);
+//   - Sweep at most limit expired items and the records they name.
+//
+// A backend whose transactions have a size cap (etcd's max-txn-ops) may
+// mark a deleted user's families revoked in further transactions after
+// the user's removal: Family.State counts them dead from the removal on,
+// so the marks only record why.
 package storage
 
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"time"
 )
@@ -299,6 +325,42 @@ type FamilyFilter struct {
 	UserID string
 }
 
+// Page asks a listing for one page: the items after the cursor After
+// (empty: from the first), at most Limit of them. Limit <= 0 asks for the
+// backend's default; a backend may cap Limit, so a page may hold fewer
+// items than asked even when more follow.
+type Page struct {
+	After string
+	Limit int
+}
+
+// FamilyLister lists families one page at a time (Storage.ListFamilies).
+type FamilyLister interface {
+	ListFamilies(ctx context.Context, filter FamilyFilter, page Page) ([]Family, string, error)
+}
+
+// ListAllFamilies reads every page of l's families matching filter. The
+// pages are read one after the other, not from one snapshot: a family
+// created or removed meanwhile may or may not be in the result.
+func ListAllFamilies(ctx context.Context, l FamilyLister, filter FamilyFilter) ([]Family, error) {
+	var all []Family
+	page := Page{}
+	for {
+		fams, next, err := l.ListFamilies(ctx, filter, page)
+		if err != nil {
+			return nil, err
+		}
+		all = append(all, fams...)
+		if next == "" {
+			return all, nil
+		}
+		if next <= page.After {
+			return nil, fmt.Errorf("storage: list families: cursor %q does not move on from %q", next, page.After)
+		}
+		page.After = next
+	}
+}
+
 // SweepStats reports what one Sweep call removed.
 type SweepStats struct {
 	Tokens   int
@@ -306,12 +368,16 @@ type SweepStats struct {
 	Denied   int
 	// More is true when the limit was reached and more expired items remain.
 	More bool
-	// Held is how long this call's work kept the store's write lock, from
-	// when it began inside its transaction until the commit was durable,
-	// if the store measures it (zero otherwise). Unlike the call's wall
-	// time it leaves out waiting for other writers, so it is what a caller
-	// sizing its batches to a lock budget wants.
-	Held time.Duration
+	// WriteTime is what the call's write cost the store's other writes:
+	// how long they waited for it, from when the store began to apply it
+	// until it was durable, leaving out the time the call itself waited
+	// for other writes. On a store with one writer at a time (bbolt) that
+	// is how long it held the write lock; on one whose writes do not
+	// exclude each other (etcd) it is the commit latency of the call's
+	// transaction. Zero if the backend does not measure it. A caller that
+	// sizes its batches so as not to delay other writers (the server's
+	// sweeper) adjusts to it rather than to the call's wall time.
+	WriteTime time.Duration
 }
 
 // Storage is everything authd keeps. Consumers declare the subset they need
@@ -325,8 +391,9 @@ type Storage interface {
 	// UpdateUser applies fn atomically; fn must not change Username or ID.
 	UpdateUser(ctx context.Context, username string, fn func(User) (User, error)) (User, error)
 	// DeleteUser removes the user. Its families die with it (Family.State);
-	// those not yet revoked are also marked revoked, reason "user deleted".
-	DeleteUser(ctx context.Context, username string) error
+	// those not yet revoked are also marked revoked at at, reason "user
+	// deleted" (see "What each write spans").
+	DeleteUser(ctx context.Context, username string, at time.Time) error
 
 	// Clients. CreateClient stores a new client, with a new random Instance
 	// if it has none; ErrExists if the ID is taken.
@@ -345,7 +412,12 @@ type Storage interface {
 	// ErrExists if either already exists.
 	CreateFamily(ctx context.Context, f Family, first RefreshToken) error
 	GetFamily(ctx context.Context, id string) (Family, error)
-	ListFamilies(ctx context.Context, filter FamilyFilter) ([]Family, error)
+	// ListFamilies returns one page of the families matching filter, in
+	// order of family ID, and the cursor of the next page (Page.After),
+	// empty after the last page. The cursor is the last family ID
+	// returned; a cursor that is no family's ID starts after it in that
+	// order. ListAllFamilies reads every page.
+	ListFamilies(ctx context.Context, filter FamilyFilter, page Page) ([]Family, string, error)
 	// GetRefreshToken returns the token with that hash and its family.
 	GetRefreshToken(ctx context.Context, hash string) (RefreshToken, Family, error)
 	// UpdateRefresh is the one compare-and-swap of the refresh grant: it reads
@@ -376,7 +448,9 @@ type Storage interface {
 	// Sweep removes refresh tokens past their idle or family expiry, families
 	// past their absolute expiry (with their tokens) and deny-list entries
 	// past their exp, as of now, at most limit items per call. Its cost
-	// follows what expired, not the size of the database.
+	// follows what expired, not the size of the database. A family is kept
+	// until its ExpiresAt even when dead earlier (revoked, user deleted):
+	// a revoked family's tokens must still be recognised when presented.
 	Sweep(ctx context.Context, now time.Time, limit int) (SweepStats, error)
 
 	// Backup writes a consistent copy of the whole database to w.

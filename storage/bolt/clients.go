@@ -73,7 +73,8 @@ func (db *DB) ListClients(ctx context.Context) ([]storage.Client, error) {
 }
 
 // UpdateClient applies fn to the client atomically and returns the stored
-// result. fn must not change the ID, the Instance or LegacyFamilies.
+// result. fn's error is returned as is; fn must not change the ID, the
+// Instance or LegacyFamilies.
 func (db *DB) UpdateClient(ctx context.Context, id string, fn func(storage.Client) (storage.Client, error)) (storage.Client, error) {
 	var out storage.Client
 	err := db.update(ctx, func(tx *bbolt.Tx) error {
@@ -83,7 +84,7 @@ func (db *DB) UpdateClient(ctx context.Context, id string, fn func(storage.Clien
 		}
 		c, err := fn(old)
 		if err != nil {
-			return err
+			return callerError{err}
 		}
 		if c.ID != old.ID || c.Instance != old.Instance || c.LegacyFamilies != old.LegacyFamilies {
 			return errors.New("id and instance cannot change")
@@ -99,7 +100,7 @@ func (db *DB) UpdateClient(ctx context.Context, id string, fn func(storage.Clien
 		return nil
 	})
 	if err != nil {
-		return storage.Client{}, fmt.Errorf("bolt: update client %q: %w", id, err)
+		return storage.Client{}, wrapErr(err, "bolt: update client %q: %w", id)
 	}
 	return out, nil
 }

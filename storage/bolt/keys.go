@@ -28,7 +28,7 @@ func (db *DB) ListKeys(ctx context.Context) ([]storage.Key, error) {
 }
 
 // UpdateKeys replaces the key set with fn's result atomically and returns
-// it. Key ids must be unique and not empty.
+// it. fn's error is returned as is. Key ids must be unique and not empty.
 func (db *DB) UpdateKeys(ctx context.Context, fn func([]storage.Key) ([]storage.Key, error)) ([]storage.Key, error) {
 	var out []storage.Key
 	err := db.update(ctx, func(tx *bbolt.Tx) error {
@@ -38,7 +38,7 @@ func (db *DB) UpdateKeys(ctx context.Context, fn func([]storage.Key) ([]storage.
 		}
 		keys, err := fn(old)
 		if err != nil {
-			return err
+			return callerError{err}
 		}
 		seen := make(map[string]bool, len(keys))
 		for _, k := range keys {
@@ -59,7 +59,7 @@ func (db *DB) UpdateKeys(ctx context.Context, fn func([]storage.Key) ([]storage.
 		return err
 	})
 	if err != nil {
-		return nil, fmt.Errorf("bolt: update keys: %w", err)
+		return nil, wrapErr(err, "bolt: update keys: %w")
 	}
 	return out, nil
 }

@@ -36,7 +36,7 @@ func (db *DB) Secret(ctx context.Context, name string, gen func() ([]byte, error
 	}
 	fresh, err := gen()
 	if err != nil {
-		return nil, fmt.Errorf("bolt: secret %q: generate: %w", name, err)
+		return nil, err // as is, like every caller's function's error
 	}
 	if len(fresh) == 0 {
 		return nil, fmt.Errorf("bolt: secret %q: generator returned no bytes", name)

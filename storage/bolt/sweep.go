@@ -53,7 +53,7 @@ func (db *DB) Sweep(ctx context.Context, now time.Time, limit int) (storage.Swee
 	if err != nil {
 		return storage.SweepStats{}, fmt.Errorf("bolt: sweep: %w", err)
 	}
-	st.Held = time.Since(began)
+	st.WriteTime = time.Since(began)
 	return st, nil
 }
 

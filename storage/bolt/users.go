@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	bbolt "go.etcd.io/bbolt"
 
@@ -88,7 +89,7 @@ func (db *DB) ListUsers(ctx context.Context) ([]storage.User, error) {
 }
 
 // UpdateUser applies fn to the user atomically and returns the stored
-// result. fn's error is returned wrapped; fn must not change Username or ID.
+// result. fn's error is returned as is; fn must not change Username or ID.
 func (db *DB) UpdateUser(ctx context.Context, username string, fn func(storage.User) (storage.User, error)) (storage.User, error) {
 	var out storage.User
 	err := db.update(ctx, func(tx *bbolt.Tx) error {
@@ -98,7 +99,7 @@ func (db *DB) UpdateUser(ctx context.Context, username string, fn func(storage.U
 		}
 		u, err := fn(old)
 		if err != nil {
-			return err
+			return callerError{err}
 		}
 		if u.Username != old.Username || u.ID != old.ID {
 			return errors.New("username and id cannot change")
@@ -114,16 +115,16 @@ func (db *DB) UpdateUser(ctx context.Context, username string, fn func(storage.U
 		return nil
 	})
 	if err != nil {
-		return storage.User{}, fmt.Errorf("bolt: update user %q: %w", username, err)
+		return storage.User{}, wrapErr(err, "bolt: update user %q: %w", username)
 	}
 	return out, nil
 }
 
 // DeleteUser removes the user and, in the same transaction, marks every
-// family of the user not yet revoked revoked, with reason "user deleted"
-// (Family.State already counts them dead once the user is gone).
-func (db *DB) DeleteUser(ctx context.Context, username string) error {
-	at := db.now()
+// family of the user not yet revoked revoked at at, with reason "user
+// deleted" (Family.State already counts them dead once the user is gone).
+// It reads the user's families through the user_families index.
+func (db *DB) DeleteUser(ctx context.Context, username string, at time.Time) error {
 	err := db.update(ctx, func(tx *bbolt.Tx) error {
 		u, err := getUser(tx, username)
 		if err != nil {
