@@ -43,9 +43,9 @@ type Options struct {
 	NoSync bool
 	// Logger receives migrations and warnings. Default: discard.
 	Logger *slog.Logger
-	// Now is the clock write transactions are timed with (Stats and the
-	// slow-transaction warning). No stored time comes from it: callers
-	// pass every time they store. Default time.Now.
+	// Now is the clock write transactions are timed with (Stats, the
+	// slow-transaction warning, SweepStats.WriteTime). No stored time
+	// comes from it: callers pass every time they store. Default time.Now.
 	Now func() time.Time
 }
 

@@ -39,6 +39,18 @@
 // Reads run in their own read-only transactions, concurrently with writes.
 // Every value returned is a copy owned by the caller.
 //
+// # Files
+//
+//	bolt.go      Open, Options, schema migrations, Stats, Backup, Close
+//	commit.go    the committer: group commit, write timing
+//	codec.go     the on-disk format: every record's encoding, index keys
+//	users.go     users           clients.go   clients
+//	refresh.go   families and refresh tokens (UpdateRefresh, ListFamilies)
+//	deny.go      the access-token deny list
+//	keys.go      the signing key set
+//	secrets.go   server secrets
+//	sweep.go     Sweep, over the expiry index
+//
 // # Schema
 //
 // The schema version is stored in the meta bucket. Open runs the migrations

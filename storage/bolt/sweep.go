@@ -19,6 +19,13 @@ const DefaultSweepLimit = 1000
 // start, in one transaction of at most limit index entries. Each token,
 // family and deny entry has one index entry; a family's tokens have their
 // own, never later than the family's.
+//
+// The rule for removing a family is not Family.State, and need not be: it
+// is how long the record is kept, not whether the family lives. A family
+// dead for another reason (revoked, its user or client gone) stays until
+// its ExpiresAt, so that its tokens are still recognised when presented;
+// from ExpiresAt on (an index entry at or before now) it is removed, the
+// instant State first says FamilyExpired (storagetest's SweepAtExpiry).
 func (db *DB) Sweep(ctx context.Context, now time.Time, limit int) (storage.SweepStats, error) {
 	if limit <= 0 {
 		limit = DefaultSweepLimit
@@ -27,7 +34,7 @@ func (db *DB) Sweep(ctx context.Context, now time.Time, limit int) (storage.Swee
 	var st storage.SweepStats
 	var began time.Time
 	err := db.update(ctx, func(tx *bbolt.Tx) error {
-		began = time.Now()
+		began = db.now()
 		st = storage.SweepStats{}
 		var due [][]byte
 		c := tx.Bucket(bucketExpiry).Cursor()
@@ -53,7 +60,7 @@ func (db *DB) Sweep(ctx context.Context, now time.Time, limit int) (storage.Swee
 	if err != nil {
 		return storage.SweepStats{}, fmt.Errorf("bolt: sweep: %w", err)
 	}
-	st.WriteTime = time.Since(began)
+	st.WriteTime = db.now().Sub(began)
 	return st, nil
 }
 

@@ -64,6 +64,7 @@ func Run(t *testing.T, newStorage func(t *testing.T) storage.Storage, openBackup
 		{"Secret", testSecret},
 		{"Sweep", testSweep},
 		{"SweepLimit", testSweepLimit},
+		{"SweepAtExpiry", testSweepAtExpiry},
 		{"Copies", testCopies},
 		{"Backup", func(t *testing.T, s storage.Storage) { testBackup(t, s, openBackup) }},
 		{"Closed", testClosed},
@@ -1162,6 +1163,59 @@ func sweepCounts(st storage.SweepStats) storage.SweepStats {
 		st.WriteTime = 0
 	}
 	return st
+}
+
+// testSweepAtExpiry: Sweep keeps a family however dead until its
+// ExpiresAt and removes it from that instant on, the instant Family.State
+// first says FamilyExpired: the sweep's retention rule and the liveness
+// rule agree on when a family expires.
+func testSweepAtExpiry(t *testing.T, s storage.Storage) {
+	ctx := t.Context()
+	u := newUser("alice")
+	u.SessionGen = 3 // newFamily's UserGen
+	mustCreateUser(t, s, u)
+	app := newClient("app")
+	if err := s.CreateClient(ctx, app); err != nil {
+		t.Fatalf("CreateClient: %v", err)
+	}
+	now := t0.Add(time.Hour)
+	due, dueTok := newFamily("due", u.ID)
+	due.ExpiresAt, dueTok.IdleExpiresAt = now, now
+	kept, keptTok := newFamily("kept", u.ID)
+	kept.ExpiresAt, keptTok.IdleExpiresAt = now.Add(time.Nanosecond), now.Add(time.Nanosecond)
+	revoked, revokedTok := newFamily("revoked", u.ID)
+	revoked.ExpiresAt, revokedTok.IdleExpiresAt = now.Add(time.Nanosecond), now.Add(time.Nanosecond)
+	for _, f := range []struct {
+		f   storage.Family
+		tok storage.RefreshToken
+	}{{due, dueTok}, {kept, keptTok}, {revoked, revokedTok}} {
+		mustCreateFamily(t, s, f.f, f.tok)
+	}
+	if _, err := s.RevokeFamily(ctx, "revoked", t0, "logout"); err != nil {
+		t.Fatalf("RevokeFamily: %v", err)
+	}
+	for _, tt := range []struct {
+		f    storage.Family
+		want storage.FamilyState
+	}{{due, storage.FamilyExpired}, {kept, storage.FamilyLive}} {
+		if got := tt.f.State(&u, &app, now); got != tt.want {
+			t.Fatalf("family %s: State at %v is %v, want %v", tt.f.ID, now, got, tt.want)
+		}
+	}
+	st, err := s.Sweep(ctx, now, 100)
+	if err != nil {
+		t.Fatalf("Sweep: %v", err)
+	}
+	if want := (storage.SweepStats{Tokens: 1, Families: 1}); sweepCounts(st) != want {
+		t.Errorf("Sweep at the expiry instant: got %+v, want %+v", st, want)
+	}
+	_, err = s.GetFamily(ctx, "due")
+	wantErr(t, "family at its expiry instant", err, storage.ErrNotFound)
+	for _, id := range []string{"kept", "revoked"} {
+		if _, err := s.GetFamily(ctx, id); err != nil {
+			t.Errorf("family %s, expiring 1ns later: %v, want kept", id, err)
+		}
+	}
 }
 
 func testSweepLimit(t *testing.T, s storage.Storage) {
