@@ -35,13 +35,13 @@
 //
 // # What each write spans
 //
-// A backend passes the conformance suite in package storagetest. The bbolt
-// backend lives in storage/bolt; the interface is shaped so that a
-// distributed store with compare-and-swap transactions (etcd) can implement
-// it too, each write in one transaction over a bounded set of keys:
+// The interface is shaped so that a distributed store with compare-and-swap
+// transactions (etcd) can implement it as well as bbolt, each write in one
+// transaction over a bounded set of keys:
 //
-//   - most methods touch only the items they name (a user is its record
-//     and its id's; a family is its record and its first token);
+//   - most methods touch only the items they name (a user is found by
+//     username and by id; CreateFamily writes the family and its first
+//     token);
 //   - UpdateRefresh reads the token, its family, its successor and the
 //     family's user and client, and writes the token, the family and one
 //     new token;
@@ -56,6 +56,11 @@
 // mark a deleted user's families revoked in further transactions after
 // the user's removal: Family.State counts them dead from the removal on,
 // so the marks only record why.
+//
+// # Backends
+//
+// The bbolt backend lives in storage/bolt, with its on-disk format. Every
+// backend passes the conformance suite in package storagetest.
 package storage
 
 import (
