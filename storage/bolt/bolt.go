@@ -388,6 +388,37 @@ func (c ctxWriter) Write(p []byte) (int, error) {
 	return c.w.Write(p)
 }
 
+// read runs fn in a read-only transaction and returns its result. An
+// error gets the method's context: fmt.Errorf(format, args..., err), so
+// format ends in %w.
+func read[T any](ctx context.Context, db *DB, fn func(tx *bbolt.Tx) (T, error), format string, args ...any) (T, error) {
+	var out T
+	err := db.view(ctx, func(tx *bbolt.Tx) error {
+		var err error
+		out, err = fn(tx)
+		return err
+	})
+	if err != nil {
+		var zero T
+		return zero, fmt.Errorf(format, append(args, err)...)
+	}
+	return out, nil
+}
+
+// decodeAll decodes every value of b, in key order.
+func decodeAll[T any](b *bbolt.Bucket, decode func(v []byte) (T, error)) ([]T, error) {
+	var out []T
+	err := b.ForEach(func(k, v []byte) error {
+		x, err := decode(v)
+		if err != nil {
+			return fmt.Errorf("%q: %w", k, err)
+		}
+		out = append(out, x)
+		return nil
+	})
+	return out, err
+}
+
 // view runs fn in a read-only transaction. It returns fn's error as is;
 // callers add their context.
 func (db *DB) view(ctx context.Context, fn func(tx *bbolt.Tx) error) error {

@@ -40,36 +40,16 @@ func (db *DB) CreateClient(ctx context.Context, c storage.Client) error {
 
 // GetClient returns the client with that id, or ErrNotFound.
 func (db *DB) GetClient(ctx context.Context, id string) (storage.Client, error) {
-	var c storage.Client
-	err := db.view(ctx, func(tx *bbolt.Tx) error {
-		var err error
-		c, err = getClient(tx, id)
-		return err
-	})
-	if err != nil {
-		return storage.Client{}, fmt.Errorf("bolt: get client %q: %w", id, err)
-	}
-	return c, nil
+	return read(ctx, db, func(tx *bbolt.Tx) (storage.Client, error) {
+		return getClient(tx, id)
+	}, "bolt: get client %q: %w", id)
 }
 
 // ListClients returns every client, ordered by id.
 func (db *DB) ListClients(ctx context.Context) ([]storage.Client, error) {
-	var clients []storage.Client
-	err := db.view(ctx, func(tx *bbolt.Tx) error {
-		clients = clients[:0]
-		return tx.Bucket(bucketClients).ForEach(func(k, v []byte) error {
-			c, err := decodeClient(v)
-			if err != nil {
-				return fmt.Errorf("%q: %w", k, err)
-			}
-			clients = append(clients, c)
-			return nil
-		})
-	})
-	if err != nil {
-		return nil, fmt.Errorf("bolt: list clients: %w", err)
-	}
-	return clients, nil
+	return read(ctx, db, func(tx *bbolt.Tx) ([]storage.Client, error) {
+		return decodeAll(tx.Bucket(bucketClients), decodeClient)
+	}, "bolt: list clients: %w")
 }
 
 // UpdateClient applies fn to the client atomically and returns the stored

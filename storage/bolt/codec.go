@@ -264,6 +264,16 @@ func userFamilyPrefix(userID string) []byte {
 // on disk by accident. Each record type mirrors one value type field for
 // field (TestCodec_Golden holds records as earlier binaries wrote them).
 
+// decodeJSON decodes one JSON record; what names it in errors.
+func decodeJSON[R any](what string, v []byte) (R, error) {
+	var r R
+	if err := json.Unmarshal(v, &r); err != nil {
+		var zero R
+		return zero, fmt.Errorf("%s: %w: %w", what, errCorrupt, err)
+	}
+	return r, nil
+}
+
 type userRecord struct {
 	ID                string    `json:"id"`
 	Username          string    `json:"username"`
@@ -283,11 +293,8 @@ func encodeUser(u storage.User) ([]byte, error) {
 }
 
 func decodeUser(v []byte) (storage.User, error) {
-	var r userRecord
-	if err := json.Unmarshal(v, &r); err != nil {
-		return storage.User{}, fmt.Errorf("user: %w: %w", errCorrupt, err)
-	}
-	return storage.User(r), nil
+	r, err := decodeJSON[userRecord]("user", v)
+	return storage.User(r), err
 }
 
 type clientRecord struct {
@@ -308,11 +315,8 @@ func encodeClient(c storage.Client) ([]byte, error) {
 }
 
 func decodeClient(v []byte) (storage.Client, error) {
-	var r clientRecord
-	if err := json.Unmarshal(v, &r); err != nil {
-		return storage.Client{}, fmt.Errorf("client: %w: %w", errCorrupt, err)
-	}
-	return storage.Client(r), nil
+	r, err := decodeJSON[clientRecord]("client", v)
+	return storage.Client(r), err
 }
 
 type keyRecord struct {
@@ -343,9 +347,9 @@ func encodeKeys(keys []storage.Key) ([]byte, error) {
 }
 
 func decodeKeys(v []byte) ([]storage.Key, error) {
-	var rs []keyRecord
-	if err := json.Unmarshal(v, &rs); err != nil {
-		return nil, fmt.Errorf("keys: %w: %w", errCorrupt, err)
+	rs, err := decodeJSON[[]keyRecord]("keys", v)
+	if err != nil {
+		return nil, err
 	}
 	var keys []storage.Key
 	if rs != nil {

@@ -15,16 +15,7 @@ var keyKeySet = []byte("set")
 
 // ListKeys returns the signing key set.
 func (db *DB) ListKeys(ctx context.Context) ([]storage.Key, error) {
-	var keys []storage.Key
-	err := db.view(ctx, func(tx *bbolt.Tx) error {
-		var err error
-		keys, err = getKeys(tx)
-		return err
-	})
-	if err != nil {
-		return nil, fmt.Errorf("bolt: list keys: %w", err)
-	}
-	return keys, nil
+	return read(ctx, db, getKeys, "bolt: list keys: %w")
 }
 
 // UpdateKeys replaces the key set with fn's result atomically and returns

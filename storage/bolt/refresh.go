@@ -41,16 +41,9 @@ func (db *DB) CreateFamily(ctx context.Context, f storage.Family, first storage.
 
 // GetFamily returns the family with that id, or ErrNotFound.
 func (db *DB) GetFamily(ctx context.Context, id string) (storage.Family, error) {
-	var f storage.Family
-	err := db.view(ctx, func(tx *bbolt.Tx) error {
-		var err error
-		f, err = getFamily(tx, id)
-		return err
-	})
-	if err != nil {
-		return storage.Family{}, fmt.Errorf("bolt: get family %q: %w", id, err)
-	}
-	return f, nil
+	return read(ctx, db, func(tx *bbolt.Tx) (storage.Family, error) {
+		return getFamily(tx, id)
+	}, "bolt: get family %q: %w", id)
 }
 
 // MaxListLimit is the most items one page of a listing holds, and the

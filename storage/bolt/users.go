@@ -42,50 +42,23 @@ func (db *DB) CreateUser(ctx context.Context, u storage.User) error {
 
 // GetUser returns the user with that username, or ErrNotFound.
 func (db *DB) GetUser(ctx context.Context, username string) (storage.User, error) {
-	var u storage.User
-	err := db.view(ctx, func(tx *bbolt.Tx) error {
-		var err error
-		u, err = getUser(tx, username)
-		return err
-	})
-	if err != nil {
-		return storage.User{}, fmt.Errorf("bolt: get user %q: %w", username, err)
-	}
-	return u, nil
+	return read(ctx, db, func(tx *bbolt.Tx) (storage.User, error) {
+		return getUser(tx, username)
+	}, "bolt: get user %q: %w", username)
 }
 
 // GetUserByID returns the user with that id, or ErrNotFound.
 func (db *DB) GetUserByID(ctx context.Context, id string) (storage.User, error) {
-	var u storage.User
-	err := db.view(ctx, func(tx *bbolt.Tx) error {
-		var err error
-		u, err = getUserByID(tx, id)
-		return err
-	})
-	if err != nil {
-		return storage.User{}, fmt.Errorf("bolt: get user by id %q: %w", id, err)
-	}
-	return u, nil
+	return read(ctx, db, func(tx *bbolt.Tx) (storage.User, error) {
+		return getUserByID(tx, id)
+	}, "bolt: get user by id %q: %w", id)
 }
 
 // ListUsers returns every user, ordered by username.
 func (db *DB) ListUsers(ctx context.Context) ([]storage.User, error) {
-	var users []storage.User
-	err := db.view(ctx, func(tx *bbolt.Tx) error {
-		users = users[:0]
-		return tx.Bucket(bucketUsers).ForEach(func(k, v []byte) error {
-			u, err := decodeUser(v)
-			if err != nil {
-				return fmt.Errorf("%q: %w", k, err)
-			}
-			users = append(users, u)
-			return nil
-		})
-	})
-	if err != nil {
-		return nil, fmt.Errorf("bolt: list users: %w", err)
-	}
-	return users, nil
+	return read(ctx, db, func(tx *bbolt.Tx) ([]storage.User, error) {
+		return decodeAll(tx.Bucket(bucketUsers), decodeUser)
+	}, "bolt: list users: %w")
 }
 
 // UpdateUser applies fn to the user atomically and returns the stored
