@@ -126,7 +126,7 @@ func (s *Server) adminListSessions(c *gin.Context) *Error {
 		filter.UserID = u.ID
 		byID[u.ID] = &u
 	}
-	fams, err := s.store.ListFamilies(ctx, filter)
+	fams, err := storage.ListAllFamilies(ctx, s.store, filter)
 	if err != nil {
 		return serverError(err)
 	}

@@ -271,7 +271,7 @@ func (s *Server) adminDeleteUser(c *gin.Context) *Error {
 	if err != nil {
 		return adminStoreErr(err, "user "+strconv.Quote(name))
 	}
-	if err := s.store.DeleteUser(ctx, name); err != nil {
+	if err := s.store.DeleteUser(ctx, name, s.now().UTC()); err != nil {
 		return adminStoreErr(err, "user "+strconv.Quote(name))
 	}
 	s.adminAudit(c, "user.delete", slog.String("username", name), slog.String("user_id", u.ID))

@@ -416,7 +416,7 @@ func TestConsole_Browser(t *testing.T) {
 	if got := b.eval(`location.href`); strings.Contains(got, "token") || strings.Contains(got, "authd_rt_") {
 		t.Errorf("a token leaked into the URL: %s", got)
 	}
-	fams, err := e.store.ListFamilies(ctx, storage.FamilyFilter{UserID: root.ID})
+	fams, err := storage.ListAllFamilies(ctx, e.store, storage.FamilyFilter{UserID: root.ID})
 	if err != nil || len(fams) != 1 || fams[0].ClientID != ConsoleClientID {
 		t.Fatalf("after sign-in: families of root = %+v, %v; want one of %s", fams, err, ConsoleClientID)
 	}
@@ -487,7 +487,7 @@ func TestConsole_Browser(t *testing.T) {
 		t.Fatalf("login with the console's secret: %d %s", tok.Status, tok.Raw)
 	}
 	aliceRT := tok.str("refresh_token")
-	fams, err = e.store.ListFamilies(ctx, storage.FamilyFilter{UserID: alice.ID})
+	fams, err = storage.ListAllFamilies(ctx, e.store, storage.FamilyFilter{UserID: alice.ID})
 	if err != nil || len(fams) != 1 {
 		t.Fatalf("families of alice = %+v, %v; want one", fams, err)
 	}

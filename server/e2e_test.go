@@ -175,7 +175,7 @@ func TestRefresh_Concurrent(t *testing.T) {
 		}
 		close(start)
 		wg.Wait()
-		fams, err := e.store.ListFamilies(context.Background(), storage.FamilyFilter{})
+		fams, err := storage.ListAllFamilies(context.Background(), e.store, storage.FamilyFilter{})
 		if err != nil || len(fams) != 1 {
 			t.Fatalf("families: %d %v, want 1", len(fams), err)
 		}

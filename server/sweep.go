@@ -7,14 +7,16 @@ import (
 	"github.com/authd/authd/storage"
 )
 
-// Sweep settings. Each Sweep call is one write transaction, and the write
-// lock it holds is what token requests wait behind, so a batch is sized by
-// time, not by count: the sweeper aims at sweepBudget per transaction and
-// adjusts the next batch's size from how long the last one took. A batch's
-// cost is mostly the pages it dirties (expired records lie at random places
-// in their buckets) plus one fsync, so the right count depends on the disk
-// and the size of the file: on the project's 2-core machine 64 items took
-// about 5 ms at 100k families, and 1,000 items 100–600 ms at 1M.
+// Sweep settings. Each Sweep call is one write, and the time it keeps
+// other writes waiting (storage.SweepStats.WriteTime: on bbolt, its hold
+// of the write lock) is what token requests wait behind, so a batch is
+// sized by time, not by count: the sweeper aims at sweepBudget per
+// transaction and adjusts the next batch's size from how long the last one
+// took. A batch's cost is mostly the pages it dirties (expired records lie
+// at random places in their buckets) plus one fsync, so the right count
+// depends on the disk and the size of the file: on the project's 2-core
+// machine 64 items took about 5 ms at 100k families, and 1,000 items
+// 100–600 ms at 1M.
 //
 // After each batch the sweeper pauses as long as the batch took, so it
 // never takes more than half of the write lock's time. A smaller budget
@@ -76,8 +78,8 @@ func (s *Server) SweepOnce(ctx context.Context) storage.SweepStats {
 			break
 		}
 		took := s.sweepClock().Sub(t0)
-		if st.Held > 0 {
-			took = st.Held // without the wait for other writers
+		if st.WriteTime > 0 {
+			took = st.WriteTime // without the wait for other writers
 		}
 		batches++
 		total.Tokens += st.Tokens

@@ -17,7 +17,7 @@ type slowSweepStore struct {
 	storage.Storage
 	clock   *testClock
 	perItem time.Duration
-	wait    time.Duration // for other writers, before the work; reported as Held when set
+	wait    time.Duration // for other writers, before the work; reported as WriteTime when set
 	pending int
 	limits  []int
 	holds   []time.Duration
@@ -32,7 +32,7 @@ func (s *slowSweepStore) Sweep(_ context.Context, _ time.Time, limit int) (stora
 	s.holds = append(s.holds, d)
 	st := storage.SweepStats{Tokens: n, More: s.pending > 0}
 	if s.wait > 0 {
-		st.Held = d
+		st.WriteTime = d
 	}
 	return st, nil
 }
@@ -48,7 +48,7 @@ func TestSweepBatchesFollowTheBudget(t *testing.T) {
 		{2 * time.Microsecond, 0},
 		{80 * time.Microsecond, 0},
 		{2 * time.Millisecond, 0},
-		// A store that reports Held: the batch follows the lock hold, not
+		// A store that reports WriteTime: the batch follows it, not
 		// the 40 ms each call waited for other writers.
 		{80 * time.Microsecond, 40 * time.Millisecond},
 	} {

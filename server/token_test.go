@@ -183,7 +183,7 @@ func TestToken_RefreshLifetimes(t *testing.T) {
 			e.clock.Advance(720*time.Hour + time.Second)
 		}, "refresh token expired"},
 		{"family revoked", func(e *testEnv) {
-			fams, _ := e.store.ListFamilies(ctx, storage.FamilyFilter{})
+			fams, _ := storage.ListAllFamilies(ctx, e.store, storage.FamilyFilter{})
 			e.store.RevokeFamily(ctx, fams[0].ID, e.clock.Now(), "test")
 		}, "refresh token revoked"},
 		{"user session generation bumped", func(e *testEnv) {
@@ -192,7 +192,7 @@ func TestToken_RefreshLifetimes(t *testing.T) {
 		{"user disabled", func(e *testEnv) {
 			e.store.UpdateUser(ctx, "alice", func(u storage.User) (storage.User, error) { u.Disabled = true; return u, nil })
 		}, "refresh token revoked: the user is disabled"},
-		{"user deleted", func(e *testEnv) { e.store.DeleteUser(ctx, "alice") }, ""},
+		{"user deleted", func(e *testEnv) { e.store.DeleteUser(ctx, "alice", e.clock.Now()) }, ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

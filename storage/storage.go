@@ -13,8 +13,16 @@
 //     is applied only if that state has not changed in between. The function
 //     may run more than once (on conflict, or when a backend retries a batch),
 //     so it must not have side effects beyond its return values.
+//   - When a function passed to a method (UpdateUser, UpdateClient,
+//     UpdateRefresh, UpdateKeys, Secret's gen) returns an error, nothing is
+//     written and the method returns that error as is, not wrapped, so a
+//     caller may compare it with ==.
 //   - Values returned are copies owned by the caller.
+//   - Times are the caller's: a method that stores a time takes it as an
+//     argument or in a value, and no backend reads a clock for what it
+//     stores.
 //   - Errors wrap the sentinels below, so callers test them with errors.Is.
+//   - Listings that grow with use (ListFamilies) are paginated (Page).
 //
 // # Privilege changes are one write
 //
@@ -25,17 +33,40 @@
 // client in its compare-and-swap, so such a write and a rotation are
 // ordered one way or the other.
 //
-// A backend passes the conformance suite in package storagetest. The bbolt
-// backend lives in storage/bolt; the interface is shaped so that a distributed
-// store with compare-and-swap transactions (etcd) can implement it too: most
-// methods touch the keys they name; UpdateRefresh the token, its family,
-// its successor and the family's user and client. DeleteUser (which marks
-// the user's families revoked) and Sweep span more.
+// # What each write spans
+//
+// The interface is shaped so that a distributed store with compare-and-swap
+// transactions (etcd) can implement it as well as bbolt, each write in one
+// transaction over a bounded set of keys:
+//
+//   - most methods touch only the items they name (a user is found by
+//     username and by id; CreateFamily writes the family and its first
+//     token);
+//   - UpdateRefresh reads the token, its family, its successor and the
+//     family's user and client, and writes the token, the family and one
+//     new token;
+//   - UpdateKeys the whole key set, which the keys package keeps to a few
+//     keys;
+//   - DeleteUser the user and each of the user's families (one per login
+//     of that user not yet swept; a backend finds them through a per-user
+//     index, never by a scan);
+//   - Sweep at most limit expired items and the records they name.
+//
+// A backend whose transactions have a size cap (etcd's max-txn-ops) may
+// mark a deleted user's families revoked in further transactions after
+// the user's removal: Family.State counts them dead from the removal on,
+// so the marks only record why.
+//
+// # Backends
+//
+// The bbolt backend lives in storage/bolt, with its on-disk format. Every
+// backend passes the conformance suite in package storagetest.
 package storage
 
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"time"
 )
@@ -57,30 +88,30 @@ var (
 type User struct {
 	// ID is stable and random; it is the sub claim of access tokens. It never
 	// changes, even if the username does.
-	ID string `json:"id"`
+	ID string
 	// Username is normalised to lower case by the caller; it is the key.
-	Username string `json:"username"`
+	Username string
 	// PasswordHash is a PHC string ($argon2id$v=19$m=...,t=...,p=...$salt$hash,
 	// or $2a$/$2b$ bcrypt for imported users until their first login).
-	PasswordHash string `json:"password_hash"`
+	PasswordHash string
 	// Scopes the user may be granted. Empty means any scope except
 	// authd:admin.
-	Scopes []string `json:"scopes,omitempty"`
+	Scopes []string
 	// Admin grants the authd:admin scope.
-	Admin    bool `json:"admin"`
-	Disabled bool `json:"disabled"`
+	Admin    bool
+	Disabled bool
 	// SessionGen is incremented whenever all of the user's sessions must
 	// end (password change, disable, revocation of the user's sessions). A
 	// family records the generation at login, an access token at issue,
 	// and either is dead once they differ, so the revocation is one write,
 	// atomic with the user change that causes it.
-	SessionGen uint64    `json:"session_gen"`
-	CreatedAt  time.Time `json:"created_at"`
-	UpdatedAt  time.Time `json:"updated_at"`
+	SessionGen uint64
+	CreatedAt  time.Time
+	UpdatedAt  time.Time
 	// SessionsEndedAt and SessionsEndReason say when and why SessionGen
 	// last moved on, for the session list; zero if it never did.
-	SessionsEndedAt   time.Time `json:"sessions_ended_at,omitzero"`
-	SessionsEndReason string    `json:"sessions_end_reason,omitempty"`
+	SessionsEndedAt   time.Time
+	SessionsEndReason string
 }
 
 // EndSessions ends all of the user's sessions: refresh-token families and
@@ -92,30 +123,30 @@ func (u *User) EndSessions(at time.Time, reason string) {
 
 // Client is an OAuth 2.0 client (RFC 6749 §2).
 type Client struct {
-	ID string `json:"id"`
+	ID string
 	// Public clients have no secret and authenticate with "none".
-	Public bool `json:"public"`
+	Public bool
 	// SecretHash is a PHC-style string of the client secret; empty for public
 	// clients.
-	SecretHash string   `json:"secret_hash,omitempty"`
-	Grants     []string `json:"grants"`
-	Scopes     []string `json:"scopes,omitempty"`
+	SecretHash string
+	Grants     []string
+	Scopes     []string
 	// Audiences the client's access tokens may carry; the first is the
 	// default. Empty means the server's default audience.
-	Audiences []string `json:"audiences,omitempty"`
+	Audiences []string
 	// BuiltIn clients (authd-console) cannot be deleted.
-	BuiltIn   bool      `json:"built_in,omitempty"`
-	CreatedAt time.Time `json:"created_at"`
+	BuiltIn   bool
+	CreatedAt time.Time
 	// Instance is random and names this client among all that ever had its
 	// ID. CreateClient sets a new one when it is empty; it never changes
 	// afterwards. Families and access tokens record it, so that a client
 	// deleted and created again with the same ID inherits nothing.
-	Instance string `json:"instance,omitempty"`
+	Instance string
 	// LegacyFamilies is set by a backend's migration on a client that
 	// existed before families recorded their client's Instance: families
 	// without one belong to it if they were created after it (see
 	// Client.Issued). Never set on clients created since.
-	LegacyFamilies bool `json:"legacy_families,omitempty"`
+	LegacyFamilies bool
 }
 
 // Issued reports whether something recorded as issued by the client
@@ -131,26 +162,26 @@ func (c Client) Issued(instance string, at time.Time) bool {
 
 // Family is the chain of refresh tokens descending from one login.
 type Family struct {
-	ID       string   `json:"id"`
-	UserID   string   `json:"user_id"`
-	ClientID string   `json:"client_id"`
-	Scope    []string `json:"scope"`
+	ID       string
+	UserID   string
+	ClientID string
+	Scope    []string
 	// Audience of the access tokens issued in this family.
-	Audience string `json:"audience,omitempty"`
+	Audience string
 	// UserGen is the user's SessionGen at login.
-	UserGen    uint64    `json:"user_gen"`
-	AuthTime   time.Time `json:"auth_time"`
-	CreatedAt  time.Time `json:"created_at"`
-	LastUsedAt time.Time `json:"last_used_at"`
+	UserGen    uint64
+	AuthTime   time.Time
+	CreatedAt  time.Time
+	LastUsedAt time.Time
 	// ExpiresAt is the absolute end of the family (refresh-ttl from login).
-	ExpiresAt time.Time `json:"expires_at"`
+	ExpiresAt time.Time
 	// RevokedAt is zero while the family lives.
-	RevokedAt    time.Time `json:"revoked_at,omitzero"`
-	RevokeReason string    `json:"revoke_reason,omitempty"`
+	RevokedAt    time.Time
+	RevokeReason string
 
 	// ClientInstance is the client's Instance at login; empty in families
 	// stored before instances existed.
-	ClientInstance string `json:"client_instance,omitempty"`
+	ClientInstance string
 }
 
 // Revoked reports whether the family has been revoked explicitly (by its
@@ -217,16 +248,16 @@ func (f Family) State(u *User, c *Client, now time.Time) FamilyState {
 // RefreshToken is the stored state of one refresh token. The token itself is
 // never stored: Hash is the SHA-256 of the token string, hex encoded.
 type RefreshToken struct {
-	Hash     string    `json:"hash"`
-	FamilyID string    `json:"family_id"`
-	IssuedAt time.Time `json:"issued_at"`
+	Hash     string
+	FamilyID string
+	IssuedAt time.Time
 	// IdleExpiresAt: the token expires if not used by then. Never later than
 	// the family's ExpiresAt.
-	IdleExpiresAt time.Time `json:"idle_expires_at"`
+	IdleExpiresAt time.Time
 	// SpentAt is zero while the token is unused.
-	SpentAt time.Time `json:"spent_at,omitzero"`
+	SpentAt time.Time
 	// SuccessorHash is the hash of the token that replaced this one.
-	SuccessorHash string `json:"successor_hash,omitempty"`
+	SuccessorHash string
 }
 
 // Spent reports whether the token has been used.
@@ -276,27 +307,63 @@ const (
 // Key is a signing key as stored. The keys package owns its meaning; storage
 // only keeps it.
 type Key struct {
-	ID    string   `json:"kid"`
-	State KeyState `json:"state"`
+	ID    string
+	State KeyState
 	// Private is the private key: a JWK JSON document, or a compact JWE of it
 	// when Encrypted.
-	Private   []byte    `json:"private"`
-	Encrypted bool      `json:"encrypted"`
-	Bits      int       `json:"bits"`
-	CreatedAt time.Time `json:"created_at"`
+	Private   []byte
+	Encrypted bool
+	Bits      int
+	CreatedAt time.Time
 	// PublishedAt: first in the JWKS. ActivatedAt: first signed.
 	// RetiredAt: stopped signing. RemoveAt: leaves the JWKS.
-	PublishedAt time.Time `json:"published_at,omitzero"`
-	ActivatedAt time.Time `json:"activated_at,omitzero"`
-	RetiredAt   time.Time `json:"retired_at,omitzero"`
-	RemoveAt    time.Time `json:"remove_at,omitzero"`
-	RevokedAt   time.Time `json:"revoked_at,omitzero"`
+	PublishedAt time.Time
+	ActivatedAt time.Time
+	RetiredAt   time.Time
+	RemoveAt    time.Time
+	RevokedAt   time.Time
 }
 
 // FamilyFilter selects families in ListFamilies. Zero fields match all.
 // Whether a listed family is alive is Family.State's to say.
 type FamilyFilter struct {
 	UserID string
+}
+
+// Page asks a listing for one page: the items after the cursor After
+// (empty: from the first), at most Limit of them. Limit <= 0 asks for the
+// backend's default; a backend may cap Limit, so a page may hold fewer
+// items than asked even when more follow.
+type Page struct {
+	After string
+	Limit int
+}
+
+// FamilyLister lists families one page at a time (Storage.ListFamilies).
+type FamilyLister interface {
+	ListFamilies(ctx context.Context, filter FamilyFilter, page Page) ([]Family, string, error)
+}
+
+// ListAllFamilies reads every page of l's families matching filter. The
+// pages are read one after the other, not from one snapshot: a family
+// created or removed meanwhile may or may not be in the result.
+func ListAllFamilies(ctx context.Context, l FamilyLister, filter FamilyFilter) ([]Family, error) {
+	var all []Family
+	page := Page{}
+	for {
+		fams, next, err := l.ListFamilies(ctx, filter, page)
+		if err != nil {
+			return nil, err
+		}
+		all = append(all, fams...)
+		if next == "" {
+			return all, nil
+		}
+		if next <= page.After {
+			return nil, fmt.Errorf("storage: list families: cursor %q does not move on from %q", next, page.After)
+		}
+		page.After = next
+	}
 }
 
 // SweepStats reports what one Sweep call removed.
@@ -306,12 +373,16 @@ type SweepStats struct {
 	Denied   int
 	// More is true when the limit was reached and more expired items remain.
 	More bool
-	// Held is how long this call's work kept the store's write lock, from
-	// when it began inside its transaction until the commit was durable,
-	// if the store measures it (zero otherwise). Unlike the call's wall
-	// time it leaves out waiting for other writers, so it is what a caller
-	// sizing its batches to a lock budget wants.
-	Held time.Duration
+	// WriteTime is what the call's write cost the store's other writes:
+	// how long they waited for it, from when the store began to apply it
+	// until it was durable, leaving out the time the call itself waited
+	// for other writes. On a store with one writer at a time (bbolt) that
+	// is how long it held the write lock; on one whose writes do not
+	// exclude each other (etcd) it is the commit latency of the call's
+	// transaction. Zero if the backend does not measure it. A caller that
+	// sizes its batches so as not to delay other writers (the server's
+	// sweeper) adjusts to it rather than to the call's wall time.
+	WriteTime time.Duration
 }
 
 // Storage is everything authd keeps. Consumers declare the subset they need
@@ -325,8 +396,9 @@ type Storage interface {
 	// UpdateUser applies fn atomically; fn must not change Username or ID.
 	UpdateUser(ctx context.Context, username string, fn func(User) (User, error)) (User, error)
 	// DeleteUser removes the user. Its families die with it (Family.State);
-	// those not yet revoked are also marked revoked, reason "user deleted".
-	DeleteUser(ctx context.Context, username string) error
+	// those not yet revoked are also marked revoked at at, reason "user
+	// deleted" (see "What each write spans").
+	DeleteUser(ctx context.Context, username string, at time.Time) error
 
 	// Clients. CreateClient stores a new client, with a new random Instance
 	// if it has none; ErrExists if the ID is taken.
@@ -345,7 +417,12 @@ type Storage interface {
 	// ErrExists if either already exists.
 	CreateFamily(ctx context.Context, f Family, first RefreshToken) error
 	GetFamily(ctx context.Context, id string) (Family, error)
-	ListFamilies(ctx context.Context, filter FamilyFilter) ([]Family, error)
+	// ListFamilies returns one page of the families matching filter, in
+	// order of family ID, and the cursor of the next page (Page.After),
+	// empty after the last page. The cursor is the last family ID
+	// returned; a cursor that is no family's ID starts after it in that
+	// order. ListAllFamilies reads every page.
+	ListFamilies(ctx context.Context, filter FamilyFilter, page Page) ([]Family, string, error)
 	// GetRefreshToken returns the token with that hash and its family.
 	GetRefreshToken(ctx context.Context, hash string) (RefreshToken, Family, error)
 	// UpdateRefresh is the one compare-and-swap of the refresh grant: it reads
@@ -376,7 +453,9 @@ type Storage interface {
 	// Sweep removes refresh tokens past their idle or family expiry, families
 	// past their absolute expiry (with their tokens) and deny-list entries
 	// past their exp, as of now, at most limit items per call. Its cost
-	// follows what expired, not the size of the database.
+	// follows what expired, not the size of the database. A family is kept
+	// until its ExpiresAt even when dead earlier (revoked, user deleted):
+	// a revoked family's tokens must still be recognised when presented.
 	Sweep(ctx context.Context, now time.Time, limit int) (SweepStats, error)
 
 	// Backup writes a consistent copy of the whole database to w.

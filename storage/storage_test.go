@@ -1,6 +1,7 @@
 package storage
 
 import (
+	"reflect"
 	"testing"
 	"time"
 )
@@ -97,5 +98,18 @@ func TestClient_Issued(t *testing.T) {
 				t.Errorf("Issued(%q, %v): got %v, want %v", tt.instance, tt.at, got, tt.want)
 			}
 		})
+	}
+}
+
+// TestValueTypes_NoCodec: the value types are the contract, not a storage
+// format; each backend keeps its own encoding (storage/bolt's codec.go).
+func TestValueTypes_NoCodec(t *testing.T) {
+	for _, v := range []any{User{}, Client{}, Family{}, RefreshToken{}, Key{}} {
+		typ := reflect.TypeOf(v)
+		for i := range typ.NumField() {
+			if f := typ.Field(i); f.Tag != "" {
+				t.Errorf("%s.%s has tag %q: encodings belong to the backends", typ.Name(), f.Name, f.Tag)
+			}
+		}
 	}
 }

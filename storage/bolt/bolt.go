@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/binary"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -44,8 +43,9 @@ type Options struct {
 	NoSync bool
 	// Logger receives migrations and warnings. Default: discard.
 	Logger *slog.Logger
-	// Now is the clock for times the backend sets itself (the revocation
-	// time of families when their user is deleted). Default time.Now.
+	// Now is the clock write transactions are timed with (Stats, the
+	// slow-transaction warning, SweepStats.WriteTime). No stored time
+	// comes from it: callers pass every time they store. Default time.Now.
 	Now func() time.Time
 }
 
@@ -141,15 +141,15 @@ var migrations = []func(tx *bbolt.Tx) error{
 		type kv struct{ k, v []byte }
 		var out []kv
 		err := b.ForEach(func(k, v []byte) error {
-			var c storage.Client
-			if err := json.Unmarshal(v, &c); err != nil {
-				return fmt.Errorf("client %q: %w: %w", k, errCorrupt, err)
+			c, err := decodeClient(v)
+			if err != nil {
+				return fmt.Errorf("%q: %w", k, err)
 			}
 			if c.Instance == "" {
 				c.Instance = newInstance()
 			}
 			c.LegacyFamilies = true
-			nv, err := json.Marshal(c)
+			nv, err := encodeClient(c)
 			if err != nil {
 				return err
 			}
@@ -386,6 +386,37 @@ func (c ctxWriter) Write(p []byte) (int, error) {
 		return 0, err
 	}
 	return c.w.Write(p)
+}
+
+// read runs fn in a read-only transaction and returns its result. An
+// error gets the method's context: fmt.Errorf(format, args..., err), so
+// format ends in %w.
+func read[T any](ctx context.Context, db *DB, fn func(tx *bbolt.Tx) (T, error), format string, args ...any) (T, error) {
+	var out T
+	err := db.view(ctx, func(tx *bbolt.Tx) error {
+		var err error
+		out, err = fn(tx)
+		return err
+	})
+	if err != nil {
+		var zero T
+		return zero, fmt.Errorf(format, append(args, err)...)
+	}
+	return out, nil
+}
+
+// decodeAll decodes every value of b, in key order.
+func decodeAll[T any](b *bbolt.Bucket, decode func(v []byte) (T, error)) ([]T, error) {
+	var out []T
+	err := b.ForEach(func(k, v []byte) error {
+		x, err := decode(v)
+		if err != nil {
+			return fmt.Errorf("%q: %w", k, err)
+		}
+		out = append(out, x)
+		return nil
+	})
+	return out, err
 }
 
 // view runs fn in a read-only transaction. It returns fn's error as is;

@@ -2,6 +2,7 @@ package bolt
 
 import (
 	"encoding/binary"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"math"
@@ -254,4 +255,108 @@ func userFamilyPrefix(userID string) []byte {
 	k := make([]byte, 0, binary.MaxVarintLen64+len(userID)+32)
 	k = binary.AppendUvarint(k, uint64(len(userID)))
 	return append(k, userID...)
+}
+
+// Users, clients and the key set are stored as JSON, in the record types
+// below: they are few and small, and JSON lets a field be added without a
+// new format. The field names and omission rules are the file format; the
+// storage value types carry none, so a change there cannot change what is
+// on disk by accident. Each record type mirrors one value type field for
+// field (TestCodec_Golden holds records as earlier binaries wrote them).
+
+// decodeJSON decodes one JSON record; what names it in errors.
+func decodeJSON[R any](what string, v []byte) (R, error) {
+	var r R
+	if err := json.Unmarshal(v, &r); err != nil {
+		var zero R
+		return zero, fmt.Errorf("%s: %w: %w", what, errCorrupt, err)
+	}
+	return r, nil
+}
+
+type userRecord struct {
+	ID                string    `json:"id"`
+	Username          string    `json:"username"`
+	PasswordHash      string    `json:"password_hash"`
+	Scopes            []string  `json:"scopes,omitempty"`
+	Admin             bool      `json:"admin"`
+	Disabled          bool      `json:"disabled"`
+	SessionGen        uint64    `json:"session_gen"`
+	CreatedAt         time.Time `json:"created_at"`
+	UpdatedAt         time.Time `json:"updated_at"`
+	SessionsEndedAt   time.Time `json:"sessions_ended_at,omitzero"`
+	SessionsEndReason string    `json:"sessions_end_reason,omitempty"`
+}
+
+func encodeUser(u storage.User) ([]byte, error) {
+	return json.Marshal(userRecord(u))
+}
+
+func decodeUser(v []byte) (storage.User, error) {
+	r, err := decodeJSON[userRecord]("user", v)
+	return storage.User(r), err
+}
+
+type clientRecord struct {
+	ID             string    `json:"id"`
+	Public         bool      `json:"public"`
+	SecretHash     string    `json:"secret_hash,omitempty"`
+	Grants         []string  `json:"grants"`
+	Scopes         []string  `json:"scopes,omitempty"`
+	Audiences      []string  `json:"audiences,omitempty"`
+	BuiltIn        bool      `json:"built_in,omitempty"`
+	CreatedAt      time.Time `json:"created_at"`
+	Instance       string    `json:"instance,omitempty"`
+	LegacyFamilies bool      `json:"legacy_families,omitempty"`
+}
+
+func encodeClient(c storage.Client) ([]byte, error) {
+	return json.Marshal(clientRecord(c))
+}
+
+func decodeClient(v []byte) (storage.Client, error) {
+	r, err := decodeJSON[clientRecord]("client", v)
+	return storage.Client(r), err
+}
+
+type keyRecord struct {
+	ID          string           `json:"kid"`
+	State       storage.KeyState `json:"state"`
+	Private     []byte           `json:"private"`
+	Encrypted   bool             `json:"encrypted"`
+	Bits        int              `json:"bits"`
+	CreatedAt   time.Time        `json:"created_at"`
+	PublishedAt time.Time        `json:"published_at,omitzero"`
+	ActivatedAt time.Time        `json:"activated_at,omitzero"`
+	RetiredAt   time.Time        `json:"retired_at,omitzero"`
+	RemoveAt    time.Time        `json:"remove_at,omitzero"`
+	RevokedAt   time.Time        `json:"revoked_at,omitzero"`
+}
+
+// encodeKeys encodes the whole key set as one JSON array (null when
+// empty).
+func encodeKeys(keys []storage.Key) ([]byte, error) {
+	var rs []keyRecord
+	if keys != nil {
+		rs = make([]keyRecord, len(keys))
+	}
+	for i, k := range keys {
+		rs[i] = keyRecord(k)
+	}
+	return json.Marshal(rs)
+}
+
+func decodeKeys(v []byte) ([]storage.Key, error) {
+	rs, err := decodeJSON[[]keyRecord]("keys", v)
+	if err != nil {
+		return nil, err
+	}
+	var keys []storage.Key
+	if rs != nil {
+		keys = make([]storage.Key, len(rs))
+	}
+	for i, r := range rs {
+		keys[i] = storage.Key(r)
+	}
+	return keys, nil
 }

@@ -187,3 +187,22 @@ func (db *DB) timedUpdate(writes int, fn func(*bbolt.Tx) error) error {
 	}
 	return err
 }
+
+// callerError carries the error of a caller's function (UpdateUser's fn,
+// UpdateRefresh's, ...) out of a write transaction, so that the method
+// returns it as is: storage's convention for every method that takes a
+// function.
+type callerError struct{ err error }
+
+func (e callerError) Error() string { return e.err.Error() }
+func (e callerError) Unwrap() error { return e.err }
+
+// wrapErr returns the error of a caller's function (a callerError) as is,
+// and any other error wrapped: fmt.Errorf(format, args..., err), so format
+// ends in %w.
+func wrapErr(err error, format string, args ...any) error {
+	if ce, ok := err.(callerError); ok {
+		return ce.err
+	}
+	return fmt.Errorf(format, append(args, err)...)
+}

@@ -2,7 +2,6 @@ package bolt
 
 import (
 	"encoding/binary"
-	"encoding/json"
 	"path/filepath"
 	"testing"
 	"time"
@@ -47,8 +46,8 @@ func TestMigrate_ClientInstances(t *testing.T) {
 		if err := meta.Put(keySchemaVersion, binary.BigEndian.AppendUint64(nil, 1)); err != nil {
 			return err
 		}
-		uv, _ := json.Marshal(user)
-		cv, _ := json.Marshal(app)
+		uv, _ := encodeUser(user)
+		cv, _ := encodeClient(app)
 		if err := tx.Bucket(bucketUsers).Put([]byte(user.Username), uv); err != nil {
 			return err
 		}

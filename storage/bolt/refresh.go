@@ -41,43 +41,71 @@ func (db *DB) CreateFamily(ctx context.Context, f storage.Family, first storage.
 
 // GetFamily returns the family with that id, or ErrNotFound.
 func (db *DB) GetFamily(ctx context.Context, id string) (storage.Family, error) {
-	var f storage.Family
-	err := db.view(ctx, func(tx *bbolt.Tx) error {
-		var err error
-		f, err = getFamily(tx, id)
-		return err
-	})
-	if err != nil {
-		return storage.Family{}, fmt.Errorf("bolt: get family %q: %w", id, err)
-	}
-	return f, nil
+	return read(ctx, db, func(tx *bbolt.Tx) (storage.Family, error) {
+		return getFamily(tx, id)
+	}, "bolt: get family %q: %w", id)
 }
 
-// ListFamilies returns the families matching filter, ordered by id. With a
-// UserID it reads only that user's index.
-func (db *DB) ListFamilies(ctx context.Context, filter storage.FamilyFilter) ([]storage.Family, error) {
-	var out []storage.Family
+// MaxListLimit is the most items one page of a listing holds, and the
+// number a page holds when asked for none in particular (Page.Limit <= 0).
+const MaxListLimit = 1000
+
+// ListFamilies returns one page of the families matching filter, ordered
+// by id, and the next page's cursor (the last id, empty after the last
+// page). With a UserID it reads only that user's index.
+func (db *DB) ListFamilies(ctx context.Context, filter storage.FamilyFilter, page storage.Page) ([]storage.Family, string, error) {
+	limit := page.Limit
+	if limit <= 0 || limit > MaxListLimit {
+		limit = MaxListLimit
+	}
+	var (
+		out  []storage.Family
+		more bool
+	)
 	err := db.view(ctx, func(tx *bbolt.Tx) error {
-		out = out[:0]
+		out, more = out[:0], false
+		var c *bbolt.Cursor
+		var prefix []byte
 		if filter.UserID == "" {
-			return tx.Bucket(bucketFamilies).ForEach(func(k, v []byte) error {
-				f, err := decodeFamily(v)
-				if err != nil {
-					return fmt.Errorf("%q: %w", k, err)
-				}
-				out = append(out, f)
-				return nil
-			})
+			c = tx.Bucket(bucketFamilies).Cursor()
+		} else {
+			c, prefix = tx.Bucket(bucketUserFamilies).Cursor(), userFamilyPrefix(filter.UserID)
 		}
-		return forUserFamilies(tx, filter.UserID, func(f storage.Family) error {
+		seek := append(bytes.Clone(prefix), page.After...)
+		k, v := c.Seek(seek)
+		if page.After != "" && bytes.Equal(k, seek) {
+			k, v = c.Next()
+		}
+		for ; k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {
+			if len(out) == limit {
+				more = true
+				return nil
+			}
+			var f storage.Family
+			var err error
+			if filter.UserID == "" {
+				f, err = decodeFamily(v)
+			} else {
+				f, err = getFamily(tx, string(k[len(prefix):]))
+				if errors.Is(err, storage.ErrNotFound) {
+					continue // an index entry without family; Sweep never leaves one
+				}
+			}
+			if err != nil {
+				return fmt.Errorf("%q: %w", k, err)
+			}
 			out = append(out, f)
-			return nil
-		})
+		}
+		return nil
 	})
 	if err != nil {
-		return nil, fmt.Errorf("bolt: list families: %w", err)
+		return nil, "", fmt.Errorf("bolt: list families: %w", err)
 	}
-	return out, nil
+	var next string
+	if more {
+		next = out[len(out)-1].ID
+	}
+	return out, next, nil
 }
 
 // GetRefreshToken returns the token with that hash and its family.
@@ -110,9 +138,7 @@ var errInvalidChange = errors.New("invalid refresh change")
 // inserted token's hash exists. A change must keep the token's Hash and
 // FamilyID and the family's ID, and insert only into the same family.
 func (db *DB) UpdateRefresh(ctx context.Context, hash string, fn storage.RefreshFunc) error {
-	var fnErr error
 	err := db.update(ctx, func(tx *bbolt.Tx) error {
-		fnErr = nil
 		tok, fam, err := getTokenAndFamily(tx, hash)
 		if err != nil {
 			return err
@@ -141,16 +167,12 @@ func (db *DB) UpdateRefresh(ctx context.Context, hash string, fn storage.Refresh
 		}
 		change, err := fn(st)
 		if err != nil {
-			fnErr = err
-			return err
+			return callerError{err}
 		}
 		return applyRefresh(tx, tok, fam, change)
 	})
 	if err != nil {
-		if fnErr != nil && err == fnErr {
-			return err
-		}
-		return fmt.Errorf("bolt: update refresh token: %w", err)
+		return wrapErr(err, "bolt: update refresh token: %w")
 	}
 	return nil
 }

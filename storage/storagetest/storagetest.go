@@ -7,6 +7,8 @@
 //			...
 //			t.Cleanup(func() { s.Close() })
 //			return s
+//		}, func(t *testing.T, backup []byte) storage.Storage {
+//			// open what Backup wrote, the same way
 //		})
 //	}
 //
@@ -29,10 +31,12 @@ import (
 	"github.com/authd/authd/storage"
 )
 
-// Run runs the conformance suite. newStorage must return a new, empty
+// Run runs the conformance suite. openBackup opens what the backend's
+// Backup wrote as a storage of its own (closed when the test ends), so
+// that the suite can read the copy back. newStorage must return a new, empty
 // storage for each call and close it when the test ends (Close is called by
 // some subtests too and must be safe to call twice).
-func Run(t *testing.T, newStorage func(t *testing.T) storage.Storage) {
+func Run(t *testing.T, newStorage func(t *testing.T) storage.Storage, openBackup func(t *testing.T, backup []byte) storage.Storage) {
 	tests := []struct {
 		name string
 		fn   func(t *testing.T, s storage.Storage)
@@ -54,13 +58,15 @@ func Run(t *testing.T, newStorage func(t *testing.T) storage.Storage) {
 		{"UpdateRefreshUserAndClient", testUpdateRefreshUserAndClient},
 		{"RevokeFamily", testRevokeFamily},
 		{"ListFamilies", testListFamilies},
+		{"ListFamiliesPages", testListFamiliesPages},
 		{"DenyList", testDenyList},
 		{"Keys", testKeys},
 		{"Secret", testSecret},
 		{"Sweep", testSweep},
 		{"SweepLimit", testSweepLimit},
+		{"SweepAtExpiry", testSweepAtExpiry},
 		{"Copies", testCopies},
-		{"Backup", testBackup},
+		{"Backup", func(t *testing.T, s storage.Storage) { testBackup(t, s, openBackup) }},
 		{"Closed", testClosed},
 		{"ConcurrentRefresh", testConcurrentRefresh},
 		{"ConcurrentWriters", testConcurrentWriters},
@@ -153,6 +159,15 @@ func mustGetFamily(t *testing.T, s storage.Storage, id string) storage.Family {
 	return f
 }
 
+// wantAsIs checks that the error of a caller's function came back as is,
+// not wrapped (the contract's convention for every method taking one).
+func wantAsIs(t *testing.T, what string, err, want error) {
+	t.Helper()
+	if err != want {
+		t.Errorf("%s: got error %v, want the function's error %v as is", what, err, want)
+	}
+}
+
 func wantErr(t *testing.T, what string, err, want error) {
 	t.Helper()
 	if !errors.Is(err, want) {
@@ -240,9 +255,9 @@ func testUserCRUD(t *testing.T, s storage.Storage) {
 	wantErr(t, "GetUser(nobody)", err, storage.ErrNotFound)
 	_, err = s.GetUserByID(ctx, "nobody")
 	wantErr(t, "GetUserByID(nobody)", err, storage.ErrNotFound)
-	wantErr(t, "DeleteUser(nobody)", s.DeleteUser(ctx, "nobody"), storage.ErrNotFound)
+	wantErr(t, "DeleteUser(nobody)", s.DeleteUser(ctx, "nobody", t0), storage.ErrNotFound)
 
-	if err := s.DeleteUser(ctx, "alice"); err != nil {
+	if err := s.DeleteUser(ctx, "alice", t0); err != nil {
 		t.Fatalf("DeleteUser: %v", err)
 	}
 	_, err = s.GetUser(ctx, "alice")
@@ -279,7 +294,7 @@ func testUpdateUser(t *testing.T, s storage.Storage) {
 		u.Admin = true
 		return u, errStop
 	})
-	wantErr(t, "UpdateUser with failing fn", err, errStop)
+	wantAsIs(t, "UpdateUser with failing fn", err, errStop)
 	_, err = s.UpdateUser(ctx, "alice", func(u storage.User) (storage.User, error) {
 		u.ID, u.Admin = "new-id", true
 		return u, nil
@@ -316,11 +331,12 @@ func testDeleteUserRevokesFamilies(t *testing.T, s storage.Storage) {
 		t.Fatalf("RevokeFamily: %v", err)
 	}
 
-	if err := s.DeleteUser(ctx, "alice"); err != nil {
+	at := t0.Add(time.Hour)
+	if err := s.DeleteUser(ctx, "alice", at); err != nil {
 		t.Fatalf("DeleteUser: %v", err)
 	}
-	if f := mustGetFamily(t, s, "fa1"); !f.Revoked() || f.RevokeReason != "user deleted" {
-		t.Errorf("family of deleted user: revoked %v reason %q, want revoked, reason %q", f.Revoked(), f.RevokeReason, "user deleted")
+	if f := mustGetFamily(t, s, "fa1"); !f.RevokedAt.Equal(at) || f.RevokeReason != "user deleted" {
+		t.Errorf("family of deleted user: revoked at %v reason %q, want revoked at %v (the time passed in), reason %q", f.RevokedAt, f.RevokeReason, at, "user deleted")
 	}
 	if f := mustGetFamily(t, s, "fa2"); !f.RevokedAt.Equal(t0) || f.RevokeReason != "logout" {
 		t.Errorf("already revoked family: revoked at %v reason %q, want first revocation kept (%v, logout)", f.RevokedAt, f.RevokeReason, t0)
@@ -385,7 +401,7 @@ func testUpdateClient(t *testing.T, s storage.Storage) {
 		c.Public = true
 		return c, errStop
 	})
-	wantErr(t, "UpdateClient with failing fn", err, errStop)
+	wantAsIs(t, "UpdateClient with failing fn", err, errStop)
 	_, err = s.UpdateClient(ctx, "app", func(c storage.Client) (storage.Client, error) {
 		c.ID = "other"
 		return c, nil
@@ -534,10 +550,7 @@ func testCreateFamilyAtomic(t *testing.T, s storage.Storage) {
 	wantErr(t, "CreateFamily with a taken token hash", s.CreateFamily(ctx, f3, tok3), storage.ErrExists)
 	_, err = s.GetFamily(ctx, "f3")
 	wantErr(t, "family of failed CreateFamily", err, storage.ErrNotFound)
-	list, err := s.ListFamilies(ctx, storage.FamilyFilter{UserID: "u1"})
-	if err != nil {
-		t.Fatalf("ListFamilies: %v", err)
-	}
+	list := listAll(t, s, storage.FamilyFilter{UserID: "u1"})
 	check(t, "ListFamilies after failed creates", list, []storage.Family{f})
 	gotTok, gotFam, _ := s.GetRefreshToken(ctx, tok.Hash)
 	check(t, "token after failed create", gotTok, tok)
@@ -791,7 +804,7 @@ func testUpdateRefreshUserAndClient(t *testing.T, s storage.Storage) {
 	if _, gc = seen("client deleted"); gc != nil {
 		t.Errorf("fn client after DeleteClient: got %+v, want nil", gc)
 	}
-	if err := s.DeleteUser(ctx, "alice"); err != nil {
+	if err := s.DeleteUser(ctx, "alice", t0); err != nil {
 		t.Fatalf("DeleteUser: %v", err)
 	}
 	if gu, _ = seen("user deleted"); gu != nil {
@@ -854,20 +867,99 @@ func testListFamilies(t *testing.T, s storage.Storage) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got, err := s.ListFamilies(ctx, tt.filter)
-			if err != nil {
-				t.Fatalf("ListFamilies: %v", err)
-			}
+			got := listAll(t, s, tt.filter)
 			if !slices.Equal(ids(got), tt.want) {
 				t.Errorf("ListFamilies(%+v): got %v, want %v", tt.filter, ids(got), tt.want)
 			}
 		})
 	}
-	got, _ := s.ListFamilies(ctx, storage.FamilyFilter{UserID: "alice"})
+	got := listAll(t, s, storage.FamilyFilter{UserID: "alice"})
 	for _, f := range got {
 		if f.ID == "a2" {
 			check(t, "listed family", f, a2)
 		}
+	}
+}
+
+// listAll reads every page of ListFamilies with storage.ListAllFamilies.
+func listAll(t *testing.T, s storage.Storage, filter storage.FamilyFilter) []storage.Family {
+	t.Helper()
+	fams, err := storage.ListAllFamilies(t.Context(), s, filter)
+	if err != nil {
+		t.Fatalf("ListAllFamilies(%+v): %v", filter, err)
+	}
+	return fams
+}
+
+// testListFamiliesPages: pages are in family id order, hold at most the
+// limit, follow each other from the cursor without gap or repeat, and the
+// last one has no next cursor.
+func testListFamiliesPages(t *testing.T, s storage.Storage) {
+	ctx := t.Context()
+	var all, alice []string
+	for i := range 7 {
+		user := "bob"
+		if i%2 == 0 {
+			user = "alice"
+		}
+		id := fmt.Sprintf("f%02d", (i*5)%7) // created out of id order
+		f, tok := newFamily(id, user)
+		mustCreateFamily(t, s, f, tok)
+		all = append(all, id)
+		if user == "alice" {
+			alice = append(alice, id)
+		}
+	}
+	slices.Sort(all)
+	slices.Sort(alice)
+	tests := []struct {
+		name   string
+		filter storage.FamilyFilter
+		limit  int
+		want   [][]string
+	}{
+		{"all, 3 a page", storage.FamilyFilter{}, 3, [][]string{all[:3], all[3:6], all[6:]}},
+		{"all, 7 a page", storage.FamilyFilter{}, 7, [][]string{all}},
+		{"all, 1 a page", storage.FamilyFilter{}, 1, [][]string{{all[0]}, {all[1]}, {all[2]}, {all[3]}, {all[4]}, {all[5]}, {all[6]}}},
+		{"all, default limit", storage.FamilyFilter{}, 0, [][]string{all}},
+		{"user, 2 a page", storage.FamilyFilter{UserID: "alice"}, 2, [][]string{alice[:2], alice[2:]}},
+		{"unknown user", storage.FamilyFilter{UserID: "carol"}, 2, [][]string{nil}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var got [][]string
+			page := storage.Page{Limit: tt.limit}
+			for range 20 {
+				fams, next, err := s.ListFamilies(ctx, tt.filter, page)
+				if err != nil {
+					t.Fatalf("ListFamilies(%+v, %+v): %v", tt.filter, page, err)
+				}
+				var ids []string
+				for _, f := range fams {
+					ids = append(ids, f.ID)
+				}
+				got = append(got, ids)
+				if next == "" {
+					break
+				}
+				page.After = next
+			}
+			// A backend may end with an empty page after a full one.
+			if n := len(got); n > len(tt.want) && n > 1 && len(got[n-1]) == 0 {
+				got = got[:n-1]
+			}
+			if !reflect.DeepEqual(got, tt.want) {
+				t.Errorf("pages: got %q, want %q", got, tt.want)
+			}
+		})
+	}
+	// A cursor between ids starts after it.
+	fams, _, err := s.ListFamilies(ctx, storage.FamilyFilter{}, storage.Page{After: all[2] + "x", Limit: 2})
+	if err != nil {
+		t.Fatalf("ListFamilies after a cursor that is no id: %v", err)
+	}
+	if len(fams) != 2 || fams[0].ID != all[3] || fams[1].ID != all[4] {
+		t.Errorf("ListFamilies after %q: got %d families, want %v", all[2]+"x", len(fams), all[3:5])
 	}
 }
 
@@ -916,7 +1008,7 @@ func testKeys(t *testing.T, s storage.Storage) {
 		old[0].State = storage.KeyRetired
 		return old[:1], errStop
 	})
-	wantErr(t, "UpdateKeys with failing fn", err, errStop)
+	wantAsIs(t, "UpdateKeys with failing fn", err, errStop)
 	keys, err = s.ListKeys(ctx)
 	if err != nil {
 		t.Fatalf("ListKeys: %v", err)
@@ -963,7 +1055,7 @@ func testSecret(t *testing.T, s storage.Storage) {
 	}
 	errGen := errors.New("no entropy")
 	_, err = s.Secret(ctx, "broken", func() ([]byte, error) { return nil, errGen })
-	wantErr(t, "Secret with failing gen", err, errGen)
+	wantAsIs(t, "Secret with failing gen", err, errGen)
 
 	// Concurrent first uses agree on one value.
 	var wg sync.WaitGroup
@@ -1046,7 +1138,7 @@ func testSweep(t *testing.T, s storage.Storage) {
 	if _, err := s.GetFamily(ctx, "dead"); !errors.Is(err, storage.ErrNotFound) {
 		t.Errorf("expired family: got %v, want ErrNotFound", err)
 	}
-	fams, _ := s.ListFamilies(ctx, storage.FamilyFilter{UserID: "u1"})
+	fams := listAll(t, s, storage.FamilyFilter{UserID: "u1"})
 	if len(fams) != 2 {
 		t.Errorf("ListFamilies after sweep: got %d families, want 2 (live, revoked)", len(fams))
 	}
@@ -1063,13 +1155,67 @@ func testSweep(t *testing.T, s storage.Storage) {
 	}
 }
 
-// sweepCounts is st without Held, which a store may or may not measure;
-// a negative Held is never right and is kept so the comparison fails.
+// sweepCounts is st without WriteTime, which a store may or may not
+// measure; a negative one is never right and is kept so the comparison
+// fails.
 func sweepCounts(st storage.SweepStats) storage.SweepStats {
-	if st.Held > 0 {
-		st.Held = 0
+	if st.WriteTime > 0 {
+		st.WriteTime = 0
 	}
 	return st
+}
+
+// testSweepAtExpiry: Sweep keeps a family however dead until its
+// ExpiresAt and removes it from that instant on, the instant Family.State
+// first says FamilyExpired: the sweep's retention rule and the liveness
+// rule agree on when a family expires.
+func testSweepAtExpiry(t *testing.T, s storage.Storage) {
+	ctx := t.Context()
+	u := newUser("alice")
+	u.SessionGen = 3 // newFamily's UserGen
+	mustCreateUser(t, s, u)
+	app := newClient("app")
+	if err := s.CreateClient(ctx, app); err != nil {
+		t.Fatalf("CreateClient: %v", err)
+	}
+	now := t0.Add(time.Hour)
+	due, dueTok := newFamily("due", u.ID)
+	due.ExpiresAt, dueTok.IdleExpiresAt = now, now
+	kept, keptTok := newFamily("kept", u.ID)
+	kept.ExpiresAt, keptTok.IdleExpiresAt = now.Add(time.Nanosecond), now.Add(time.Nanosecond)
+	revoked, revokedTok := newFamily("revoked", u.ID)
+	revoked.ExpiresAt, revokedTok.IdleExpiresAt = now.Add(time.Nanosecond), now.Add(time.Nanosecond)
+	for _, f := range []struct {
+		f   storage.Family
+		tok storage.RefreshToken
+	}{{due, dueTok}, {kept, keptTok}, {revoked, revokedTok}} {
+		mustCreateFamily(t, s, f.f, f.tok)
+	}
+	if _, err := s.RevokeFamily(ctx, "revoked", t0, "logout"); err != nil {
+		t.Fatalf("RevokeFamily: %v", err)
+	}
+	for _, tt := range []struct {
+		f    storage.Family
+		want storage.FamilyState
+	}{{due, storage.FamilyExpired}, {kept, storage.FamilyLive}} {
+		if got := tt.f.State(&u, &app, now); got != tt.want {
+			t.Fatalf("family %s: State at %v is %v, want %v", tt.f.ID, now, got, tt.want)
+		}
+	}
+	st, err := s.Sweep(ctx, now, 100)
+	if err != nil {
+		t.Fatalf("Sweep: %v", err)
+	}
+	if want := (storage.SweepStats{Tokens: 1, Families: 1}); sweepCounts(st) != want {
+		t.Errorf("Sweep at the expiry instant: got %+v, want %+v", st, want)
+	}
+	_, err = s.GetFamily(ctx, "due")
+	wantErr(t, "family at its expiry instant", err, storage.ErrNotFound)
+	for _, id := range []string{"kept", "revoked"} {
+		if _, err := s.GetFamily(ctx, id); err != nil {
+			t.Errorf("family %s, expiring 1ns later: %v, want kept", id, err)
+		}
+	}
 }
 
 func testSweepLimit(t *testing.T, s storage.Storage) {
@@ -1130,7 +1276,7 @@ func testCopies(t *testing.T, s storage.Storage) {
 	f, _ = newFamily("f1", "u1")
 	_, gf, _ := s.GetRefreshToken(ctx, tok.Hash)
 	gf.Scope[0] = "changed"
-	fams, _ := s.ListFamilies(ctx, storage.FamilyFilter{})
+	fams := listAll(t, s, storage.FamilyFilter{})
 	fams[0].Scope[0] = "changed"
 	check(t, "family after editing returned copies", mustGetFamily(t, s, "f1"), f)
 
@@ -1156,16 +1302,112 @@ func testCopies(t *testing.T, s storage.Storage) {
 	}
 }
 
-func testBackup(t *testing.T, s storage.Storage) {
-	mustCreateUser(t, s, newUser("alice"))
+// testBackup: the copy Backup writes opens as a storage that holds what
+// the original held when Backup ran (users, clients, families and their
+// tokens, keys, secrets, deny entries), and nothing written afterwards.
+func testBackup(t *testing.T, s storage.Storage, openBackup func(t *testing.T, backup []byte) storage.Storage) {
+	ctx := t.Context()
+	alice := newUser("alice")
+	alice.Admin, alice.SessionGen = true, 3
+	alice.EndSessions(t0.Add(time.Hour), "password changed")
+	mustCreateUser(t, s, alice)
+	mustCreateUser(t, s, newUser("bob"))
+	for _, c := range []storage.Client{newClient("app"), {ID: "cli", Public: true, Grants: []string{"password"}, CreatedAt: t0, Instance: "inst-cli", BuiltIn: true}} {
+		if err := s.CreateClient(ctx, c); err != nil {
+			t.Fatalf("CreateClient(%q): %v", c.ID, err)
+		}
+	}
+	f1, tok1 := newFamily("f1", alice.ID)
+	mustCreateFamily(t, s, f1, tok1)
+	next := hash("f1/1")
+	if err := s.UpdateRefresh(ctx, tok1.Hash, rotate(t0.Add(time.Minute), next)); err != nil {
+		t.Fatalf("UpdateRefresh: %v", err)
+	}
+	f2, tok2 := newFamily("f2", alice.ID)
+	mustCreateFamily(t, s, f2, tok2)
+	if _, err := s.RevokeFamily(ctx, "f2", t0.Add(time.Hour), "logout"); err != nil {
+		t.Fatalf("RevokeFamily: %v", err)
+	}
+	_, err := s.UpdateKeys(ctx, func([]storage.Key) ([]storage.Key, error) {
+		return []storage.Key{
+			{ID: "k1", State: storage.KeyActive, Private: []byte(`{"kty":"RSA"}`), Bits: 2048, CreatedAt: t0, PublishedAt: t0, ActivatedAt: t0},
+			{ID: "k2", State: storage.KeyNext, Private: []byte("a.b.c.d.e"), Encrypted: true, Bits: 2048, CreatedAt: t0, PublishedAt: t0},
+		}, nil
+	})
+	if err != nil {
+		t.Fatalf("UpdateKeys: %v", err)
+	}
+	if _, err := s.Secret(ctx, "refresh", func() ([]byte, error) { return []byte("secret bytes"), nil }); err != nil {
+		t.Fatalf("Secret: %v", err)
+	}
+	if err := s.DenyAccessToken(ctx, "jti-1", t0.Add(time.Hour)); err != nil {
+		t.Fatalf("DenyAccessToken: %v", err)
+	}
+	hashes := []string{tok1.Hash, next, tok2.Hash}
+	want := readAll(t, s, hashes)
+
 	var buf bytes.Buffer
-	n, err := s.Backup(t.Context(), &buf)
+	n, err := s.Backup(ctx, &buf)
 	if err != nil {
 		t.Fatalf("Backup: %v", err)
 	}
-	if n == 0 || n != int64(buf.Len()) {
+	if n != int64(buf.Len()) {
 		t.Errorf("Backup: reported %d bytes, wrote %d", n, buf.Len())
 	}
+	// Written after the backup: not in the copy.
+	mustCreateUser(t, s, newUser("carol"))
+
+	c := openBackup(t, buf.Bytes())
+	got := readAll(t, c, hashes)
+	check(t, "users in the copy", got.users, want.users)
+	check(t, "clients in the copy", got.clients, want.clients)
+	check(t, "families in the copy", got.families, want.families)
+	check(t, "tokens in the copy", got.tokens, want.tokens)
+	check(t, "keys in the copy", got.keys, want.keys)
+	if sec, err := c.Secret(ctx, "refresh", nil); err != nil || string(sec) != "secret bytes" {
+		t.Errorf("secret in the copy: got %q, %v, want %q", sec, err, "secret bytes")
+	}
+	if d, err := c.AccessTokenDenied(ctx, "jti-1"); err != nil || !d {
+		t.Errorf("deny entry in the copy: got %v, %v, want denied", d, err)
+	}
+	_, err = c.GetUser(ctx, "carol")
+	wantErr(t, "user created after the backup, in the copy", err, storage.ErrNotFound)
+}
+
+// contents is what testBackup compares, sorted.
+type contents struct {
+	users    []storage.User
+	clients  []storage.Client
+	families []storage.Family
+	tokens   []storage.RefreshToken
+	keys     []storage.Key
+}
+
+func readAll(t *testing.T, s storage.Storage, hashes []string) contents {
+	t.Helper()
+	ctx := t.Context()
+	var c contents
+	var err error
+	if c.users, err = s.ListUsers(ctx); err != nil {
+		t.Fatalf("ListUsers: %v", err)
+	}
+	slices.SortFunc(c.users, func(a, b storage.User) int { return strings.Compare(a.Username, b.Username) })
+	if c.clients, err = s.ListClients(ctx); err != nil {
+		t.Fatalf("ListClients: %v", err)
+	}
+	slices.SortFunc(c.clients, func(a, b storage.Client) int { return strings.Compare(a.ID, b.ID) })
+	c.families = listAll(t, s, storage.FamilyFilter{})
+	for _, h := range hashes {
+		tok, _, err := s.GetRefreshToken(ctx, h)
+		if err != nil {
+			t.Fatalf("GetRefreshToken(%.8s): %v", h, err)
+		}
+		c.tokens = append(c.tokens, tok)
+	}
+	if c.keys, err = s.ListKeys(ctx); err != nil {
+		t.Fatalf("ListKeys: %v", err)
+	}
+	return c
 }
 
 func testClosed(t *testing.T, s storage.Storage) {
@@ -1266,10 +1508,7 @@ func testConcurrentWriters(t *testing.T, s storage.Storage) {
 	if len(users) != writers*each {
 		t.Errorf("ListUsers: got %d users, want %d", len(users), writers*each)
 	}
-	fams, err := s.ListFamilies(ctx, storage.FamilyFilter{})
-	if err != nil {
-		t.Fatalf("ListFamilies: %v", err)
-	}
+	fams := listAll(t, s, storage.FamilyFilter{})
 	if len(fams) != writers*each {
 		t.Errorf("ListFamilies: got %d families, want %d", len(fams), writers*each)
 	}

@@ -384,7 +384,7 @@ func DumpDB(t testing.TB, db storage.Storage) State {
 	if s.Clients, err = db.ListClients(ctx); err != nil {
 		t.Fatalf("list clients: %v", err)
 	}
-	if s.Families, err = db.ListFamilies(ctx, storage.FamilyFilter{}); err != nil {
+	if s.Families, err = storage.ListAllFamilies(ctx, db, storage.FamilyFilter{}); err != nil {
 		t.Fatalf("list families: %v", err)
 	}
 	if s.Keys, err = db.ListKeys(ctx); err != nil {
