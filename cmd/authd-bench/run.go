@@ -151,7 +151,13 @@ func runOnce(ctx context.Context, cfg *config, logf func(string, ...any)) (*runR
 					}
 					return loadResult{Requests: uint64(a.Rate*s.Duration.Seconds() + 0.5), Window: s.Duration}, nil
 				}}
-			return group(argon, http1("password", "authd", cfg.passwordConns, e.passwordWorker(base), "ceiling argon2id raw"))
+			// One row per number of concurrent clients, all in the same
+			// alternating rounds as the ceiling.
+			legs := []*leg{argon}
+			for _, n := range cfg.passwordConns {
+				legs = append(legs, http1(passwordRow(n), "authd", n, e.passwordWorker(base), "ceiling argon2id raw"))
+			}
+			return group(legs...)
 		}},
 		{"login-flood", func() error { return e.loginFlood(ctx, rr, base) }},
 		{"revoke", func() error {
@@ -227,6 +233,9 @@ func headETag(ctx context.Context, c client) (string, error) {
 	}
 	return etag, nil
 }
+
+// passwordRow names the password scenario's row at n concurrent clients.
+func passwordRow(n int) string { return fmt.Sprintf("password@%d", n) }
 
 // hashSlots is how many password hashes authd runs at once by default: its
 // GOMAXPROCS, which on this machine is the tool's.
