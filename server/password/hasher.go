@@ -94,7 +94,7 @@ func (h *Hasher) acquire(ctx context.Context) error {
 	if err := ctx.Err(); err != nil {
 		return h.ctxErr(err)
 	}
-	ok, err := h.sem.acquire(ctx, h.wait, lowPriority(ctx))
+	ok, err := h.sem.acquireFrom(ctx, h.wait, lowPriority(ctx), source(ctx))
 	switch {
 	case ok:
 		return nil
