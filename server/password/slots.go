@@ -181,7 +181,8 @@ func (l *lane) remove(src netip.Addr, ch chan struct{}) bool {
 	q = slices.Delete(q, i, i+1)
 	if len(q) == 0 {
 		delete(l.queues, src)
-		l.turns = slices.Delete(l.turns, slices.Index(l.turns, src), slices.Index(l.turns, src)+1)
+		j := slices.Index(l.turns, src)
+		l.turns = slices.Delete(l.turns, j, j+1)
 	} else {
 		l.queues[src] = q
 	}
