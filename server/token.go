@@ -185,6 +185,9 @@ func (s *Server) passwordGrant(ctx context.Context, r *http.Request, f form, cl 
 			return nil, serverError(err)
 		}
 	}
+	// Wait for a hashing slot in turns with other addresses, not behind a
+	// burst from one.
+	ctx = password.FromAddress(ctx, addr)
 	if d.Suspect {
 		// Hash after everyone without failures on record.
 		ctx = password.Deprioritize(ctx)

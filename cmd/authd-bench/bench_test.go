@@ -62,7 +62,7 @@ func TestBenchSmoke(t *testing.T) {
 		"ceiling fixed-bytes jwks", "jwks", "jwks-304", "ceiling fixed-bytes metadata", "metadata",
 		"ceiling sign", "client_credentials", "ceiling verify", "introspect",
 		"ceiling sign+write@4", "refresh@4", "ceiling sign+write@1", "refresh@1",
-		"ceiling write", "revoke", "ceiling argon2id raw", "password",
+		"ceiling write", "revoke", "ceiling argon2id raw", argonReusedRow, "password@2", "password@4",
 		"flood: refresh, no flood", "flood: wrong passwords", "flood: refresh, in flood", "flood: valid logins",
 	}
 	rows := map[string]result{}

@@ -57,10 +57,14 @@ func median(d []time.Duration) time.Duration {
 }
 
 // argon2Rate is the raw argon2id rate of the machine at authd's default
-// parameters: one goroutine per available CPU hashing for d, no HTTP.
-func argon2Rate(ctx context.Context, d time.Duration) (float64, int) {
+// parameters: one goroutine per available CPU hashing for d, no HTTP. With
+// reuse the hashes are computed as authd computes them, by a
+// password.Hasher with a slot per goroutine, in memory kept from one hash
+// to the next; without, by x/crypto's argon2, which allocates it per hash.
+func argon2Rate(ctx context.Context, d time.Duration, reuse bool) (float64, int) {
 	p := password.DefaultParams
 	workers := runtime.GOMAXPROCS(0)
+	h := password.New(password.Config{Params: p, MaxConcurrent: workers, Wait: time.Hour})
 	var n atomic.Int64
 	end := time.Now().Add(d)
 	start := time.Now()
@@ -70,7 +74,13 @@ func argon2Rate(ctx context.Context, d time.Duration) (float64, int) {
 			salt := make([]byte, p.SaltLen)
 			rand.Read(salt)
 			for ctx.Err() == nil && time.Now().Before(end) {
-				argon2.IDKey([]byte("correct horse battery staple"), salt, p.Time, p.Memory, p.Threads, p.KeyLen)
+				if reuse {
+					if _, err := h.Hash(ctx, "correct horse battery staple"); err != nil {
+						return
+					}
+				} else {
+					argon2.IDKey([]byte("correct horse battery staple"), salt, p.Time, p.Memory, p.Threads, p.KeyLen)
+				}
 				n.Add(1)
 			}
 		})

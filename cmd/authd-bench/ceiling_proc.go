@@ -120,10 +120,15 @@ func (p *refProc) micro(ctx context.Context, c *http.Client, n int) (microCosts,
 	return m, err
 }
 
-// argon2 asks the child for the raw argon2id rate over d.
-func (p *refProc) argon2(ctx context.Context, c *http.Client, d time.Duration) (argonAnswer, error) {
+// argon2 asks the child for the raw argon2id rate over d, in reused memory
+// with reuse (see argon2Rate).
+func (p *refProc) argon2(ctx context.Context, c *http.Client, d time.Duration, reuse bool) (argonAnswer, error) {
 	var a argonAnswer
-	err := p.getJSON(ctx, c, fmt.Sprintf("/argon2?ms=%d", d.Milliseconds()), &a)
+	r := 0
+	if reuse {
+		r = 1
+	}
+	err := p.getJSON(ctx, c, fmt.Sprintf("/argon2?ms=%d&reuse=%d", d.Milliseconds(), r), &a)
 	return a, err
 }
 

@@ -36,7 +36,7 @@ import (
 //	GET  /jwks        fixed bytes (authd's own JWKS body)
 //	GET  /metadata    fixed bytes (authd's own metadata body)
 //	GET  /micro       sign and commit costs one at a time (see measureMicro)
-//	GET  /argon2      raw argon2id rate on all cores (see argon2Rate)
+//	GET  /argon2      raw argon2id rate on all cores (see argon2Rate; ?reuse=1 in reused memory)
 //
 // Durable writes go through a group commit, as a well-built server would
 // do: the first pending write starts a transaction at once and every write
@@ -382,6 +382,6 @@ func (r *refServer) handleArgon2(c *gin.Context) {
 		c.AbortWithStatus(http.StatusBadRequest)
 		return
 	}
-	rate, workers := argon2Rate(c.Request.Context(), time.Duration(d)*time.Millisecond)
+	rate, workers := argon2Rate(c.Request.Context(), time.Duration(d)*time.Millisecond, c.Query("reuse") == "1")
 	c.JSON(http.StatusOK, argonAnswer{Rate: rate, Workers: workers})
 }

@@ -19,7 +19,7 @@ type config struct {
 	warmup        time.Duration
 	duration      time.Duration
 	conns         int
-	passwordConns int
+	passwordConns []int // a row each (issue 16)
 	floodConns    int
 	floodDuration time.Duration
 	floodRefresh  int
@@ -39,13 +39,13 @@ var allScenarios = []string{"jwks", "jwks-304", "metadata", "client_credentials"
 
 func (c *config) wants(s string) bool { return slices.Contains(c.scenarios, s) }
 
-func (c *config) setDefaults(duration, warmup time.Duration, conns, pwConns, floodConns int, floodDur time.Duration) {
+func (c *config) setDefaults(duration, warmup time.Duration, conns int, pwConns []int, floodConns int, floodDur time.Duration) {
 	if c.short {
-		c.duration, c.warmup, c.conns, c.passwordConns = time.Second, 200*time.Millisecond, 4, 2
+		c.duration, c.warmup, c.conns, c.passwordConns = time.Second, 200*time.Millisecond, 4, []int{2, 4}
 		c.floodConns, c.floodDuration, c.floodRefresh = 16, 2*time.Second, 2
 		c.users, c.revokePool, c.slices = 2, 3000, 1
 	} else {
-		c.duration, c.warmup, c.conns, c.passwordConns = 10*time.Second, time.Second, 64, 8
+		c.duration, c.warmup, c.conns, c.passwordConns = 10*time.Second, time.Second, 64, []int{2, 16, 64}
 		c.floodConns, c.floodDuration, c.floodRefresh = 256, 20*time.Second, 4
 		c.users, c.revokePool, c.slices = 8, 100_000, 5
 	}
@@ -58,7 +58,7 @@ func (c *config) setDefaults(duration, warmup time.Duration, conns, pwConns, flo
 	if conns > 0 {
 		c.conns = conns
 	}
-	if pwConns > 0 {
+	if len(pwConns) > 0 {
 		c.passwordConns = pwConns
 	}
 	if floodConns > 0 {

@@ -97,7 +97,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		duration   = fs.Duration("duration", 0, "measured time per scenario (default 10s, 1s with --short)")
 		warmup     = fs.Duration("warmup", 0, "unmeasured warm-up per scenario (default 1s, 200ms with --short)")
 		conns      = fs.Int("conns", 0, "connections of the many-connection scenarios (default 64, 4 with --short)")
-		pwConns    = fs.Int("password-conns", 0, "connections of the password scenario (default 8, 2 with --short)")
+		pwConns    = fs.String("password-conns", "", "comma-separated concurrent clients of the password scenario, a row each (default 2,16,64; 2,4 with --short)")
 		floodConns = fs.Int("flood-conns", 0, "attacker connections of login-flood (default 256, 16 with --short)")
 		floodDur   = fs.Duration("flood-duration", 0, "measured time of login-flood (default 20s, 2s with --short)")
 	)
@@ -128,7 +128,18 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		fmt.Fprintf(stderr, "authd-bench: unexpected argument %q\n", fs.Arg(0))
 		return errUsage
 	}
-	cfg.setDefaults(*duration, *warmup, *conns, *pwConns, *floodConns, *floodDur)
+	var pw []int
+	if *pwConns != "" {
+		for _, f := range strings.Split(*pwConns, ",") {
+			n, err := strconv.Atoi(strings.TrimSpace(f))
+			if err != nil || n < 1 || slices.Contains(pw, n) {
+				fmt.Fprintf(stderr, "authd-bench: bad --password-conns value %q\n", f)
+				return errUsage
+			}
+			pw = append(pw, n)
+		}
+	}
+	cfg.setDefaults(*duration, *warmup, *conns, pw, *floodConns, *floodDur)
 	if *scenarios == "all" {
 		cfg.scenarios = allScenarios
 	} else {
@@ -141,7 +152,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			cfg.scenarios = append(cfg.scenarios, s)
 		}
 	}
-	if cfg.runs < 1 || cfg.conns < 1 || cfg.passwordConns < 1 || cfg.floodConns < 1 {
+	if cfg.runs < 1 || cfg.conns < 1 || cfg.floodConns < 1 {
 		fmt.Fprintln(stderr, "authd-bench: --runs and connection counts must be at least 1")
 		return errUsage
 	}

@@ -69,6 +69,10 @@ func trimFloat(f float64) string {
 // hashMemMiB is the memory of one argon2id hash at authd's defaults.
 const hashMemMiB = 19
 
+// passwordRSSOverMiB is what authd may use beside the hashes' memory under
+// password load (issue 16).
+const passwordRSSOverMiB = 80
+
 // targets evaluates the goals on one run's rows; goals whose rows were not
 // measured are left out.
 func targets(r *runResult) []target {
@@ -82,18 +86,26 @@ func targets(r *runResult) []target {
 			add(target{Name: name, Row: row, Value: x.Ratio, AtLeast: true, Limit: limit, Unit: "×"})
 		}
 	}
-	ratio("refresh ≥ 0.8 of sign+write", refreshRow(r), 0.8)
+	// Issue 16's targets (issue 7's, raised).
+	ratio("refresh ≥ 0.9 of sign+write", refreshRow(r), 0.9)
 	if x := r.find("refresh@1"); x != nil && r.SignMs+r.CommitMs > 0 {
 		add(target{Name: "refresh@1 p50 ≤ 1.3 × (sign + commit)", Row: "refresh@1", Value: x.P50ms / (r.SignMs + r.CommitMs), Limit: 1.3, Unit: "×"})
 	}
 	ratio("client_credentials ≥ 0.85 of sign", "client_credentials", 0.85)
-	ratio("introspection ≥ 0.8 of verify", "introspect", 0.8)
-	ratio("JWKS ≥ 0.9 of fixed bytes", "jwks", 0.9)
+	ratio("introspection ≥ 0.9 of verify", "introspect", 0.9)
+	ratio("JWKS ≥ 0.95 of fixed bytes", "jwks", 0.95)
 	ratio("JWKS 304 at least as fast as 200", "jwks-304", 1.0)
-	ratio("password ≥ 0.85 of raw argon2id", "password", 0.85)
-	if x := r.find("password"); x != nil {
-		add(target{Name: "password peak RSS ≤ hashes × 19 MiB + 64 MiB", Row: "password", Value: x.PeakRSSMiB,
-			Limit: float64(r.HashSlots*hashMemMiB + 64), Unit: " MiB"})
+	// The password grant at every number of concurrent clients: the same
+	// throughput and the same memory, bounded by the hashes in flight and
+	// not by the clients waiting.
+	rss := float64(r.HashSlots*hashMemMiB + passwordRSSOverMiB)
+	for _, x := range r.Results {
+		if !strings.HasPrefix(x.Scenario, "password@") {
+			continue
+		}
+		ratio(x.Scenario+" ≥ 0.9 of raw argon2id", x.Scenario, 0.9)
+		add(target{Name: fmt.Sprintf("%s peak RSS ≤ hashes × %d MiB + %d MiB", x.Scenario, hashMemMiB, passwordRSSOverMiB), Row: x.Scenario,
+			Value: x.PeakRSSMiB, Limit: rss, Unit: " MiB"})
 	}
 	add(target{Name: "idle RSS ≤ 40 MiB", Value: r.IdleRSSMiB, Limit: 40, Unit: " MiB"})
 	if row := refreshRow(r); row != "" {
@@ -318,7 +330,7 @@ func (s *summary) print(w io.Writer) {
 			anon = fmt.Sprintf("%.1f", r.PeakAnonMiB)
 		}
 		p50, p99 := fmt.Sprintf("%.3f", r.P50ms), fmt.Sprintf("%.3f", r.P99ms)
-		if r.Scenario == "ceiling argon2id raw" {
+		if strings.HasPrefix(r.Scenario, "ceiling argon2id") {
 			p50, p99 = "", ""
 		}
 		fmt.Fprintf(tw, "%s\t%d\t%.1f\t%s\t%s\t%d\t%s\t%s\t%s\t%s\t%s\t%s\t\n",

@@ -185,10 +185,11 @@ func (c *serveConfig) proxies() ([]netip.Prefix, error) {
 
 // setMemoryLimit gives the Go runtime a soft memory limit, unless the
 // operator set GOMEMLIMIT: the memory of the concurrent password hashes plus
-// 48 MiB for everything else. Each argon2id hash allocates its whole memory
-// parameter (19 MiB by default) and drops it; without a limit the collector
-// lets that garbage pile up to twice the live heap, so a flood of logins
-// would hold several times the memory the hashes need. It returns a function
+// 48 MiB for everything else. The hashes' working memory (19 MiB each by
+// default) is kept from one hash to the next, one per slot, so under load
+// it is live heap, and without a limit the collector would let other
+// garbage pile up to as much again; a stored hash with more memory than the
+// current parameters still allocates its own once. It returns a function
 // that restores the previous limit.
 func setMemoryLimit(c serveConfig, logger *slog.Logger) (restore func()) {
 	if os.Getenv("GOMEMLIMIT") != "" {

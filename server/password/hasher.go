@@ -9,8 +9,9 @@ import (
 	"runtime"
 	"time"
 
-	"golang.org/x/crypto/argon2"
 	"golang.org/x/crypto/bcrypt"
+
+	"github.com/authd/authd/server/password/internal/argon2"
 )
 
 // MaxPasswordLen is the longest password, in bytes, that Hash and Verify
@@ -47,6 +48,7 @@ type Hasher struct {
 	params Params
 	wait   time.Duration
 	sem    *slots
+	mem    memPool
 
 	// dummy is a PHC string with the current parameters that no password
 	// matches (its key is random), for VerifyDummy.
@@ -76,6 +78,7 @@ func New(cfg Config) *Hasher {
 		params: cfg.Params,
 		wait:   cfg.Wait,
 		sem:    newSlots(cfg.MaxConcurrent),
+		mem:    memPool{kib: cfg.Params.Memory},
 		dummy:  encodePHC(cfg.Params, salt, key),
 	}
 }
@@ -91,7 +94,7 @@ func (h *Hasher) acquire(ctx context.Context) error {
 	if err := ctx.Err(); err != nil {
 		return h.ctxErr(err)
 	}
-	ok, err := h.sem.acquire(ctx, h.wait, lowPriority(ctx))
+	ok, err := h.sem.acquireFrom(ctx, h.wait, lowPriority(ctx), source(ctx))
 	switch {
 	case ok:
 		return nil
@@ -124,7 +127,9 @@ func (h *Hasher) Hash(ctx context.Context, pw string) (string, error) {
 	p := h.params
 	salt := make([]byte, p.SaltLen)
 	rand.Read(salt)
-	key := argon2.IDKey([]byte(pw), salt, p.Time, p.Memory, p.Threads, p.KeyLen)
+	m := h.mem.get()
+	defer h.mem.put(m)
+	key := argon2.IDKey(m, []byte(pw), salt, p.Time, p.Memory, p.Threads, p.KeyLen)
 	return encodePHC(p, salt, key), nil
 }
 
@@ -170,7 +175,11 @@ func (h *Hasher) verifyArgon2(ctx context.Context, p Params, salt, key []byte, p
 		return false, err
 	}
 	defer h.release()
-	got := argon2.IDKey([]byte(pw), salt, p.Time, p.Memory, p.Threads, p.KeyLen)
+	// A stored hash with more memory than the current parameters computes
+	// in memory of its own, which is dropped afterwards.
+	m := h.mem.get()
+	defer h.mem.put(m)
+	got := argon2.IDKey(m, []byte(pw), salt, p.Time, p.Memory, p.Threads, p.KeyLen)
 	return subtle.ConstantTimeCompare(got, key) == 1, nil
 }
 

@@ -3,6 +3,9 @@ package password
 import (
 	"context"
 	"errors"
+	"fmt"
+	"net/netip"
+	"slices"
 	"testing"
 	"time"
 )
@@ -57,7 +60,7 @@ func TestSlots_TimeoutLeavesNoWaiter(t *testing.T) {
 		t.Fatalf("canceled acquire: %v %v", ok, err)
 	}
 	s.mu.Lock()
-	n := len(s.lanes[0]) + len(s.lanes[1])
+	n := s.lanes[0].len() + s.lanes[1].len()
 	s.mu.Unlock()
 	if n != 0 {
 		t.Fatalf("%d waiters left behind", n)
@@ -107,7 +110,7 @@ func waitLane(t *testing.T, s *slots, lane, n int) {
 	deadline := time.Now().Add(10 * time.Second)
 	for time.Now().Before(deadline) {
 		s.mu.Lock()
-		got := len(s.lanes[lane])
+		got := s.lanes[lane].len()
 		s.mu.Unlock()
 		if got >= n {
 			return
@@ -115,4 +118,103 @@ func waitLane(t *testing.T, s *slots, lane, n int) {
 		time.Sleep(time.Millisecond)
 	}
 	t.Fatalf("lane %d never had %d waiters", lane, n)
+}
+
+// TestSlots_SourcesTakeTurns: within a lane, waiters of different sources
+// (client addresses) take turns for freed slots, each source's own in the
+// order they came, so that a burst of many waiters from one source does
+// not make one from another wait behind all of them (issue 16: a valid
+// login waited 1.99 s behind a login flood's first wave, which reached
+// the normal lane before any of its failures was on record).
+func TestSlots_SourcesTakeTurns(t *testing.T) {
+	s := newSlots(1)
+	ctx := context.Background()
+	if ok, _ := s.acquire(ctx, time.Hour, false); !ok {
+		t.Fatal("first acquire failed")
+	}
+	order := make(chan string, 8)
+	start := func(name, key string, n int) {
+		go func() {
+			if ok, err := s.acquireFrom(ctx, time.Hour, false, netip.MustParseAddr(key)); !ok || err != nil {
+				t.Errorf("%s: %v %v", name, ok, err)
+			}
+			order <- name
+			s.release()
+		}()
+		waitLane(t, s, 0, n)
+	}
+	for i := range 5 {
+		start(fmt.Sprintf("flood%d", i), "192.0.2.1", i+1)
+	}
+	start("user", "198.51.100.7", 6)
+	start("flood5", "192.0.2.1", 7)
+	s.release()
+	var got []string
+	for range 7 {
+		got = append(got, <-order)
+	}
+	want := []string{"flood0", "user", "flood1", "flood2", "flood3", "flood4", "flood5"}
+	if !slices.Equal(got, want) {
+		t.Fatalf("order %v, want %v", got, want)
+	}
+	if n := s.inUse(); n != 0 {
+		t.Errorf("%d slots in use at the end", n)
+	}
+}
+
+// TestSlots_SourceLeavesQueueOnTimeout: a source whose only waiter gave up
+// has no turn left to take, and the others are served as before.
+func TestSlots_SourceLeavesQueueOnTimeout(t *testing.T) {
+	s := newSlots(1)
+	ctx := context.Background()
+	s.acquire(ctx, time.Hour, false)
+	if ok, _ := s.acquireFrom(ctx, time.Millisecond, false, netip.MustParseAddr("192.0.2.1")); ok {
+		t.Fatal("acquire with every slot taken succeeded")
+	}
+	done := make(chan struct{})
+	go func() {
+		if ok, _ := s.acquireFrom(ctx, time.Hour, false, netip.MustParseAddr("192.0.2.2")); !ok {
+			t.Error("b: no slot")
+		}
+		close(done)
+	}()
+	waitLane(t, s, 0, 1)
+	s.release()
+	<-done
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if n := s.lanes[0].len() + s.lanes[1].len(); n != 0 {
+		t.Errorf("%d waiters left", n)
+	}
+}
+
+// TestHasher_AddressesTakeTurns: Verify calls marked with FromAddress take
+// turns by address; IPv6 addresses count by /64, as the login throttle
+// counts them.
+func TestHasher_AddressesTakeTurns(t *testing.T) {
+	h := newTiny(t, 1, time.Hour)
+	phc, err := h.Hash(context.Background(), "pw")
+	if err != nil {
+		t.Fatal(err)
+	}
+	release := fill(h)
+	done := make(chan string, 4)
+	verify := func(name, addr string, n int) {
+		ctx := FromAddress(context.Background(), netip.MustParseAddr(addr))
+		go func() {
+			h.Verify(ctx, phc, "pw")
+			done <- name
+		}()
+		waitLane(t, h.sem, 0, n)
+	}
+	verify("flood0", "2001:db8::1", 1)
+	verify("flood1", "2001:db8::2", 2) // the same /64
+	verify("flood2", "2001:db8::3", 3)
+	verify("user", "127.0.0.1", 4)
+	release()
+	got := []string{<-done, <-done, <-done, <-done}
+	want := []string{"flood0", "user", "flood1", "flood2"}
+	if !slices.Equal(got, want) {
+		t.Fatalf("order %v, want %v", got, want)
+	}
 }
