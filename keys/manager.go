@@ -393,7 +393,7 @@ func (m *Manager) prepare() (storage.Key, *material, error) {
 	priv := m.takeSpare()
 	if priv == nil {
 		var err error
-		if priv, err = generate(m.cfg.Bits); err != nil {
+		if priv, err = generate(m.cfg.KeyBits); err != nil {
 			return storage.Key{}, nil, err
 		}
 	}
@@ -535,7 +535,7 @@ func (m *Manager) fillSpare() {
 	if have {
 		return
 	}
-	priv, err := generate(m.cfg.Bits)
+	priv, err := generate(m.cfg.KeyBits)
 	if err != nil {
 		m.log.Error("keys: generate spare key", "err", err)
 		return

@@ -88,7 +88,15 @@ func NewAdmin(ctx context.Context, cfg Config) (*Server, error) {
 }
 
 func newServer(ctx context.Context, cfg Config, adminOnly bool) (*Server, error) {
-	cfg.SetDefaults()
+	if cfg.Audience == "" {
+		cfg.Audience = cfg.Issuer
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("server: invalid configuration: %w", err)
 	}
@@ -109,7 +117,7 @@ func newServer(ctx context.Context, cfg Config, adminOnly bool) (*Server, error)
 		if n <= 0 {
 			n = runtime.GOMAXPROCS(0)
 		}
-		s.hasher = password.New(password.Config{Params: password.DefaultParams, MaxConcurrent: n, Wait: cfg.HashWait})
+		s.hasher = password.New(password.Config{Params: cfg.Argon2, MaxConcurrent: n, Wait: cfg.HashWait})
 	}
 	if !adminOnly {
 		key, err := s.store.Secret(ctx, "refresh-token-derivation", func() ([]byte, error) {
