@@ -272,6 +272,13 @@ func (k *offlineKeys) Ready() bool {
 	return m != nil && m.Ready()
 }
 
+func (k *offlineKeys) Active() (keys.Info, bool) {
+	if m := k.manager(); m != nil {
+		return m.Active()
+	}
+	return keys.Info{}, false
+}
+
 func (k *offlineKeys) List(ctx context.Context) ([]keys.Info, error) {
 	if m := k.manager(); m != nil {
 		return m.List(ctx)
