@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/authd/authd/config"
 	"github.com/authd/authd/storage"
 )
 
@@ -19,33 +20,26 @@ type Store interface {
 	UpdateKeys(ctx context.Context, fn func([]storage.Key) ([]storage.Key, error)) ([]storage.Key, error)
 }
 
-// Defaults for the zero values of Config.
-const (
-	DefaultBits       = 2048
-	DefaultRotation   = 24 * time.Hour
-	DefaultAccessTTL  = 15 * time.Minute
-	DefaultJWKSMaxAge = 5 * time.Minute
-	DefaultSkew       = time.Minute
-)
+// DefaultSkew is the clock-skew margin of a zero Config.Skew.
+const DefaultSkew = time.Minute
 
 // KEKSize is the size in bytes of a key-encryption key.
 const KEKSize = 32
 
-// Config configures a Manager. Every field but Store has a default for its
-// zero value.
+// Config configures a Manager: authd's settings, of which the keys take
+// KeyBits, KeyRotation, AccessTTL and JWKSMaxAge, and what the keys are given
+// to work with.
 type Config struct {
+	// Settings are authd's settings (start from config.Default). KeyBits
+	// applies to new keys only: existing keys keep their size.
+	// KeyRotation is how often a new key becomes active; AccessTTL, the
+	// longest lifetime of an access token, and JWKSMaxAge, how long
+	// verifiers may cache the JWKS, set how long keys stay published.
+	config.Settings
+
 	Store Store
-	// Bits is the RSA modulus size of new keys: 2048 (default), 3072 or
-	// 4096. Existing keys keep their size.
-	Bits int
-	// Rotation is how often a new key becomes active (default 24h).
-	Rotation time.Duration
-	// AccessTTL is the longest lifetime of an access token (default 15m).
-	AccessTTL time.Duration
-	// JWKSMaxAge is how long verifiers may cache the JWKS (default 5m).
-	JWKSMaxAge time.Duration
 	// Skew is a margin for clock skew and for tokens signed while a
-	// rotation commits (default 1m).
+	// rotation commits (DefaultSkew if zero).
 	Skew time.Duration
 	// KEK is the 32-byte key-encryption key for private keys at rest. Nil
 	// stores them unencrypted, and New logs a warning.
@@ -56,20 +50,8 @@ type Config struct {
 	Logger *slog.Logger
 }
 
-// withDefaults returns c with the zero fields set to their defaults.
+// withDefaults returns c with the zero Skew, Now and Logger set.
 func (c Config) withDefaults() Config {
-	if c.Bits == 0 {
-		c.Bits = DefaultBits
-	}
-	if c.Rotation == 0 {
-		c.Rotation = DefaultRotation
-	}
-	if c.AccessTTL == 0 {
-		c.AccessTTL = DefaultAccessTTL
-	}
-	if c.JWKSMaxAge == 0 {
-		c.JWKSMaxAge = DefaultJWKSMaxAge
-	}
 	if c.Skew == 0 {
 		c.Skew = DefaultSkew
 	}
@@ -82,36 +64,26 @@ func (c Config) withDefaults() Config {
 	return c
 }
 
-// Validate reports every problem with c at once. Zero values are valid: they
-// select the defaults.
+// Validate reports every problem with c at once: those of c.Settings
+// (config.Settings.Validate), and those of the store, the skew and the KEK.
 func (c Config) Validate() error {
-	c = c.withDefaults()
 	var errs []error
+	if err := c.Settings.Validate(); err != nil {
+		errs = append(errs, err)
+	}
 	if c.Store == nil {
-		errs = append(errs, errors.New("keys: config: no store"))
+		errs = append(errs, errors.New("no store"))
 	}
-	switch c.Bits {
-	case 2048, 3072, 4096:
-	default:
-		errs = append(errs, fmt.Errorf("keys: config: key bits must be 2048, 3072 or 4096, got %d", c.Bits))
-	}
-	for _, d := range []struct {
-		name string
-		v    time.Duration
-	}{
-		{"key rotation", c.Rotation},
-		{"access token lifetime", c.AccessTTL},
-		{"JWKS max age", c.JWKSMaxAge},
-		{"clock skew", c.Skew},
-	} {
-		if d.v < 0 {
-			errs = append(errs, fmt.Errorf("keys: config: %s must not be negative, got %s", d.name, d.v))
-		}
+	if c.Skew < 0 {
+		errs = append(errs, fmt.Errorf("clock skew must not be negative, got %s", c.Skew))
 	}
 	if c.KEK != nil && len(c.KEK) != KEKSize {
-		errs = append(errs, fmt.Errorf("keys: config: key-encryption key must be %d bytes, got %d", KEKSize, len(c.KEK)))
+		errs = append(errs, fmt.Errorf("key-encryption key must be %d bytes, got %d", KEKSize, len(c.KEK)))
 	}
-	return errors.Join(errs...)
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("keys: config: %w", err)
+	}
+	return nil
 }
 
 // retention is how long a key stays published (or, revoked, recorded) after

@@ -24,7 +24,7 @@
 //
 //   - A next key is generated and published when its predecessor becomes
 //     active (PublishedAt).
-//   - It becomes active at max(predecessor.ActivatedAt + Rotation,
+//   - It becomes active at max(predecessor.ActivatedAt + KeyRotation,
 //     next.PublishedAt + 2×JWKSMaxAge), so a verifier that caches the JWKS for
 //     up to JWKSMaxAge, plus the stale-while-revalidate window of the same
 //     length, and never refetches on an unknown kid, has always seen

@@ -13,6 +13,7 @@ import (
 
 	jose "github.com/go-jose/go-jose/v4"
 
+	"github.com/authd/authd/config"
 	"github.com/authd/authd/storage"
 )
 
@@ -115,6 +116,9 @@ func (c *clock) Advance(d time.Duration) {
 	c.t = c.t.Add(d)
 }
 
+// def are the default settings, which the tests start from.
+var def = config.Default()
+
 func testLogger(t testing.TB) *slog.Logger {
 	return slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelWarn}))
 }
@@ -122,7 +126,7 @@ func testLogger(t testing.TB) *slog.Logger {
 // testConfig is a configuration with the default durations on a manual
 // clock.
 func testConfig(t testing.TB, s Store, c *clock) Config {
-	return Config{Store: s, Now: c.Now, Logger: testLogger(t)}
+	return Config{Settings: config.Default(), Store: s, Now: c.Now, Logger: testLogger(t)}
 }
 
 func mustNew(t testing.TB, cfg Config) *Manager {
@@ -299,3 +303,10 @@ func kidOf(t *testing.T, token string) string {
 }
 
 func isInvalid(err error) bool { return errors.Is(err, ErrInvalidToken) }
+
+// with returns the default settings changed by fn.
+func with(fn func(*config.Settings)) config.Settings {
+	s := config.Default()
+	fn(&s)
+	return s
+}

@@ -25,7 +25,7 @@ func TestListStored(t *testing.T) {
 	enc := cfg
 	enc.KEK = newKEK(t)
 	m := mustNew(t, enc)
-	c.Advance(3 * DefaultRotation) // a rotation is due
+	c.Advance(3 * def.KeyRotation) // a rotation is due
 	before := s.raw(t)
 	_, writes := s.snapshot()
 
@@ -50,7 +50,7 @@ func TestListStored(t *testing.T) {
 	}
 
 	bad := cfg
-	bad.Rotation = -time.Second
+	bad.KeyRotation = -time.Second
 	if _, err := ListStored(t.Context(), bad); err == nil {
 		t.Error("ListStored accepted an invalid configuration")
 	}

@@ -93,7 +93,7 @@ func TestNew_WrongKEK(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			cfg := cfg
 			cfg.KEK = kek
-			c.Advance(DefaultRotation * 3) // a rotation is due, and must not happen
+			c.Advance(def.KeyRotation * 3) // a rotation is due, and must not happen
 			_, err := New(t.Context(), cfg)
 			if !errors.Is(err, ErrWrongKEK) {
 				t.Fatalf("New = %v, want ErrWrongKEK", err)

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/authd/authd/config"
 	"github.com/authd/authd/storage"
 )
 
@@ -89,7 +90,7 @@ func TestManager_Lifecycle(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			s, c := &memStore{}, newClock()
 			cfg := testConfig(t, s, c)
-			cfg.Rotation, cfg.JWKSMaxAge, cfg.AccessTTL, cfg.Skew = tt.rotation, tt.maxAge, tt.ttl, tt.skew
+			cfg.KeyRotation, cfg.JWKSMaxAge, cfg.AccessTTL, cfg.Skew = tt.rotation, tt.maxAge, tt.ttl, tt.skew
 			m := mustNew(t, cfg)
 			start := c.Now()
 			keys, _ := s.snapshot()
@@ -195,7 +196,7 @@ func TestManager_Restart(t *testing.T) {
 		s, c := &memStore{}, newClock()
 		cfg := testConfig(t, s, c)
 		cfg.Logger = slog.New(slog.DiscardHandler)
-		cfg.Rotation = 6 * time.Hour
+		cfg.KeyRotation = 6 * time.Hour
 		m := mustNew(t, cfg)
 		start := c.Now()
 		rng := rand.New(rand.NewPCG(7, 7))
@@ -258,7 +259,7 @@ func TestNew_CatchUp(t *testing.T) {
 		t.Errorf("ActivatedAt %s, want now %s", got, now)
 	}
 	old := storedKey(t, after, oldActive)
-	if old.State != storage.KeyRetired || !old.RetiredAt.Equal(now) || !old.RemoveAt.Equal(now.Add(DefaultAccessTTL+DefaultSkew)) {
+	if old.State != storage.KeyRetired || !old.RetiredAt.Equal(now) || !old.RemoveAt.Equal(now.Add(def.AccessTTL+DefaultSkew)) {
 		t.Errorf("old active key: state %s retired %s remove %s, want retired now, removed after TTL+skew", old.State, old.RetiredAt, old.RemoveAt)
 	}
 	next := storedKey(t, after, byState(after, storage.KeyNext)[0])
@@ -279,11 +280,11 @@ func TestNew_CatchUp(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, i := range info {
-		if i.State == "next" && !i.NextRotation.Equal(now.Add(DefaultRotation)) {
-			t.Errorf("next key NextRotation %s, want %s", i.NextRotation, now.Add(DefaultRotation))
+		if i.State == "next" && !i.NextRotation.Equal(now.Add(def.KeyRotation)) {
+			t.Errorf("next key NextRotation %s, want %s", i.NextRotation, now.Add(def.KeyRotation))
 		}
 	}
-	c.Advance(DefaultRotation)
+	c.Advance(def.KeyRotation)
 	mustTick(t, m)
 	final, _ := s.snapshot()
 	if got := byState(final, storage.KeyActive); !slices.Equal(got, []string{next.ID}) {
@@ -321,10 +322,11 @@ func TestConfig_Validate(t *testing.T) {
 		cfg  Config
 		want []string // substrings of the error; none for valid
 	}{
-		{"defaults", Config{Store: &memStore{}}, nil},
-		{"4096", Config{Store: &memStore{}, Bits: 4096}, nil},
-		{"everything wrong", Config{Bits: 1024, Rotation: -1, KEK: make([]byte, 16)},
-			[]string{"no store", "2048, 3072 or 4096, got 1024", "key rotation must not be negative", "must be 32 bytes, got 16"}},
+		{"defaults", Config{Settings: config.Default(), Store: &memStore{}}, nil},
+		{"4096", Config{Settings: with(func(s *config.Settings) { s.KeyBits = 4096 }), Store: &memStore{}}, nil},
+		{"zero settings", Config{Store: &memStore{}}, []string{"--key-bits must be", "--key-rotation must be positive"}},
+		{"everything wrong", Config{Settings: with(func(s *config.Settings) { s.KeyBits, s.KeyRotation = 1024, -1 }), Skew: -1, KEK: make([]byte, 16)},
+			[]string{"no store", "2048, 3072 or 4096, not 1024", "--key-rotation must be positive", "clock skew must not be negative", "must be 32 bytes, got 16"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -345,7 +347,7 @@ func TestConfig_Validate(t *testing.T) {
 			}
 		})
 	}
-	if _, err := New(t.Context(), Config{Store: &memStore{}, Bits: 1000}); err == nil {
+	if _, err := New(t.Context(), Config{Settings: with(func(s *config.Settings) { s.KeyBits = 1000 }), Store: &memStore{}}); err == nil {
 		t.Error("New with 1000 bits: nil error")
 	}
 }

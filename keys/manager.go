@@ -246,6 +246,18 @@ func (m *Manager) List(ctx context.Context) ([]Info, error) {
 	return infos, nil
 }
 
+// Active describes the active key as the Manager holds it in memory (the
+// key set as of its last load or change: Run reloads it at least every 30
+// seconds), without reading the store. It is safe for concurrent use and
+// never blocks, like Sign. ok is false when no key is active.
+func (m *Manager) Active() (info Info, ok bool) {
+	st := m.state.Load()
+	if st == nil || st.active == nil {
+		return Info{}, false
+	}
+	return m.info(st.keys, st.active.kid), true
+}
+
 // info describes key kid of keys.
 func (m *Manager) info(keys []storage.Key, kid string) Info {
 	i := slices.IndexFunc(keys, func(k storage.Key) bool { return k.ID == kid })
@@ -393,7 +405,7 @@ func (m *Manager) prepare() (storage.Key, *material, error) {
 	priv := m.takeSpare()
 	if priv == nil {
 		var err error
-		if priv, err = generate(m.cfg.Bits); err != nil {
+		if priv, err = generate(m.cfg.KeyBits); err != nil {
 			return storage.Key{}, nil, err
 		}
 	}
@@ -535,7 +547,7 @@ func (m *Manager) fillSpare() {
 	if have {
 		return
 	}
-	priv, err := generate(m.cfg.Bits)
+	priv, err := generate(m.cfg.KeyBits)
 	if err != nil {
 		m.log.Error("keys: generate spare key", "err", err)
 		return

@@ -102,7 +102,7 @@ func candidate(keys []storage.Key) int {
 // regular period after active's activation, or earlier if Rotate asked), but
 // never before next has been published for 2×JWKSMaxAge.
 func (c Config) promoteAt(active, next storage.Key) time.Time {
-	at := active.ActivatedAt.Add(c.Rotation)
+	at := active.ActivatedAt.Add(c.KeyRotation)
 	if !next.ActivatedAt.IsZero() && next.ActivatedAt.Before(at) {
 		at = next.ActivatedAt
 	}

@@ -20,7 +20,7 @@ func TestManager_Rotate(t *testing.T) {
 		oldActive, next := byState(before, storage.KeyActive)[0], byState(before, storage.KeyNext)[0]
 		oldToken := mustSign(t, m, `{}`)
 
-		c.Advance(2 * DefaultJWKSMaxAge)
+		c.Advance(2 * def.JWKSMaxAge)
 		info, err := m.Rotate(t.Context(), false)
 		if err != nil {
 			t.Fatal(err)
@@ -29,8 +29,8 @@ func TestManager_Rotate(t *testing.T) {
 		if info.ID != next || info.State != "active" || !info.ActivatedAt.Equal(now) {
 			t.Errorf("Rotate = %s %s activated %s, want %s active at %s", info.ID, info.State, info.ActivatedAt, next, now)
 		}
-		if !info.NextRotation.Equal(now.Add(DefaultRotation)) {
-			t.Errorf("NextRotation %s, want %s", info.NextRotation, now.Add(DefaultRotation))
+		if !info.NextRotation.Equal(now.Add(def.KeyRotation)) {
+			t.Errorf("NextRotation %s, want %s", info.NextRotation, now.Add(def.KeyRotation))
 		}
 		after, _ := s.snapshot()
 		if got := storedKey(t, after, oldActive).State; got != storage.KeyRetired {
@@ -54,7 +54,7 @@ func TestManager_Rotate(t *testing.T) {
 		m := mustNew(t, cfg)
 		before, _ := s.snapshot()
 		oldActive, next := byState(before, storage.KeyActive)[0], byState(before, storage.KeyNext)[0]
-		due := storedKey(t, before, next).PublishedAt.Add(2 * DefaultJWKSMaxAge)
+		due := storedKey(t, before, next).PublishedAt.Add(2 * def.JWKSMaxAge)
 		_, etag := m.JWKS()
 
 		c.Advance(2 * time.Minute)
@@ -122,7 +122,7 @@ func TestManager_Revoke(t *testing.T) {
 		s, c = &memStore{}, newClock()
 		m = mustNew(t, testConfig(t, s, c))
 		oldTok = mustSign(t, m, `{"n":1}`)
-		c.Advance(2 * DefaultJWKSMaxAge)
+		c.Advance(2 * def.JWKSMaxAge)
 		if _, err := m.Rotate(t.Context(), false); err != nil {
 			t.Fatal(err)
 		}
@@ -287,7 +287,7 @@ func TestManager_JWKS(t *testing.T) {
 	if _, e := mustNew(t, cfg).JWKS(); e != etag {
 		t.Error("a restarted manager serves another ETag for the same set")
 	}
-	c.Advance(DefaultRotation)
+	c.Advance(def.KeyRotation)
 	mustTick(t, m)
 	changed("a rotation (new next key)")
 	c.Advance(cfg.withDefaults().retention())

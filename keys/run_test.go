@@ -58,10 +58,9 @@ func TestManager_Run_Concurrent(t *testing.T) {
 	)
 	c := newClock()
 	s := &countingStore{memStore: &memStore{}, lists: make(chan struct{}, 1)}
-	m := mustNew(t, Config{
-		Store: s, Rotation: rotation, JWKSMaxAge: maxAge, AccessTTL: ttl, Skew: skew,
-		Now: c.Now, Logger: testLogger(t),
-	})
+	cfg := testConfig(t, s, c)
+	cfg.KeyRotation, cfg.JWKSMaxAge, cfg.AccessTTL, cfg.Skew = rotation, maxAge, ttl, skew
+	m := mustNew(t, cfg)
 	ctx, cancel := context.WithCancel(t.Context())
 	defer cancel()
 	var run sync.WaitGroup

@@ -12,7 +12,7 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"github.com/authd/authd/keys"
-	"github.com/authd/authd/server/password"
+	"github.com/authd/authd/server/account"
 	"github.com/authd/authd/storage"
 )
 
@@ -116,7 +116,7 @@ func (s *Server) adminListSessions(c *gin.Context) *Error {
 	}
 	var filter storage.FamilyFilter
 	if q, ok := c.GetQuery("user"); ok {
-		name, nerr := password.NormalizeUsername(q)
+		name, nerr := account.NormalizeUsername(q)
 		u, err := s.store.GetUser(ctx, name)
 		if nerr != nil || errors.Is(err, storage.ErrNotFound) {
 			return adminNotFound("user %q not found", q)

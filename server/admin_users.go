@@ -11,6 +11,8 @@ import (
 
 	"github.com/gin-gonic/gin"
 
+	"github.com/authd/authd/server/account"
+	"github.com/authd/authd/server/internal/scopes"
 	"github.com/authd/authd/server/password"
 	"github.com/authd/authd/storage"
 )
@@ -46,7 +48,7 @@ func adminUserView(u storage.User) AdminUser {
 }
 
 func adminUsernameParam(c *gin.Context) (string, *Error) {
-	name, err := password.NormalizeUsername(c.Param("username"))
+	name, err := account.NormalizeUsername(c.Param("username"))
 	if err != nil {
 		// No valid name can exist, so the user is unknown.
 		return "", adminNotFound("user %q not found", c.Param("username"))
@@ -54,15 +56,20 @@ func adminUsernameParam(c *gin.Context) (string, *Error) {
 	return name, nil
 }
 
+// adminUserScopes applies account.Scopes, with the admin API's messages.
 func adminUserScopes(in []string) ([]string, *Error) {
-	scopes, e := adminCleanList("scopes", in, validScopeToken)
-	if e != nil {
-		return nil, e
-	}
-	if slices.Contains(scopes, AdminScope) {
+	out, err := account.Scopes(in)
+	var ve *scopes.ValueError
+	switch {
+	case err == nil:
+		return out, nil
+	case errors.Is(err, scopes.ErrTooMany):
+		return nil, adminBadRequest("scopes: at most %d values", adminMaxList)
+	case errors.As(err, &ve):
+		return nil, adminBadRequest("scopes: %q is not valid", ve.Value)
+	default: // account.ErrAdminScope
 		return nil, adminBadRequest("scope %s is granted with admin, not in scopes", AdminScope)
 	}
-	return scopes, nil
 }
 
 func adminCheckPassword(pw string) *Error {
@@ -127,7 +134,7 @@ func (s *Server) adminCreateUser(c *gin.Context) *Error {
 	if e := adminDecode(c, maxAdminBody, false, &req); e != nil {
 		return e
 	}
-	name, err := password.NormalizeUsername(req.Username)
+	name, err := account.NormalizeUsername(req.Username)
 	if err != nil {
 		return adminBadRequest("%s", err.Error())
 	}
@@ -315,7 +322,7 @@ func (s *Server) adminImportUsers(c *gin.Context) *Error {
 	seen := make(map[string]bool, len(req.Users))
 	now := s.now().UTC()
 	for i, iu := range req.Users {
-		name, err := password.NormalizeUsername(iu.Username)
+		name, err := account.NormalizeUsername(iu.Username)
 		if err != nil {
 			return adminBadRequest("user %d: %s", i+1, err.Error())
 		}

@@ -22,6 +22,9 @@ type Keys interface {
 	JWKS() (body []byte, etag string)
 	// Ready reports whether a key is active.
 	Ready() bool
+	// Active describes the active key from memory, without reading the
+	// store (for the metrics); ok is false when no key is active.
+	Active() (info keys.Info, ok bool)
 
 	// Management, for the admin API and the CLI.
 	List(ctx context.Context) ([]keys.Info, error)

@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/authd/authd/config"
 	"github.com/authd/authd/keys"
 	"github.com/authd/authd/server/password"
 	"github.com/authd/authd/storage"
@@ -100,7 +101,7 @@ func newWrappedEnv(t testing.TB, wrap func(storage.Storage) storage.Storage, opt
 	t.Helper()
 	dir := t.TempDir()
 	e := &testEnv{t: t, dir: dir, dbPath: filepath.Join(dir, "authd.db"), clock: newTestClock(), logBuf: &lockedBuffer{}, wrap: wrap}
-	e.cfg = Config{RefreshReuseGrace: 10 * time.Second}
+	e.cfg = Config{Settings: config.Default()}
 	for _, o := range opts {
 		o(&e.cfg)
 	}
@@ -118,7 +119,7 @@ func (e *testEnv) start() {
 	e.store = db
 	ctx := context.Background()
 	logger := slog.New(slog.NewTextHandler(e.logBuf, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	km, err := keys.New(ctx, keys.Config{Store: db, Bits: 2048, Now: e.clock.Now, Logger: logger})
+	km, err := keys.New(ctx, keys.Config{Settings: e.cfg.Settings, Store: db, Now: e.clock.Now, Logger: logger})
 	if err != nil {
 		t.Fatalf("keys.New: %v", err)
 	}

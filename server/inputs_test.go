@@ -20,6 +20,7 @@ import (
 
 	"golang.org/x/crypto/bcrypt"
 
+	"github.com/authd/authd/config"
 	"github.com/authd/authd/keys"
 	"github.com/authd/authd/server/password"
 	"github.com/authd/authd/storage"
@@ -485,7 +486,7 @@ func TestAdminCleanList_Cost(t *testing.T) {
 // nearest untrusted hop (at most 32 KiB of headers): the walk starts at
 // the nearest hop and stops at the first untrusted one.
 func TestClientIP_Cost(t *testing.T) {
-	s := &Server{cfg: Config{TrustedProxies: []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8")}}}
+	s := &Server{cfg: Config{Settings: config.Settings{TrustedProxies: []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8")}}}}
 	req := func(n int) *http.Request {
 		hops := make([]string, n)
 		for i := range hops {
@@ -515,7 +516,7 @@ func TestClientIP_Cost(t *testing.T) {
 // TestClientIP_Hops: the walk from the nearest hop gives the answers of
 // SPEC's trusted-proxies rule across several X-Forwarded-For headers.
 func TestClientIP_Hops(t *testing.T) {
-	s := &Server{cfg: Config{TrustedProxies: []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8")}}}
+	s := &Server{cfg: Config{Settings: config.Settings{TrustedProxies: []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8")}}}}
 	tests := []struct {
 		name string
 		xff  []string

@@ -1,7 +1,6 @@
 package server
 
 import (
-	"context"
 	"net/http"
 	"strconv"
 	"sync"
@@ -101,28 +100,21 @@ func newMetrics(s *Server) *metrics {
 	return m
 }
 
-// keyGauge reports the active key's age, or the time to its rotation.
+// keyGauge reports the active key's age, or the time to its rotation, from
+// the key manager's state in memory: a scrape reads no storage.
 func (s *Server) keyGauge(untilRotation bool) float64 {
-	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
-	defer cancel()
-	list, err := s.keys.List(ctx)
-	if err != nil {
+	k, ok := s.keys.Active()
+	if !ok {
 		return 0
 	}
 	now := s.now()
-	for _, k := range list {
-		if k.State != "active" {
-			continue
+	if untilRotation {
+		if k.NextRotation.IsZero() {
+			return 0
 		}
-		if untilRotation {
-			if k.NextRotation.IsZero() {
-				return 0
-			}
-			return k.NextRotation.Sub(now).Seconds()
-		}
-		return now.Sub(k.ActivatedAt).Seconds()
+		return k.NextRotation.Sub(now).Seconds()
 	}
-	return 0
+	return now.Sub(k.ActivatedAt).Seconds()
 }
 
 func (m *metrics) handler() gin.HandlerFunc {

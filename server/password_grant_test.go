@@ -13,6 +13,7 @@ import (
 
 	"golang.org/x/crypto/bcrypt"
 
+	"github.com/authd/authd/config"
 	"github.com/authd/authd/server/internal/timingtest"
 	"github.com/authd/authd/server/password"
 	"github.com/authd/authd/storage"
@@ -83,7 +84,7 @@ func TestPasswordGrant_Throttle(t *testing.T) {
 }
 
 func TestClientIP(t *testing.T) {
-	s := &Server{cfg: Config{TrustedProxies: []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8")}}}
+	s := &Server{cfg: Config{Settings: config.Settings{TrustedProxies: []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8")}}}}
 	tests := []struct {
 		remote, xff, want string
 	}{

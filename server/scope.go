@@ -10,7 +10,7 @@ import (
 )
 
 // AdminScope grants access to the admin API.
-const AdminScope = "authd:admin"
+const AdminScope = scopes.Admin
 
 // parseScope splits a scope parameter (RFC 6749 §3.3) into its tokens,
 // dropping duplicates and keeping order, within the limits of SPEC §2.1

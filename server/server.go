@@ -29,8 +29,6 @@ import (
 	"github.com/authd/authd/storage"
 )
 
-func init() { gin.SetMode(gin.ReleaseMode) }
-
 // Server serves authd's HTTP API.
 type Server struct {
 	cfg    Config
@@ -64,6 +62,9 @@ type Server struct {
 	clientThrottle *throttle.Limiter
 	secrets        *password.SecretVerifier
 
+	// requestIDs gives the ids of requests that come without one.
+	requestIDs *requestIDs
+
 	metadata         []byte
 	jwksCacheControl []string
 	jwksHeaders      atomic.Pointer[jwksHeaderValues]
@@ -88,7 +89,15 @@ func NewAdmin(ctx context.Context, cfg Config) (*Server, error) {
 }
 
 func newServer(ctx context.Context, cfg Config, adminOnly bool) (*Server, error) {
-	cfg.SetDefaults()
+	if cfg.Audience == "" {
+		cfg.Audience = cfg.Issuer
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("server: invalid configuration: %w", err)
 	}
@@ -109,7 +118,7 @@ func newServer(ctx context.Context, cfg Config, adminOnly bool) (*Server, error)
 		if n <= 0 {
 			n = runtime.GOMAXPROCS(0)
 		}
-		s.hasher = password.New(password.Config{Params: password.DefaultParams, MaxConcurrent: n, Wait: cfg.HashWait})
+		s.hasher = password.New(password.Config{Params: cfg.Argon2, MaxConcurrent: n, Wait: cfg.HashWait})
 	}
 	if !adminOnly {
 		key, err := s.store.Secret(ctx, "refresh-token-derivation", func() ([]byte, error) {
@@ -122,6 +131,7 @@ func newServer(ctx context.Context, cfg Config, adminOnly bool) (*Server, error)
 		}
 		s.rtKey = key
 	}
+	s.requestIDs = newRequestIDs()
 	s.throttle = throttle.New(throttle.Config{Now: cfg.Now})
 	s.clientThrottle = throttle.New(throttle.Config{Now: cfg.Now, User: throttle.Off})
 	s.secrets = password.NewSecretVerifier(s.hasher, password.Params{})
@@ -133,6 +143,11 @@ func newServer(ctx context.Context, cfg Config, adminOnly bool) (*Server, error)
 			return nil, err
 		}
 	}
+	// gin's mode is gin's process-wide setting; release mode only keeps
+	// gin from printing its routes and warnings to stdout. It is set here,
+	// where the engines are built, rather than when the package is
+	// imported.
+	gin.SetMode(gin.ReleaseMode)
 	s.handler = s.routes()
 	s.adminHandler = s.adminAPI(false)
 	return s, nil
@@ -177,7 +192,7 @@ func (s *Server) requestLog() gin.HandlerFunc {
 		start := time.Now()
 		id := c.GetHeader("X-Request-Id")
 		if !validRequestID(id) {
-			id = newRequestID()
+			id = s.requestIDs.next()
 		}
 		c.Writer.Header()["X-Request-Id"] = []string{id}
 		c.Next()
@@ -226,21 +241,25 @@ func validRequestID(id string) bool {
 	return true
 }
 
-// Request ids are a random per-process prefix and a counter: unique, cheap
-// (no system call per request), and not secret.
-var (
-	requestIDPrefix = func() string {
-		var b [8]byte
-		rand.Read(b[:])
-		return hex.EncodeToString(b[:])
-	}()
-	requestIDCounter atomic.Uint64
-)
+// requestIDs is a server's source of request ids: a random prefix of its
+// own and a counter. Ids are unique, cheap (no system call per request),
+// and not secret. It is safe for concurrent use.
+type requestIDs struct {
+	prefix  string
+	counter atomic.Uint64
+}
 
-func newRequestID() string {
+func newRequestIDs() *requestIDs {
 	var b [8]byte
-	binary.BigEndian.PutUint64(b[:], requestIDCounter.Add(1))
-	return requestIDPrefix + hex.EncodeToString(b[:])
+	rand.Read(b[:])
+	return &requestIDs{prefix: hex.EncodeToString(b[:])}
+}
+
+// next returns a new id: the prefix and the counter, 32 hex digits.
+func (r *requestIDs) next() string {
+	var b [8]byte
+	binary.BigEndian.PutUint64(b[:], r.counter.Add(1))
+	return r.prefix + hex.EncodeToString(b[:])
 }
 
 // recoverer turns a panic into a 503 JSON answer and an error log line, so

@@ -16,6 +16,7 @@ import (
 
 	"github.com/gin-gonic/gin"
 
+	"github.com/authd/authd/server/account"
 	"github.com/authd/authd/server/password"
 	"github.com/authd/authd/storage"
 )
@@ -157,7 +158,7 @@ func (s *Server) passwordGrant(ctx context.Context, r *http.Request, f form, cl 
 	}
 	// A name that no user can have (the rule of creation) is refused
 	// without a hash: that it is not a username is no secret.
-	username, err := password.NormalizeUsername(username)
+	username, err := account.NormalizeUsername(username)
 	if err != nil {
 		return nil, invalidGrant("invalid username or password")
 	}

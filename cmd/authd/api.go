@@ -232,15 +232,15 @@ func (k *offlineKeys) load(ctx context.Context) error {
 		return nil
 	}
 	var kek []byte
-	if k.cfg.kekFile != "" {
+	if k.cfg.KEKFile != "" {
 		var err error
-		if kek, err = keys.LoadKEK(k.cfg.kekFile); err != nil {
+		if kek, err = keys.LoadKEK(k.cfg.KEKFile); err != nil {
 			return err
 		}
 	}
 	m, err := keys.New(ctx, k.cfg.keysConfig(k.db, kek, k.logger))
 	if err != nil {
-		return keysErr(k.dbPath, k.cfg.kekFile, "AUTHD_KEY_ENCRYPTION_KEY_FILE", err)
+		return keysErr(k.dbPath, k.cfg.KEKFile, "AUTHD_KEY_ENCRYPTION_KEY_FILE", err)
 	}
 	k.m = m
 	return nil
@@ -270,6 +270,13 @@ func (k *offlineKeys) JWKS() ([]byte, string) {
 func (k *offlineKeys) Ready() bool {
 	m := k.manager()
 	return m != nil && m.Ready()
+}
+
+func (k *offlineKeys) Active() (keys.Info, bool) {
+	if m := k.manager(); m != nil {
+		return m.Active()
+	}
+	return keys.Info{}, false
 }
 
 func (k *offlineKeys) List(ctx context.Context) ([]keys.Info, error) {

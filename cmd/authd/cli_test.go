@@ -98,25 +98,25 @@ func TestServeConfig_EnvAndFlags(t *testing.T) {
 		t.Fatal(err)
 	}
 	// The flag wins over the environment; the environment over the default.
-	if c.addr != "127.0.0.1:7000" {
-		t.Errorf("addr %q, want the flag's", c.addr)
+	if c.Addr != "127.0.0.1:7000" {
+		t.Errorf("addr %q, want the flag's", c.Addr)
 	}
-	if c.keyBits != 3072 {
-		t.Errorf("key bits %d, want the flag's 3072", c.keyBits)
+	if c.KeyBits != 3072 {
+		t.Errorf("key bits %d, want the flag's 3072", c.KeyBits)
 	}
-	if c.accessTTL != 5*time.Minute {
-		t.Errorf("access ttl %v, want the environment's 5m", c.accessTTL)
+	if c.AccessTTL != 5*time.Minute {
+		t.Errorf("access ttl %v, want the environment's 5m", c.AccessTTL)
 	}
-	if !c.dev {
+	if !c.Dev {
 		t.Error("dev not set from AUTHD_DEV")
 	}
-	if c.refreshReuseGrace != 0 {
-		t.Errorf("refresh reuse grace %v, want the environment's 0", c.refreshReuseGrace)
+	if c.RefreshReuseGrace != 0 {
+		t.Errorf("refresh reuse grace %v, want the environment's 0", c.RefreshReuseGrace)
 	}
-	if c.refreshTTL != 720*time.Hour || c.jwksMaxAge != 5*time.Minute || c.keyRotation != 24*time.Hour || c.logFormat != "text" {
+	if c.RefreshTTL != 720*time.Hour || c.JWKSMaxAge != 5*time.Minute || c.KeyRotation != 24*time.Hour || c.LogFormat != "text" {
 		t.Errorf("defaults not kept: %+v", c)
 	}
-	p, _ := c.proxies()
+	p := c.TrustedProxies
 	if want := []netip.Prefix{netip.MustParsePrefix("172.16.0.0/12")}; !reflect.DeepEqual(p, want) {
 		t.Errorf("trusted proxies %v, want the flag's %v", p, want)
 	}
@@ -126,9 +126,12 @@ func TestServeConfig_EnvAndFlags(t *testing.T) {
 	fs = serveFlags(&d)
 	parseArgs(fs, nil)
 	applyEnv(fs, env)
-	p, _ = d.proxies()
-	if want := []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8"), netip.MustParsePrefix("192.168.1.1/32")}; !reflect.DeepEqual(p, want) || d.addr != "0.0.0.0:9000" {
-		t.Errorf("from the environment: proxies %v addr %q", p, d.addr)
+	if err := d.validate(); err != nil {
+		t.Fatal(err)
+	}
+	p = d.TrustedProxies
+	if want := []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8"), netip.MustParsePrefix("192.168.1.1/32")}; !reflect.DeepEqual(p, want) || d.Addr != "0.0.0.0:9000" {
+		t.Errorf("from the environment: proxies %v addr %q", p, d.Addr)
 	}
 }
 

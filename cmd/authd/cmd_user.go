@@ -14,7 +14,7 @@ import (
 	"golang.org/x/term"
 
 	"github.com/authd/authd/server"
-	"github.com/authd/authd/server/password"
+	"github.com/authd/authd/server/account"
 )
 
 // maxSecretLine bounds a password or secret read from stdin.
@@ -186,7 +186,7 @@ func printUser(w io.Writer, u server.AdminUser) error {
 }
 
 // importUsers reads bcrypt (or argon2id) users from file ("-" for stdin)
-// with password.ParseImport and sends them to the admin API in one request.
+// with account.ParseImport and sends them to the admin API in one request.
 // Users that already exist are skipped, never changed.
 func (a *app) importUsers(ctx context.Context, file string, asJSON bool) error {
 	var r io.Reader = a.stdin
@@ -199,9 +199,9 @@ func (a *app) importUsers(ctx context.Context, file string, asJSON bool) error {
 		defer f.Close()
 		r, name = f, file
 	}
-	users, err := password.ParseImport(r)
+	users, err := account.ParseImport(r)
 	if err != nil {
-		var ie *password.ImportError
+		var ie *account.ImportError
 		if errors.As(err, &ie) {
 			if ie.Line > 0 {
 				return fmt.Errorf("%s: line %d: %s", name, ie.Line, ie.Msg)

@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/authd/authd/config"
 	"github.com/authd/authd/keys"
 	"github.com/authd/authd/server"
 	"github.com/authd/authd/storage/bolt"
@@ -45,7 +46,7 @@ func makeTemplate(path string) error {
 		return err
 	}
 	defer db.Close()
-	if _, err := keys.New(context.Background(), keys.Config{Store: db}); err != nil {
+	if _, err := keys.New(context.Background(), keys.Config{Settings: config.Default(), Store: db}); err != nil {
 		return err
 	}
 	return nil
@@ -135,12 +136,14 @@ func startServer(t *testing.T, dbPath string) *testServer {
 	if err != nil {
 		t.Fatal(err)
 	}
-	km, err := keys.New(ctx, keys.Config{Store: db})
+	settings := config.Default()
+	settings.Issuer = "http://localhost"
+	km, err := keys.New(ctx, keys.Config{Settings: settings, Store: db})
 	if err != nil {
 		db.Close()
 		t.Fatal(err)
 	}
-	srv, err := server.New(ctx, server.Config{Issuer: "http://localhost", Storage: db, Keys: km, Logger: slog.New(slog.DiscardHandler)})
+	srv, err := server.New(ctx, server.Config{Settings: settings, Storage: db, Keys: km, Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		db.Close()
 		t.Fatal(err)

@@ -15,6 +15,7 @@ import (
 
 	bbolt "go.etcd.io/bbolt"
 
+	"github.com/authd/authd/config"
 	"github.com/authd/authd/keys"
 	"github.com/authd/authd/storage"
 	"github.com/authd/authd/storage/bolt"
@@ -95,7 +96,7 @@ func encryptKeys(t *testing.T, path string) string {
 		t.Fatal(err)
 	}
 	withStore(t, path, func(db *bolt.DB) {
-		if _, err := keys.New(context.Background(), keys.Config{Store: db, KEK: kek}); err != nil {
+		if _, err := keys.New(context.Background(), keys.Config{Settings: config.Default(), Store: db, KEK: kek}); err != nil {
 			t.Fatal(err)
 		}
 	})

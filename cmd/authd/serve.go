@@ -25,10 +25,10 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/authd/authd/config"
 	"github.com/authd/authd/keys"
 	"github.com/authd/authd/server"
 	"github.com/authd/authd/server/logline"
-	"github.com/authd/authd/server/password"
 	"github.com/authd/authd/storage/bolt"
 )
 
@@ -45,54 +45,43 @@ const (
 	serveLockTimeout = 10 * time.Second
 )
 
-// serveConfig holds the flags of authd serve (SPEC §1).
+// serveConfig holds the settings of authd serve: config.Settings, and the
+// flags whose values are parsed into them by validate.
 type serveConfig struct {
-	addr              string
-	issuer            string
-	audience          string
-	accessTTL         time.Duration
-	refreshTTL        time.Duration
-	refreshIdleTTL    time.Duration
-	refreshReuseGrace time.Duration
-	keyRotation       time.Duration
-	keyBits           int
-	jwksMaxAge        time.Duration
-	kekFile           string
-	tlsCert, tlsKey   string
-	trustedProxies    listFlag
-	dev               bool
-	logFormat         string
-	argonMemory       uint // KiB
-	argonTime         uint // passes
-	argonThreads      uint // lanes
-	maxHashes         int  // concurrent password hashes; 0 = GOMAXPROCS
-	hashWait          time.Duration
+	config.Settings
+	trustedProxies listFlag
+	argonMemory    uint // KiB
+	argonTime      uint // passes
+	argonThreads   uint // lanes
 }
 
-// serveFlags defines the flags of authd serve with their defaults.
+// serveFlags defines the flags of authd serve, with the defaults of
+// config.Default.
 func serveFlags(c *serveConfig) *flag.FlagSet {
+	c.Settings = config.Default()
+	s := &c.Settings
 	fs := newFlagSet("serve")
-	fs.StringVar(&c.addr, "addr", "127.0.0.1:8080", "listen address")
-	fs.StringVar(&c.issuer, "issuer", "", "the iss claim and metadata issuer (default http://localhost:PORT)")
-	fs.StringVar(&c.audience, "audience", "", "default aud of access tokens (default the issuer)")
-	fs.DurationVar(&c.accessTTL, "access-ttl", 15*time.Minute, "access token lifetime")
-	fs.DurationVar(&c.refreshTTL, "refresh-ttl", 720*time.Hour, "absolute lifetime of a refresh-token family")
-	fs.DurationVar(&c.refreshIdleTTL, "refresh-idle-ttl", 168*time.Hour, "a refresh token unused this long expires")
-	fs.DurationVar(&c.refreshReuseGrace, "refresh-reuse-grace", 10*time.Second, "window in which a just-rotated refresh token gets the same answer")
-	fs.DurationVar(&c.keyRotation, "key-rotation", 24*time.Hour, "how often a new signing key becomes active")
-	fs.IntVar(&c.keyBits, "key-bits", 2048, "RSA key size (2048, 3072, 4096)")
-	fs.DurationVar(&c.jwksMaxAge, "jwks-max-age", 5*time.Minute, "Cache-Control max-age of the JWKS")
-	fs.StringVar(&c.kekFile, "key-encryption-key-file", "", "file with a 32-byte key that encrypts private keys at rest")
-	fs.StringVar(&c.tlsCert, "tls-cert", "", "TLS certificate file (PEM)")
-	fs.StringVar(&c.tlsKey, "tls-key", "", "TLS private key file (PEM)")
+	fs.StringVar(&s.Addr, "addr", s.Addr, "listen address")
+	fs.StringVar(&s.Issuer, "issuer", s.Issuer, "the iss claim and metadata issuer (default http://localhost:PORT)")
+	fs.StringVar(&s.Audience, "audience", s.Audience, "default aud of access tokens (default the issuer)")
+	fs.DurationVar(&s.AccessTTL, "access-ttl", s.AccessTTL, "access token lifetime")
+	fs.DurationVar(&s.RefreshTTL, "refresh-ttl", s.RefreshTTL, "absolute lifetime of a refresh-token family")
+	fs.DurationVar(&s.RefreshIdleTTL, "refresh-idle-ttl", s.RefreshIdleTTL, "a refresh token unused this long expires")
+	fs.DurationVar(&s.RefreshReuseGrace, "refresh-reuse-grace", s.RefreshReuseGrace, "window in which a just-rotated refresh token gets the same answer")
+	fs.DurationVar(&s.KeyRotation, "key-rotation", s.KeyRotation, "how often a new signing key becomes active")
+	fs.IntVar(&s.KeyBits, "key-bits", s.KeyBits, "RSA key size (2048, 3072, 4096)")
+	fs.DurationVar(&s.JWKSMaxAge, "jwks-max-age", s.JWKSMaxAge, "Cache-Control max-age of the JWKS")
+	fs.StringVar(&s.KEKFile, "key-encryption-key-file", s.KEKFile, "file with a 32-byte key that encrypts private keys at rest")
+	fs.StringVar(&s.TLSCert, "tls-cert", s.TLSCert, "TLS certificate file (PEM)")
+	fs.StringVar(&s.TLSKey, "tls-key", s.TLSKey, "TLS private key file (PEM)")
 	fs.Var(&c.trustedProxies, "trusted-proxies", "CIDRs whose X-Forwarded-For is believed")
-	fs.BoolVar(&c.dev, "dev", false, "on an empty database, create a demo client and user")
-	fs.StringVar(&c.logFormat, "log-format", "text", "text or json")
-	fs.UintVar(&c.argonMemory, "argon2-memory", uint(password.DefaultParams.Memory), "argon2id memory per password hash, in KiB")
-	fs.UintVar(&c.argonTime, "argon2-time", uint(password.DefaultParams.Time), "argon2id passes per password hash")
-	fs.UintVar(&c.argonThreads, "argon2-threads", uint(password.DefaultParams.Threads), "argon2id lanes per password hash")
-	fs.IntVar(&c.maxHashes, "max-concurrent-hashes", 0, "password hashes running at once (default the number of CPUs)")
-	fs.DurationVar(&c.hashWait, "hash-wait", 2*time.Second, "how long a login waits for a hashing slot before 503")
+	fs.BoolVar(&s.Dev, "dev", s.Dev, "on an empty database, create a demo client and user")
+	fs.StringVar(&s.LogFormat, "log-format", s.LogFormat, "text or json")
+	fs.UintVar(&c.argonMemory, "argon2-memory", uint(s.Argon2.Memory), "argon2id memory per password hash, in KiB")
+	fs.UintVar(&c.argonTime, "argon2-time", uint(s.Argon2.Time), "argon2id passes per password hash")
+	fs.UintVar(&c.argonThreads, "argon2-threads", uint(s.Argon2.Threads), "argon2id lanes per password hash")
+	fs.IntVar(&s.MaxConcurrentHashes, "max-concurrent-hashes", s.MaxConcurrentHashes, "password hashes running at once (default the number of CPUs)")
+	fs.DurationVar(&s.HashWait, "hash-wait", s.HashWait, "how long a login waits for a hashing slot before 503")
 	return fs
 }
 
@@ -114,52 +103,32 @@ func serveConfigFromEnv(env func(string) string) (*serveConfig, error) {
 	return c, nil
 }
 
-// validate reports every problem of the flags at once, as a usage error.
+// validate parses the flags that config.Settings holds parsed, and reports
+// every problem of the settings at once (config.Settings.Validate), as a
+// usage error.
 func (c *serveConfig) validate() error {
+	var parseProbs []string
+	if p, err := c.proxies(); err != nil {
+		parseProbs = append(parseProbs, err.Error())
+	} else {
+		c.TrustedProxies = p
+	}
+	if c.argonMemory > 1<<22 || c.argonTime > 1<<10 || c.argonThreads > 255 {
+		parseProbs = append(parseProbs, "--argon2-memory, --argon2-time or --argon2-threads is out of range")
+	} else {
+		c.Argon2.Memory, c.Argon2.Time, c.Argon2.Threads = uint32(c.argonMemory), uint32(c.argonTime), uint8(c.argonThreads)
+	}
 	var probs []string
-	switch c.keyBits {
-	case 2048, 3072, 4096:
-	default:
-		probs = append(probs, fmt.Sprintf("--key-bits must be 2048, 3072 or 4096, not %d", c.keyBits))
-	}
-	for _, d := range []struct {
-		name string
-		v    time.Duration
-	}{
-		{"--access-ttl", c.accessTTL}, {"--refresh-ttl", c.refreshTTL},
-		{"--refresh-idle-ttl", c.refreshIdleTTL}, {"--key-rotation", c.keyRotation},
-		{"--jwks-max-age", c.jwksMaxAge},
-	} {
-		if d.v <= 0 {
-			probs = append(probs, d.name+" must be positive")
+	if err := c.Settings.Validate(); err != nil {
+		if j, ok := err.(interface{ Unwrap() []error }); ok {
+			for _, e := range j.Unwrap() {
+				probs = append(probs, e.Error())
+			}
+		} else {
+			probs = append(probs, err.Error())
 		}
 	}
-	if c.refreshReuseGrace < 0 {
-		probs = append(probs, "--refresh-reuse-grace must not be negative")
-	}
-	if (c.tlsCert == "") != (c.tlsKey == "") {
-		probs = append(probs, "--tls-cert and --tls-key must be given together")
-	}
-	if c.logFormat != "text" && c.logFormat != "json" {
-		probs = append(probs, fmt.Sprintf("--log-format must be text or json, not %q", c.logFormat))
-	}
-	if _, err := c.proxies(); err != nil {
-		probs = append(probs, err.Error())
-	}
-	if _, err := c.argonParams(); err != nil {
-		probs = append(probs, err.Error())
-	}
-	if c.maxHashes < 0 {
-		probs = append(probs, "--max-concurrent-hashes must not be negative")
-	}
-	if c.hashWait <= 0 {
-		probs = append(probs, "--hash-wait must be positive")
-	}
-	if c.issuer != "" {
-		if err := server.ValidateIssuer(c.issuer); err != nil {
-			probs = append(probs, "--issuer: "+strings.TrimPrefix(err.Error(), "server: "))
-		}
-	}
+	probs = append(probs, parseProbs...)
 	if len(probs) > 0 {
 		return usagef("%s", strings.Join(probs, "; "))
 	}
@@ -195,64 +164,31 @@ func setMemoryLimit(c serveConfig, logger *slog.Logger) (restore func()) {
 	if os.Getenv("GOMEMLIMIT") != "" {
 		return func() {}
 	}
-	n := c.maxHashes
+	n := c.MaxConcurrentHashes
 	if n <= 0 {
 		n = runtime.GOMAXPROCS(0)
 	}
-	limit := int64(n)*int64(c.argonMemory)<<10 + 48<<20
+	limit := int64(n)*int64(c.Argon2.Memory)<<10 + 48<<20
 	prev := debug.SetMemoryLimit(limit)
 	logger.Debug("soft memory limit set", "bytes", limit)
 	return func() { debug.SetMemoryLimit(prev) }
 }
 
-// argonParams are the password hashing parameters of the flags. Hashes
-// made with other parameters are upgraded at the user's next login.
-func (c *serveConfig) argonParams() (password.Params, error) {
-	p := password.DefaultParams
-	if c.argonMemory > 1<<22 || c.argonTime > 1<<10 || c.argonThreads > 255 {
-		return p, errors.New("--argon2-memory, --argon2-time or --argon2-threads is out of range")
-	}
-	p.Memory, p.Time, p.Threads = uint32(c.argonMemory), uint32(c.argonTime), uint8(c.argonThreads)
-	if err := p.Validate(); err != nil {
-		return p, fmt.Errorf("argon2 parameters: %w", err)
-	}
-	if p.Memory < 1024 || p.Time < 1 {
-		return p, errors.New("--argon2-memory must be at least 1024 KiB and --argon2-time at least 1")
-	}
-	return p, nil
-}
-
+// keysConfig is the keys' configuration of the settings.
 func (c *serveConfig) keysConfig(db *bolt.DB, kek []byte, logger *slog.Logger) keys.Config {
-	return keys.Config{
-		Store:      db,
-		Bits:       c.keyBits,
-		Rotation:   c.keyRotation,
-		AccessTTL:  c.accessTTL,
-		JWKSMaxAge: c.jwksMaxAge,
-		KEK:        kek,
-		Now:        time.Now,
-		Logger:     logger,
-	}
+	return keys.Config{Settings: c.Settings, Store: db, KEK: kek, Now: time.Now, Logger: logger}
 }
 
+// serverConfig is the server's configuration of the settings. The server
+// builds its password hasher from them.
 func (c *serveConfig) serverConfig(db *bolt.DB, km server.Keys, logger *slog.Logger) server.Config {
-	proxies, _ := c.proxies()    // validated
-	params, _ := c.argonParams() // validated
 	return server.Config{
-		Issuer:            c.issuer,
-		Audience:          c.audience,
-		AccessTTL:         c.accessTTL,
-		RefreshTTL:        c.refreshTTL,
-		RefreshIdleTTL:    c.refreshIdleTTL,
-		RefreshReuseGrace: c.refreshReuseGrace,
-		JWKSMaxAge:        c.jwksMaxAge,
-		TrustedProxies:    proxies,
-		Storage:           db,
-		Keys:              km,
-		Hasher:            password.New(password.Config{Params: params, MaxConcurrent: c.maxHashes, Wait: c.hashWait}),
-		Logger:            logger,
-		Collectors:        []prometheus.Collector{newBoltCollector(db)},
-		Now:               time.Now,
+		Settings:   c.Settings,
+		Storage:    db,
+		Keys:       km,
+		Logger:     logger,
+		Collectors: []prometheus.Collector{newBoltCollector(db)},
+		Now:        time.Now,
 	}
 }
 
@@ -286,7 +222,7 @@ func (a *app) serve(ctx context.Context, args []string) error {
 	logOut := newBufferedLog(a.stderr)
 	defer logOut.Close()
 	var logger *slog.Logger
-	if c.logFormat == "json" {
+	if c.LogFormat == "json" {
 		logger = slog.New(logline.NewJSON(logOut, nil))
 	} else {
 		logger = slog.New(logline.NewText(logOut, nil))
@@ -295,20 +231,20 @@ func (a *app) serve(ctx context.Context, args []string) error {
 	defer setMemoryLimit(c, logger)()
 
 	var kek []byte
-	if c.kekFile != "" {
-		if kek, err = keys.LoadKEK(c.kekFile); err != nil {
+	if c.KEKFile != "" {
+		if kek, err = keys.LoadKEK(c.KEKFile); err != nil {
 			return err
 		}
-		warnOpenSecretFile("the key-encryption key file", c.kekFile, logger)
+		warnOpenSecretFile("the key-encryption key file", c.KEKFile, logger)
 	}
 	var tlsCfg *tls.Config
-	if c.tlsCert != "" {
-		cert, err := tls.LoadX509KeyPair(c.tlsCert, c.tlsKey)
+	if c.TLSCert != "" {
+		cert, err := tls.LoadX509KeyPair(c.TLSCert, c.TLSKey)
 		if err != nil {
-			return tlsErr(c.tlsCert, c.tlsKey, err)
+			return tlsErr(c.TLSCert, c.TLSKey, err)
 		}
 		tlsCfg = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
-		warnOpenSecretFile("the TLS key file", c.tlsKey, logger)
+		warnOpenSecretFile("the TLS key file", c.TLSKey, logger)
 	}
 
 	if socketAnswers(a.socket, socketDialTimeout) {
@@ -322,12 +258,12 @@ func (a *app) serve(ctx context.Context, args []string) error {
 
 	km, err := keys.New(ctx, c.keysConfig(db, kek, logger))
 	if err != nil {
-		return keysErr(a.db, c.kekFile, "--key-encryption-key-file", err)
+		return keysErr(a.db, c.KEKFile, "--key-encryption-key-file", err)
 	}
 
-	ln, err := net.Listen("tcp", c.addr)
+	ln, err := net.Listen("tcp", c.Addr)
 	if err != nil {
-		return listenErr(c.addr, err)
+		return listenErr(c.Addr, err)
 	}
 	defer ln.Close()
 	scfg := c.serverConfig(db, km, logger)
@@ -344,7 +280,7 @@ func (a *app) serve(ctx context.Context, args []string) error {
 	}
 	defer sock.Close()
 
-	if c.dev {
+	if c.Dev {
 		if err := a.devSetup(ctx, srv, logger, baseURL(ln.Addr(), tlsCfg != nil)); err != nil {
 			return err
 		}

@@ -1,5 +1,6 @@
-// Package password hashes and verifies user passwords and client secrets,
-// and parses files of users to import.
+// Package password hashes and verifies user passwords and client secrets.
+// The rules about user accounts (usernames, their scopes, files of users
+// to import) are package account's.
 //
 // # User passwords
 //
@@ -33,10 +34,11 @@
 // request. What a verification costs depends only on the presented secret,
 // so an unknown client costs what a wrong secret does.
 //
-// # Import
+// # Imported hashes
 //
-// ParseImport reads users exported from another system, as JSON lines or as
-// an Apache htpasswd file with bcrypt hashes.
+// CheckHash is the one definition of a stored hash that Verify accepts: the
+// imports (account.ParseImport, the admin API's) apply it, and IsBcrypt and
+// IsArgon2id tell the kinds of hash apart.
 //
 // All functions and methods are safe for concurrent use.
 package password

@@ -156,7 +156,7 @@ func (h *Hasher) Verify(ctx context.Context, phc, pw string) (ok, rehash bool, e
 	if len(pw) > MaxPasswordLen {
 		return false, false, ErrTooLong
 	}
-	if isBcrypt(phc) {
+	if IsBcrypt(phc) {
 		return h.verifyBcrypt(ctx, phc, pw)
 	}
 	p, salt, key, err := ParsePHC(phc)

@@ -58,13 +58,13 @@ func hashErr(format string, args ...any) error {
 // CheckHash reports whether h is a password hash that Hasher.Verify
 // accepts: a bcrypt hash ($2a$, $2b$, $2y$) with a cost in [MinBcryptCost,
 // MaxBcryptCost], or an argon2id PHC string within the bounds of ParsePHC.
-// It is the one definition of an acceptable stored hash: ParseImport, the
+// It is the one definition of an acceptable stored hash: users.ParseImport, the
 // admin API's import and Verify all apply it, so an imported user can
 // always log in, and no stored hash makes a login do more work than these
 // bounds allow. It does not run the hash function. Errors are *HashError.
 func CheckHash(h string) error {
 	switch {
-	case isBcrypt(h):
+	case IsBcrypt(h):
 		return checkBcrypt(h)
 	case strings.HasPrefix(h, argon2idPrefix):
 		_, _, _, err := ParsePHC(h)
@@ -100,6 +100,10 @@ func (p Params) Validate() error {
 var b64 = base64.RawStdEncoding.Strict()
 
 const argon2idPrefix = "$argon2id$"
+
+// IsArgon2id reports whether s looks like an argon2id PHC string of any
+// shape, valid or not.
+func IsArgon2id(s string) bool { return strings.HasPrefix(s, argon2idPrefix) }
 
 // ParsePHC parses an argon2id PHC string of the form
 //
@@ -219,9 +223,9 @@ const MinBcryptCost = 4
 // bcryptAlphabet is bcrypt's base64 alphabet.
 const bcryptAlphabet = "./ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
 
-// isBcrypt reports whether s looks like a bcrypt hash ($2a$, $2b$ or $2y$
+// IsBcrypt reports whether s looks like a bcrypt hash ($2a$, $2b$ or $2y$
 // prefix) of any shape, valid or not.
-func isBcrypt(s string) bool {
+func IsBcrypt(s string) bool {
 	return strings.HasPrefix(s, "$2a$") || strings.HasPrefix(s, "$2b$") || strings.HasPrefix(s, "$2y$")
 }
 
@@ -230,7 +234,7 @@ func isBcrypt(s string) bool {
 // bcrypt base64 (22 of salt, 31 of hash). Errors are *HashError and never
 // contain the input.
 func checkBcrypt(s string) error {
-	if !isBcrypt(s) {
+	if !IsBcrypt(s) {
 		return hashErr("malformed bcrypt hash: want prefix $2a$, $2b$ or $2y$")
 	}
 	if len(s) != 60 || s[6] != '$' {

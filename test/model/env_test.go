@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/authd/authd/config"
 	"github.com/authd/authd/keys"
 	"github.com/authd/authd/server"
 	"github.com/authd/authd/server/password"
@@ -68,20 +69,20 @@ func newEnv(t *testing.T, grace time.Duration) *env {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { db.Close() })
-	km, err := keys.New(ctx, keys.Config{Store: db, Now: c.Now})
+	ts := httptest.NewUnstartedServer(nil)
+	settings := config.Default()
+	settings.Issuer = "http://" + ts.Listener.Addr().String()
+	settings.RefreshTTL, settings.RefreshIdleTTL, settings.RefreshReuseGrace = refreshTTL, idleTTL, grace
+	km, err := keys.New(ctx, keys.Config{Settings: settings, Store: db, Now: c.Now})
 	if err != nil {
 		t.Fatal(err)
 	}
-	ts := httptest.NewUnstartedServer(nil)
 	srv, err := server.New(ctx, server.Config{
-		Issuer:            "http://" + ts.Listener.Addr().String(),
-		RefreshTTL:        refreshTTL,
-		RefreshIdleTTL:    idleTTL,
-		RefreshReuseGrace: grace,
-		Storage:           db,
-		Keys:              km,
-		Now:               c.Now,
-		Hasher:            password.New(password.Config{Params: password.Params{Memory: 64, Time: 1, Threads: 1, SaltLen: 16, KeyLen: 32}, MaxConcurrent: 4, Wait: 10 * time.Second}),
+		Settings: settings,
+		Storage:  db,
+		Keys:     km,
+		Now:      c.Now,
+		Hasher:   password.New(password.Config{Params: password.Params{Memory: 64, Time: 1, Threads: 1, SaltLen: 16, KeyLen: 32}, MaxConcurrent: 4, Wait: 10 * time.Second}),
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -2,13 +2,16 @@
 // authd accepts (RFC 6749 §3.3) and the limits of SPEC §2.1, for the token
 // endpoint, the admin API and the user import alike: a value that can be
 // registered can be requested, and no list of them costs more than linear
-// work to read.
+// work to read. Parse reads a scope parameter, ParseList a registered list.
 package scopes
 
 import (
 	"errors"
 	"strings"
 )
+
+// Admin is the scope that grants access to the admin API.
+const Admin = "authd:admin"
 
 const (
 	// MaxLen is the longest scope value, in bytes.
@@ -81,6 +84,44 @@ func Parse(s string) ([]string, error) {
 		}
 		seen[tok] = struct{}{}
 		out = append(out, tok)
+	}
+	return out, nil
+}
+
+// ValueError is the error of ParseList for a value it refuses. It matches
+// ErrTooLong or ErrMalformed (an empty value is malformed).
+type ValueError struct {
+	Value string
+	Err   error
+}
+
+func (e *ValueError) Error() string { return e.Err.Error() }
+
+// Unwrap returns ErrTooLong or ErrMalformed.
+func (e *ValueError) Unwrap() error { return e.Err }
+
+// ParseList checks a list of scope values as registered for a user or a
+// client, with the limits of Parse: at most MaxValues values (duplicates
+// count), each Valid. It drops duplicates, keeping the first order, and
+// returns nil for an empty list. Its error is ErrTooMany, or a *ValueError
+// for the first value refused.
+func ParseList(in []string) ([]string, error) {
+	if len(in) == 0 {
+		return nil, nil
+	}
+	if len(in) > MaxValues {
+		return nil, ErrTooMany
+	}
+	out := make([]string, 0, len(in))
+	seen := make(map[string]struct{}, len(in))
+	for _, v := range in {
+		if err := check(v); err != nil {
+			return nil, &ValueError{Value: v, Err: err}
+		}
+		if _, dup := seen[v]; !dup {
+			seen[v] = struct{}{}
+			out = append(out, v)
+		}
 	}
 	return out, nil
 }

@@ -53,6 +53,47 @@ func TestParse(t *testing.T) {
 	}
 }
 
+func TestParseList(t *testing.T) {
+	tests := []struct {
+		name  string
+		in    []string
+		want  []string
+		err   error
+		value string // the value a *ValueError names
+	}{
+		{"nil", nil, nil, nil, ""},
+		{"empty", []string{}, nil, nil, ""},
+		{"order kept, duplicates dropped", []string{"write", "read", "write"}, []string{"write", "read"}, nil, ""},
+		{"64 values", values(64), values(64), nil, ""},
+		{"65 values", values(65), nil, ErrTooMany, ""},
+		{"65 values, duplicates count", strings.Fields(strings.Repeat("a ", 65)), nil, ErrTooMany, ""},
+		{"128 bytes", []string{strings.Repeat("x", 128)}, []string{strings.Repeat("x", 128)}, nil, ""},
+		{"129 bytes", []string{"read", strings.Repeat("x", 129)}, nil, ErrTooLong, strings.Repeat("x", 129)},
+		{"empty value", []string{"read", ""}, nil, ErrMalformed, ""},
+		{"space", []string{"a b"}, nil, ErrMalformed, "a b"},
+		{"quote", []string{`a"b`}, nil, ErrMalformed, `a"b`},
+		{"first bad value named", []string{"a\\b", `c"d`}, nil, ErrMalformed, "a\\b"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := ParseList(tt.in)
+			if !errors.Is(err, tt.err) || !reflect.DeepEqual(got, tt.want) {
+				t.Fatalf("ParseList(%q) = %q, %v; want %q, %v", tt.in, got, err, tt.want, tt.err)
+			}
+			var ve *ValueError
+			if errors.As(err, &ve) != (tt.err == ErrTooLong || tt.err == ErrMalformed) || (ve != nil && ve.Value != tt.value) {
+				t.Errorf("ParseList(%q) error %#v, want a *ValueError naming %q", tt.in, err, tt.value)
+			}
+			// A list is what Parse accepts of the same values.
+			if err == nil {
+				if p, perr := Parse(strings.Join(tt.in, " ")); perr != nil || !reflect.DeepEqual(p, got) {
+					t.Errorf("Parse of the joined list = %q, %v; ParseList = %q", p, perr, got)
+				}
+			}
+		})
+	}
+}
+
 func TestValid(t *testing.T) {
 	tests := []struct {
 		in   string

@@ -1,4 +1,4 @@
-package password
+package account
 
 import (
 	"bufio"
@@ -7,10 +7,9 @@ import (
 	"fmt"
 	"io"
 	"strings"
-	"unicode"
-	"unicode/utf8"
 
 	"github.com/authd/authd/server/internal/scopes"
+	"github.com/authd/authd/server/password"
 )
 
 // ImportedUser is one user read by ParseImport.
@@ -36,53 +35,13 @@ type ImportError struct {
 
 func (e *ImportError) Error() string {
 	if e.Line == 0 {
-		return "password: import: " + e.Msg
+		return "account: import: " + e.Msg
 	}
-	return fmt.Sprintf("password: import: line %d: %s", e.Line, e.Msg)
+	return fmt.Sprintf("account: import: line %d: %s", e.Line, e.Msg)
 }
 
 // MaxImportLine is the longest line, in bytes, that ParseImport reads.
 const MaxImportLine = 64 * 1024
-
-// MaxUsernameLen is the longest username, in bytes of its lower-cased
-// UTF-8 form (lower-casing may change the length). It is the one limit of
-// creation, import and login: NormalizeUsername applies it for all three.
-const MaxUsernameLen = 256
-
-var usernameLenErr = fmt.Errorf("username must be 1 to %d bytes long (UTF-8, lower-cased)", MaxUsernameLen)
-
-// NormalizeUsername lower-cases a username and checks it: valid UTF-8, 1 to
-// MaxUsernameLen bytes once lower-cased, and no control, format (such as
-// zero-width or bidirectional marks) or white-space characters, and no ':'.
-// Every path that creates a user or looks one up by name (the admin API,
-// the import, the password grant) goes through it, so a name that can be
-// created can log in.
-func NormalizeUsername(s string) (string, error) {
-	if !utf8.ValidString(s) {
-		return "", errors.New("username is not valid UTF-8")
-	}
-	if len(s) > 4*MaxUsernameLen {
-		// Lower-casing shrinks a string to no less than a third (the
-		// Kelvin sign, 3 bytes, becomes k); do not copy a longer input
-		// only to refuse it.
-		return "", usernameLenErr
-	}
-	s = strings.ToLower(s)
-	if len(s) == 0 || len(s) > MaxUsernameLen {
-		return "", usernameLenErr
-	}
-	for _, r := range s {
-		switch {
-		case r == ':':
-			return "", errors.New("username must not contain ':'")
-		case unicode.IsSpace(r):
-			return "", errors.New("username must not contain white space")
-		case unicode.IsControl(r) || unicode.Is(unicode.Cf, r):
-			return "", errors.New("username must not contain control or format characters")
-		}
-	}
-	return s, nil
-}
 
 // ParseImport reads users to import. The format is detected from the first
 // line that is neither blank nor a comment:
@@ -151,7 +110,7 @@ func ParseImport(r io.Reader) ([]ImportedUser, error) {
 		if errors.Is(err, bufio.ErrTooLong) {
 			return nil, &ImportError{Line: line + 1, Msg: fmt.Sprintf("line longer than %d bytes", MaxImportLine)}
 		}
-		return nil, fmt.Errorf("password: import: read: %w", err)
+		return nil, fmt.Errorf("account: import: read: %w", err)
 	}
 	if len(users) == 0 {
 		return nil, &ImportError{Msg: "no users in file"}
@@ -217,7 +176,7 @@ func parseJSONLine(text string) (ImportedUser, string) {
 		return ImportedUser{}, err.Error()
 	}
 	hash := *j.PasswordHash
-	if !isBcrypt(hash) && !strings.HasPrefix(hash, argon2idPrefix) {
+	if !password.IsBcrypt(hash) && !password.IsArgon2id(hash) {
 		return ImportedUser{}, fmt.Sprintf("user %q: password_hash must be bcrypt ($2a$, $2b$, $2y$) or argon2id", name)
 	}
 	if msg := hashMsg(name, hash); msg != "" {
@@ -230,11 +189,11 @@ func parseJSONLine(text string) (ImportedUser, string) {
 	return ImportedUser{Username: name, Hash: hash, Scopes: scopes, Admin: j.Admin, Disabled: j.Disabled}, ""
 }
 
-// hashMsg checks hash with CheckHash, the limits Verify applies, and
-// returns the error message for user name, or "".
+// hashMsg checks hash with password.CheckHash, the limits Verify applies,
+// and returns the error message for user name, or "".
 func hashMsg(name, hash string) string {
-	var he *HashError
-	if err := CheckHash(hash); errors.As(err, &he) {
+	var he *password.HashError
+	if err := password.CheckHash(hash); errors.As(err, &he) {
 		return fmt.Sprintf("user %q: %s", name, he.Reason)
 	} else if err != nil {
 		return fmt.Sprintf("user %q: unusable password hash", name)
@@ -242,34 +201,22 @@ func hashMsg(name, hash string) string {
 	return ""
 }
 
-// checkScopes validates RFC 6749 §3.3 scope tokens, within the limits of
-// the admin API and the token endpoint (package scopes), and drops
-// duplicates.
+// checkScopes applies Scopes, with the import's messages.
 func checkScopes(in []string) ([]string, string) {
-	if len(in) == 0 {
-		return nil, ""
-	}
-	if len(in) > scopes.MaxValues {
+	out, err := Scopes(in)
+	var ve *scopes.ValueError
+	switch {
+	case err == nil:
+		return out, ""
+	case errors.Is(err, scopes.ErrTooMany):
 		return nil, fmt.Sprintf("scopes: at most %d values", scopes.MaxValues)
+	case errors.As(err, &ve) && (ve.Value == "" || errors.Is(err, scopes.ErrTooLong)):
+		return nil, fmt.Sprintf("scopes must be 1 to %d bytes long", scopes.MaxLen)
+	case ve != nil:
+		return nil, fmt.Sprintf("scope %q has a character not allowed in scopes (RFC 6749 §3.3)", ve.Value)
+	default: // ErrAdminScope
+		return nil, `scope authd:admin is granted with "admin": true`
 	}
-	out := make([]string, 0, len(in))
-	seen := make(map[string]bool, len(in))
-	for _, s := range in {
-		if s == "" || len(s) > scopes.MaxLen {
-			return nil, fmt.Sprintf("scopes must be 1 to %d bytes long", scopes.MaxLen)
-		}
-		if !scopes.Valid(s) {
-			return nil, fmt.Sprintf("scope %q has a character not allowed in scopes (RFC 6749 §3.3)", s)
-		}
-		if s == "authd:admin" {
-			return nil, `scope authd:admin is granted with "admin": true`
-		}
-		if !seen[s] {
-			seen[s] = true
-			out = append(out, s)
-		}
-	}
-	return out, ""
 }
 
 // parseHtpasswdLine parses "user:hash"; a non-empty msg is the error.
@@ -283,7 +230,7 @@ func parseHtpasswdLine(text string) (ImportedUser, string) {
 		return ImportedUser{}, err.Error()
 	}
 	switch {
-	case isBcrypt(hash):
+	case password.IsBcrypt(hash):
 		if msg := hashMsg(name, hash); msg != "" {
 			return ImportedUser{}, msg
 		}

@@ -1,4 +1,4 @@
-package password
+package account
 
 import (
 	"errors"
@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 	"testing/iotest"
+
+	"github.com/authd/authd/server/password"
 )
 
 const (
@@ -221,7 +223,7 @@ func FuzzParseImport(f *testing.F) {
 				t.Fatalf("duplicate %q accepted", u.Username)
 			}
 			seen[u.Username] = true
-			if err := CheckHash(u.Hash); err != nil {
+			if err := password.CheckHash(u.Hash); err != nil {
 				t.Fatalf("accepted a hash that verification refuses: %v", err)
 			}
 			if _, msg := checkScopes(u.Scopes); msg != "" {
