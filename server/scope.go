@@ -5,12 +5,13 @@ import (
 	"fmt"
 	"slices"
 
+	"github.com/authd/authd/server/internal/httpapi"
 	"github.com/authd/authd/server/internal/scopes"
 	"github.com/authd/authd/storage"
 )
 
 // AdminScope grants access to the admin API.
-const AdminScope = "authd:admin"
+const AdminScope = httpapi.AdminScope
 
 // parseScope splits a scope parameter (RFC 6749 §3.3) into its tokens,
 // dropping duplicates and keeping order, within the limits of SPEC §2.1
