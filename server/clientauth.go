@@ -147,7 +147,7 @@ func (s *Server) clientAuthenticated(cl storage.Client, d throttle.Decision, add
 // logClientID is a presented client id as failure logs show it: cut to the
 // longest valid id, so that a 64 KiB id does not make a 64 KiB log line.
 func logClientID(id string) string {
-	const max = 128 // ValidClientID's bound
+	const max = 128 // the bound of a client id (admin's validClientID)
 	if len(id) > max {
 		return id[:max] + "…"
 	}

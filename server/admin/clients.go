@@ -53,10 +53,10 @@ func clientView(cl storage.Client) Client {
 	}
 }
 
-// ValidClientID reports whether id is a valid client id: 1 to 128 URL
+// validClientID reports whether id is a valid client id: 1 to 128 URL
 // unreserved characters (RFC 3986 §2.3), so that it needs no escaping in
 // URLs or in HTTP Basic credentials.
-func ValidClientID(id string) bool {
+func validClientID(id string) bool {
 	if id == "" || len(id) > 128 {
 		return false
 	}
@@ -123,7 +123,7 @@ func (h *handler) createClient(c *gin.Context) *Error {
 	if e := decode(c, MaxBody, false, &req); e != nil {
 		return e
 	}
-	if !ValidClientID(req.ID) {
+	if !validClientID(req.ID) {
 		return badRequest("client id %q is not valid: use 1 to 128 letters, digits and - . _ ~", req.ID)
 	}
 	grants, e := cleanList("grants", req.Grants, func(g string) bool { return slices.Contains(knownGrants, g) })
