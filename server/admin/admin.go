@@ -16,14 +16,11 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
-	"mime"
 	"net/http"
-	"strings"
 	"time"
 
 	"github.com/gin-gonic/gin"
@@ -243,65 +240,6 @@ func storeErr(err error, what string) *Error {
 	default:
 		return httpapi.ServerError(err)
 	}
-}
-
-// decode decodes a JSON object strictly: the content type, if given,
-// must be JSON and given once; unknown fields, trailing data and bodies
-// over max bytes are refused. With optional, an empty body leaves v as it
-// is.
-func decode(c *gin.Context, max int64, optional bool, v any) *Error {
-	if len(c.Request.Header.Values("Content-Type")) > 1 {
-		return badRequest("more than one Content-Type header")
-	}
-	if ct := c.GetHeader("Content-Type"); ct != "" {
-		mt, _, err := mime.ParseMediaType(ct)
-		if err != nil || mt != "application/json" {
-			return newErr(http.StatusUnsupportedMediaType, "invalid_request", "the request body must be application/json")
-		}
-	}
-	dec := json.NewDecoder(http.MaxBytesReader(c.Writer, c.Request.Body, max))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil {
-		var tooBig *http.MaxBytesError
-		var syn *json.SyntaxError
-		var typ *json.UnmarshalTypeError
-		switch {
-		case errors.Is(err, io.EOF) && optional:
-			return nil
-		case errors.Is(err, io.EOF):
-			return badRequest("the request body is empty; a JSON object is required")
-		case errors.As(err, &tooBig):
-			return badRequest("the request body is larger than %d bytes", max)
-		case errors.As(err, &syn):
-			return badRequest("the request body is not valid JSON: %v", syn)
-		case errors.As(err, &typ):
-			if typ.Field != "" {
-				return badRequest("field %q must be a %s", typ.Field, jsonKind(typ.Type.Kind().String()))
-			}
-			return badRequest("the request body must be a JSON object")
-		case strings.HasPrefix(err.Error(), "json: unknown field "):
-			// encoding/json has no error type for unknown fields.
-			return badRequest("unknown field %s", strings.TrimPrefix(err.Error(), "json: unknown field "))
-		default:
-			return badRequest("the request body is not a valid JSON object")
-		}
-	}
-	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
-		return badRequest("unexpected data after the JSON object")
-	}
-	return nil
-}
-
-func jsonKind(k string) string {
-	switch k {
-	case "slice":
-		return "list"
-	case "int", "int64", "uint64", "float64":
-		return "number"
-	case "bool":
-		return "boolean"
-	}
-	return k
 }
 
 // audit logs an admin change. It never receives a password or secret.
