@@ -158,7 +158,7 @@ func (c *serveConfig) validate() error {
 	}
 	if c.issuer != "" {
 		if err := server.ValidateIssuer(c.issuer); err != nil {
-			probs = append(probs, "--issuer: "+strings.TrimPrefix(err.Error(), "server: "))
+			probs = append(probs, "--issuer: "+err.Error())
 		}
 	}
 	if len(probs) > 0 {
