@@ -10,6 +10,7 @@ import (
 
 	"github.com/gin-gonic/gin"
 
+	"github.com/authd/authd/server/internal/httpapi"
 	"github.com/authd/authd/storage"
 )
 
@@ -68,7 +69,7 @@ func (s *Server) handleIntrospect(c *gin.Context) {
 		s.writeError(c, serverError(err))
 		return
 	}
-	noStore(c)
+	httpapi.NoStore(c)
 	if ans == nil {
 		c.Data(http.StatusOK, "application/json", inactive)
 		return

@@ -8,6 +8,7 @@ import (
 
 	"github.com/gin-gonic/gin"
 
+	"github.com/authd/authd/server/internal/httpapi"
 	"github.com/authd/authd/storage"
 )
 
@@ -41,7 +42,7 @@ func (s *Server) handleRevoke(c *gin.Context) {
 		s.writeError(c, serverError(err))
 		return
 	}
-	noStore(c)
+	httpapi.NoStore(c)
 	c.Status(http.StatusOK)
 }
 

@@ -110,7 +110,7 @@ func (s *Server) handleToken(c *gin.Context) {
 		s.tokenError(c, serverError(err))
 		return
 	}
-	noStore(c)
+	httpapi.NoStore(c)
 	c.Data(http.StatusOK, "application/json", body)
 }
 
@@ -118,8 +118,6 @@ func (s *Server) tokenError(c *gin.Context, e *Error) {
 	s.metrics.tokenErrors.WithLabelValues(e.Code).Inc()
 	s.writeError(c, e)
 }
-
-func noStore(c *gin.Context) { httpapi.NoStore(c) }
 
 // writeError renders an OAuth error (RFC 6749 §5.2). The cause goes to the
 // log, never to the client.
