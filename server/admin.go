@@ -19,7 +19,7 @@ import (
 // its bearer tokens and the client cache.
 
 // adminAPI builds the admin API. With requireToken every request needs a
-// bearer access token that AcceptAdminToken accepts; without it (the
+// bearer access token that adminServer.Accept accepts; without it (the
 // control socket) the caller is the local operator, and the admin API logs
 // its requests itself.
 func (s *Server) adminAPI(requireToken bool) http.Handler {
@@ -54,14 +54,14 @@ type adminServer struct{ s *Server }
 
 func (a adminServer) ForgetClient(id string) { a.s.forgetClient(id) }
 
-// AcceptAdminToken authenticates the bearer access token of an admin API
+// Accept authenticates the bearer access token of an admin API
 // request in the order of SPEC §2.5: an expired, revoked or badly signed
 // token is 401; a valid token without authd:admin, whoever its subject, is
 // 403 insufficient_scope; a token with authd:admin is accepted only if
 // adminTokenHolder accepts it and it is still current (tokenCurrent: issued
 // after its user's last password change or session revocation, by a client
 // not deleted since); 401 invalid_token otherwise.
-func (a adminServer) AcceptAdminToken(ctx context.Context, tok string) (string, *Error) {
+func (a adminServer) Accept(ctx context.Context, tok string) (string, *Error) {
 	s := a.s
 	// verifyAccessToken also refuses tokens on the deny list.
 	claims, err := s.verifyAccessToken(ctx, tok)

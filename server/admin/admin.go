@@ -81,14 +81,14 @@ type Hasher interface {
 
 // Tokens is the server's acceptance of bearer access tokens.
 type Tokens interface {
-	// AcceptAdminToken decides whether the access token may use the admin
+	// Accept decides whether the access token may use the admin
 	// API (SPEC §2.5) and returns its user's username. A refusal is an
 	// *Error: 401 invalid_token for a token that is not valid, expired,
 	// revoked, badly signed, not issued to the console for this server,
 	// not of an enabled admin user or no longer current; 403
 	// insufficient_scope for a valid token without authd:admin; 503 when
 	// storage fails.
-	AcceptAdminToken(ctx context.Context, token string) (username string, e *Error)
+	Accept(ctx context.Context, token string) (username string, e *Error)
 }
 
 // ClientCache is the server's cache of client records, which every change

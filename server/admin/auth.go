@@ -12,14 +12,14 @@ import (
 // authenticate authenticates the bearer access token of a request (RFC
 // 6750 §2.1 and §3) in the order of SPEC §2.5: a missing or malformed
 // Authorization header is refused here; what the token is worth, tokens
-// decides (Tokens.AcceptAdminToken). A 401 carries the WWW-Authenticate
+// decides (Tokens.Accept). A 401 carries the WWW-Authenticate
 // challenge of RFC 6750 §3, a 403 insufficient_scope the scope needed.
 func (h *handler) authenticate(tokens Tokens) gin.HandlerFunc {
 	return func(c *gin.Context) {
 		tok, e := bearerToken(c.Request)
 		if e == nil {
 			var user string
-			if user, e = tokens.AcceptAdminToken(c.Request.Context(), tok); e == nil {
+			if user, e = tokens.Accept(c.Request.Context(), tok); e == nil {
 				c.Set(actorKey, user)
 				c.Next()
 				return

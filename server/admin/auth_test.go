@@ -47,7 +47,7 @@ func FuzzBearerToken(f *testing.F) {
 // others with the answer mapped to them.
 type fakeTokens map[string]*Error
 
-func (f fakeTokens) AcceptAdminToken(_ context.Context, tok string) (string, *Error) {
+func (f fakeTokens) Accept(_ context.Context, tok string) (string, *Error) {
 	if tok == "good" {
 		return "root", nil
 	}
