@@ -153,3 +153,17 @@ func logClientID(id string) string {
 	}
 	return id
 }
+
+// clientForm reads the form of an introspection or revocation request and
+// authenticates its client (RFC 7662 §2.1, RFC 7009 §2.1).
+func (s *Server) clientForm(r *http.Request) (form, storage.Client, *Error) {
+	f, e := readForm(r)
+	if e != nil {
+		return form{}, storage.Client{}, e
+	}
+	cl, e := s.authenticateClient(r.Context(), r, f)
+	if e != nil {
+		return form{}, storage.Client{}, e
+	}
+	return f, cl, nil
+}

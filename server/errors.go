@@ -3,12 +3,18 @@ package server
 import (
 	"net/http"
 
+	"github.com/gin-gonic/gin"
+
 	"github.com/authd/authd/server/internal/httpapi"
 )
 
 // Error is an OAuth 2.0 error response (RFC 6749 §5.2). Handlers return it;
 // writeError renders it in one place (httpapi.Error).
 type Error = httpapi.Error
+
+// writeError renders an OAuth error (RFC 6749 §5.2). The cause goes to the
+// log, never to the client.
+func (s *Server) writeError(c *gin.Context, e *Error) { httpapi.WriteError(c, s.log, e) }
 
 func oauthErr(status int, code, desc string) *Error {
 	return &Error{Code: code, Description: desc, Status: status}

@@ -39,12 +39,7 @@ var inactive = []byte(`{"active":false}`)
 // {"active":false} and nothing else.
 func (s *Server) handleIntrospect(c *gin.Context) {
 	ctx := c.Request.Context()
-	f, e := readForm(c.Request)
-	if e != nil {
-		s.writeError(c, e)
-		return
-	}
-	cl, e := s.authenticateClient(ctx, c.Request, f)
+	f, cl, e := s.clientForm(c.Request)
 	if e != nil {
 		s.writeError(c, e)
 		return

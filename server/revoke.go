@@ -17,12 +17,7 @@ import (
 // tokens and tokens of other clients: 200 and nothing changes (§2.2).
 func (s *Server) handleRevoke(c *gin.Context) {
 	ctx := c.Request.Context()
-	f, e := readForm(c.Request)
-	if e != nil {
-		s.writeError(c, e)
-		return
-	}
-	cl, e := s.authenticateClient(ctx, c.Request, f)
+	f, cl, e := s.clientForm(c.Request)
 	if e != nil {
 		s.writeError(c, e)
 		return

@@ -119,10 +119,6 @@ func (s *Server) tokenError(c *gin.Context, e *Error) {
 	s.writeError(c, e)
 }
 
-// writeError renders an OAuth error (RFC 6749 §5.2). The cause goes to the
-// log, never to the client.
-func (s *Server) writeError(c *gin.Context, e *Error) { httpapi.WriteError(c, s.log, e) }
-
 // passwordGrant implements RFC 6749 §4.3 with the defences of SPEC §2.1:
 // throttling per username and address, bounded hashing, and equal time and
 // answer for unknown users, disabled users and wrong passwords.
