@@ -14,6 +14,7 @@ import (
 
 	"golang.org/x/crypto/bcrypt"
 
+	"github.com/authd/authd/server/admin"
 	"github.com/authd/authd/storage"
 )
 
@@ -203,7 +204,7 @@ func TestAdminAPI_Statuses(t *testing.T) {
 	if tok == "" {
 		t.Fatal("console login failed")
 	}
-	big := `{"username":"x","password":"` + strings.Repeat("p", maxAdminBody) + `"}`
+	big := `{"username":"x","password":"` + strings.Repeat("p", admin.MaxBody) + `"}`
 	tests := []struct {
 		name, method, path, body string
 		status                   int
@@ -315,16 +316,16 @@ func TestAdminAPI_PasswordChangeRevokesSessions(t *testing.T) {
 			if login.Status != 200 {
 				t.Fatalf("login: %d %s", login.Status, login.Raw)
 			}
-			var sessions []AdminSession
+			var sessions []admin.Session
 			e.direct("GET", "/admin/api/sessions?user=erin", "").json(t, &sessions)
-			if len(sessions) != 1 || sessions[0].Status != SessionActive || sessions[0].User != "erin" || sessions[0].Client != "app" {
+			if len(sessions) != 1 || sessions[0].Status != admin.SessionActive || sessions[0].User != "erin" || sessions[0].Client != "app" {
 				t.Fatalf("sessions after login: %+v", sessions)
 			}
 			if r := e.direct("PATCH", "/admin/api/users/erin", change); r.Status != 200 {
 				t.Fatalf("patch: %d %s", r.Status, r.Body)
 			}
 			e.direct("GET", "/admin/api/sessions?user=erin", "").json(t, &sessions)
-			if len(sessions) != 1 || sessions[0].Status != SessionRevoked || sessions[0].RevokedAt.IsZero() || sessions[0].RevokeReason == "" {
+			if len(sessions) != 1 || sessions[0].Status != admin.SessionRevoked || sessions[0].RevokedAt.IsZero() || sessions[0].RevokeReason == "" {
 				t.Fatalf("sessions after %s: %+v", change, sessions)
 			}
 			if r := e.refresh("app", "app-secret-app-secret", login.str("refresh_token")); r.Status != 400 || r.str("error") != "invalid_grant" {
@@ -354,7 +355,7 @@ func TestAdminAPI_Import(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	body, _ := json.Marshal(AdminImport{Users: []AdminImportUser{
+	body, _ := json.Marshal(admin.Import{Users: []admin.ImportUser{
 		{Username: "Dave", PasswordHash: string(h), Scopes: []string{"read"}},
 		{Username: "alice", PasswordHash: string(h)},
 	}})
@@ -362,7 +363,7 @@ func TestAdminAPI_Import(t *testing.T) {
 	if r.Status != 201 {
 		t.Fatalf("import: %d %s", r.Status, r.Body)
 	}
-	var res AdminImportResult
+	var res admin.ImportResult
 	r.json(t, &res)
 	if strings.Join(res.Created, ",") != "dave" || strings.Join(res.Skipped, ",") != "alice" {
 		t.Errorf("import result %+v", res)
@@ -374,7 +375,7 @@ func TestAdminAPI_Import(t *testing.T) {
 		t.Errorf("the import changed an existing user: %d", r.Status)
 	}
 	// Duplicates within one import are refused as a whole.
-	body, _ = json.Marshal(AdminImport{Users: []AdminImportUser{{Username: "eve", PasswordHash: string(h)}, {Username: "EVE", PasswordHash: string(h)}}})
+	body, _ = json.Marshal(admin.Import{Users: []admin.ImportUser{{Username: "eve", PasswordHash: string(h)}, {Username: "EVE", PasswordHash: string(h)}}})
 	if r := e.direct("POST", "/admin/api/users/import", string(body)); r.Status != 400 {
 		t.Errorf("duplicate in import: %d %s", r.Status, r.Body)
 	}
@@ -410,5 +411,57 @@ func TestAdminAPI_UsernameEscaping(t *testing.T) {
 	}
 	if r := e.direct("GET", "/admin/api/users/"+url.PathEscape("ops/eu@example.com"), ""); r.Status != 200 {
 		t.Errorf("show escaped: %d %s", r.Status, r.Body)
+	}
+}
+
+// TestAdminAPI_RequestIDInAudit: the admin API logs the id the request log
+// gave the request (the one in the X-Request-Id answer), on the public
+// router and on the control socket's handler alike.
+func TestAdminAPI_RequestIDInAudit(t *testing.T) {
+	e := newEnv(t)
+	e.addUser("root", "root-password", func(u *storage.User) { u.Admin = true })
+	tok := e.consoleLogin("root", "root-password", AdminScope).str("access_token")
+	if tok == "" {
+		t.Fatal("console login failed")
+	}
+	tests := []struct {
+		name, user, given string
+		handler           http.Handler
+		bearer            bool
+	}{
+		{"public router, id given", "pub1", "rid-public-1", e.srv.Handler(), true},
+		{"public router, id made", "pub2", "", e.srv.Handler(), true},
+		{"socket handler, id given", "sock1", "rid-socket-1", e.srv.AdminHandler(), false},
+		{"socket handler, id made", "sock2", "", e.srv.AdminHandler(), false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			req := httptest.NewRequest("POST", "/admin/api/users", strings.NewReader(`{"username":"`+tt.user+`","password":"pw-`+tt.user+`"}`))
+			req.Header.Set("Content-Type", "application/json")
+			if tt.bearer {
+				req.Header.Set("Authorization", "Bearer "+tok)
+			}
+			if tt.given != "" {
+				req.Header.Set("X-Request-Id", tt.given)
+			}
+			rec := httptest.NewRecorder()
+			tt.handler.ServeHTTP(rec, req)
+			if rec.Code != http.StatusCreated {
+				t.Fatalf("got %d %s, want 201", rec.Code, rec.Body)
+			}
+			id := rec.Header().Get("X-Request-Id")
+			if id == "" || (tt.given != "" && id != tt.given) {
+				t.Fatalf("X-Request-Id %q, want %q or a made one", id, tt.given)
+			}
+			var line string
+			for _, l := range strings.Split(e.logBuf.String(), "\n") {
+				if strings.Contains(l, `msg="admin change"`) && strings.Contains(l, "username="+tt.user+" ") {
+					line = l
+				}
+			}
+			if !strings.Contains(line, " request_id="+id+" ") {
+				t.Errorf("audit line %q, want request_id=%s", line, id)
+			}
+		})
 	}
 }

@@ -147,9 +147,23 @@ func (s *Server) clientAuthenticated(cl storage.Client, d throttle.Decision, add
 // logClientID is a presented client id as failure logs show it: cut to the
 // longest valid id, so that a 64 KiB id does not make a 64 KiB log line.
 func logClientID(id string) string {
-	const max = 128 // ValidClientID's bound
+	const max = 128 // the bound of a client id (admin's validClientID)
 	if len(id) > max {
 		return id[:max] + "…"
 	}
 	return id
+}
+
+// clientForm reads the form of an introspection or revocation request and
+// authenticates its client (RFC 7662 §2.1, RFC 7009 §2.1).
+func (s *Server) clientForm(r *http.Request) (form, storage.Client, *Error) {
+	f, e := readForm(r)
+	if e != nil {
+		return form{}, storage.Client{}, e
+	}
+	cl, e := s.authenticateClient(r.Context(), r, f)
+	if e != nil {
+		return form{}, storage.Client{}, e
+	}
+	return f, cl, nil
 }

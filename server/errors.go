@@ -1,35 +1,20 @@
 package server
 
 import (
-	"fmt"
 	"net/http"
-	"strconv"
-	"time"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/authd/authd/server/internal/httpapi"
 )
 
 // Error is an OAuth 2.0 error response (RFC 6749 §5.2). Handlers return it;
-// writeError renders it in one place. Cause is for the log only and never
-// reaches the client.
-type Error struct {
-	Code        string
-	Description string
-	Status      int
-	// RetryAfter sets the Retry-After header (429, 503).
-	RetryAfter time.Duration
-	// BasicChallenge adds WWW-Authenticate: Basic realm="authd" (401 when the
-	// client tried Basic authentication).
-	BasicChallenge bool
-	Cause          error
-}
+// writeError renders it in one place (httpapi.Error).
+type Error = httpapi.Error
 
-func (e *Error) Error() string {
-	if e.Cause != nil {
-		return fmt.Sprintf("%s: %s: %v", e.Code, e.Description, e.Cause)
-	}
-	return e.Code + ": " + e.Description
-}
-
-func (e *Error) Unwrap() error { return e.Cause }
+// writeError renders an OAuth error (RFC 6749 §5.2). The cause goes to the
+// log, never to the client.
+func (s *Server) writeError(c *gin.Context, e *Error) { httpapi.WriteError(c, s.log, e) }
 
 func oauthErr(status int, code, desc string) *Error {
 	return &Error{Code: code, Description: desc, Status: status}
@@ -55,15 +40,6 @@ func unauthorizedClient(desc string) *Error {
 	return oauthErr(http.StatusBadRequest, "unauthorized_client", desc)
 }
 
-func serverError(cause error) *Error {
-	// Storage failures: 503 so that clients retry; never a 500 page.
-	return &Error{Code: "temporarily_unavailable", Description: "the server cannot handle the request now; retry later", Status: http.StatusServiceUnavailable, RetryAfter: time.Second, Cause: cause}
-}
-
-func retryAfterSeconds(d time.Duration) string {
-	s := int((d + time.Second - 1) / time.Second)
-	if s < 1 {
-		s = 1
-	}
-	return strconv.Itoa(s)
-}
+// serverError is the 503 answer to a storage or key failure
+// (httpapi.ServerError).
+func serverError(cause error) *Error { return httpapi.ServerError(cause) }

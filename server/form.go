@@ -1,7 +1,6 @@
 package server
 
 import (
-	"errors"
 	"fmt"
 	"io"
 	"mime"
@@ -61,10 +60,6 @@ func readForm(r *http.Request) (form, *Error) {
 	}
 	body, err := io.ReadAll(io.LimitReader(r.Body, maxFormBytes+1))
 	if err != nil {
-		var mbe *http.MaxBytesError
-		if errors.As(err, &mbe) {
-			return form{}, invalidRequest("request body too large")
-		}
 		return form{}, invalidRequest("could not read the request body")
 	}
 	if len(body) > maxFormBytes {

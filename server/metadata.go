@@ -2,9 +2,7 @@ package server
 
 import (
 	"encoding/json"
-	"net"
 	"net/http"
-	"net/netip"
 	"strconv"
 	"strings"
 	"time"
@@ -114,81 +112,7 @@ func etagMatch(header, etag string) bool {
 	return false
 }
 
-func (s *Server) handleHealthz(c *gin.Context) {
-	c.Data(http.StatusOK, "application/json", []byte(`{"status":"ok"}`+"\n"))
-}
-
-// handleReadyz: ready when the database answers and a signing key is
-// active.
-func (s *Server) handleReadyz(c *gin.Context) {
-	if err := s.store.Ping(c.Request.Context()); err != nil {
-		c.Data(http.StatusServiceUnavailable, "application/json", []byte(`{"status":"unavailable","reason":"database"}`+"\n"))
-		return
-	}
-	if !s.keys.Ready() {
-		c.Data(http.StatusServiceUnavailable, "application/json", []byte(`{"status":"unavailable","reason":"no active signing key"}`+"\n"))
-		return
-	}
-	c.Data(http.StatusOK, "application/json", []byte(`{"status":"ready"}`+"\n"))
-}
-
 func cacheControl(maxAge time.Duration) []string {
 	n := strconv.Itoa(int(maxAge / time.Second))
 	return []string{"public, max-age=" + n + ", stale-while-revalidate=" + n}
-}
-
-// clientIP is the address throttling and logs use: the peer's, or, when
-// the peer is a trusted proxy, the nearest untrusted address of
-// X-Forwarded-For.
-func (s *Server) clientIP(r *http.Request) netip.Addr {
-	peer := remoteAddr(r)
-	if len(s.cfg.TrustedProxies) == 0 || !s.trusted(peer) {
-		return peer
-	}
-	// The hops of every X-Forwarded-For header in order, walked from the
-	// nearest (the end of the last header) back to the first untrusted
-	// one, without splitting or allocating: the work is that of the
-	// trusted hops, whatever a client put before them.
-	hops := r.Header.Values("X-Forwarded-For")
-	for i := len(hops) - 1; i >= 0; i-- {
-		h := hops[i]
-		for {
-			j := strings.LastIndexByte(h, ',')
-			a, err := netip.ParseAddr(strings.TrimSpace(h[j+1:]))
-			if err != nil {
-				return peer
-			}
-			a = a.Unmap()
-			if !s.trusted(a) {
-				return a
-			}
-			peer = a
-			if j < 0 {
-				break
-			}
-			h = h[:j]
-		}
-	}
-	return peer
-}
-
-func (s *Server) trusted(a netip.Addr) bool {
-	for _, p := range s.cfg.TrustedProxies {
-		if p.Contains(a) {
-			return true
-		}
-	}
-	return false
-}
-
-func remoteAddr(r *http.Request) netip.Addr {
-	host, _, err := net.SplitHostPort(r.RemoteAddr)
-	if err != nil {
-		host = r.RemoteAddr
-	}
-	a, err := netip.ParseAddr(host)
-	if err != nil {
-		return netip.IPv4Unspecified()
-	}
-	return a.Unmap()
 }

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/authd/authd/server/admin"
 	"github.com/authd/authd/storage"
 )
 
@@ -424,9 +425,9 @@ func TestDeleteClient_InheritsNothing(t *testing.T) {
 			if r.Status != 400 || r.str("error") != "invalid_grant" {
 				t.Fatalf("refresh through the new client: %d %s, want invalid_grant", r.Status, r.Raw)
 			}
-			var sessions []AdminSession
+			var sessions []admin.Session
 			e.direct("GET", "/admin/api/sessions?user=carol", "").json(t, &sessions)
-			if len(sessions) != 1 || sessions[0].Status != SessionRevoked || sessions[0].RevokeReason == "" {
+			if len(sessions) != 1 || sessions[0].Status != admin.SessionRevoked || sessions[0].RevokeReason == "" {
 				t.Errorf("session list: %+v, want the one session revoked with a reason", sessions)
 			}
 			// A new login through the new client works.
@@ -450,13 +451,13 @@ func TestAdminAPI_RevokeUserSessions(t *testing.T) {
 			t.Errorf("refresh after revocation: %d %s", r.Status, r.Raw)
 		}
 	}
-	var sessions []AdminSession
+	var sessions []admin.Session
 	e.direct("GET", "/admin/api/sessions?user=carol", "").json(t, &sessions)
 	if len(sessions) != 2 {
 		t.Fatalf("sessions: %+v, want 2", sessions)
 	}
 	for _, s := range sessions {
-		if s.Status != SessionRevoked || s.RevokeReason != "revoked by admin" || !s.RevokedAt.Equal(e.clock.Now()) {
+		if s.Status != admin.SessionRevoked || s.RevokeReason != "revoked by admin" || !s.RevokedAt.Equal(e.clock.Now()) {
 			t.Errorf("session %s: status %s, reason %q, revoked at %v; want revoked by admin at %v", s.ID, s.Status, s.RevokeReason, s.RevokedAt, e.clock.Now())
 		}
 	}
@@ -467,7 +468,7 @@ func TestAdminAPI_RevokeUserSessions(t *testing.T) {
 	e.direct("GET", "/admin/api/sessions?user=carol", "").json(t, &sessions)
 	active := 0
 	for _, s := range sessions {
-		if s.Status == SessionActive {
+		if s.Status == admin.SessionActive {
 			active++
 		}
 	}

@@ -1,7 +1,8 @@
 // Package server is authd's HTTP face: the token endpoint (RFC 6749), token
 // revocation (RFC 7009), introspection (RFC 7662), server metadata (RFC
-// 8414), the JWKS route, health checks, and the admin API. It is the only
-// package that imports gin.
+// 8414), the JWKS route and health checks; it mounts the admin API of
+// package server/admin. With its subpackages it is the only part of authd
+// that imports gin.
 //
 // A Server is built once with New and is safe for concurrent use. Its
 // Handler serves the public routes and the bearer-protected admin API; its
@@ -24,6 +25,7 @@ import (
 
 	"github.com/gin-gonic/gin"
 
+	"github.com/authd/authd/server/internal/httpapi"
 	"github.com/authd/authd/server/password"
 	"github.com/authd/authd/server/throttle"
 	"github.com/authd/authd/storage"
@@ -195,6 +197,7 @@ func (s *Server) requestLog() gin.HandlerFunc {
 			id = s.requestIDs.next()
 		}
 		c.Writer.Header()["X-Request-Id"] = []string{id}
+		c.Request = c.Request.WithContext(httpapi.WithRequestID(c.Request.Context(), id))
 		c.Next()
 		end := time.Now()
 		route := c.FullPath()
@@ -223,10 +226,9 @@ func (s *Server) requestLog() gin.HandlerFunc {
 	}
 }
 
-// requestID is the id of the request being served: the X-Request-Id the
-// request log middleware set on the response (shared with the admin
-// engine nested under the public router).
-func requestID(c *gin.Context) string { return c.Writer.Header().Get("X-Request-Id") }
+// requestID is the id of the request being served, which the request log
+// middleware put in the request's context.
+func requestID(c *gin.Context) string { return httpapi.RequestID(c.Request.Context()) }
 
 func validRequestID(id string) bool {
 	if id == "" || len(id) > 128 {

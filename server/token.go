@@ -17,15 +17,16 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"github.com/authd/authd/server/account"
+	"github.com/authd/authd/server/internal/httpapi"
 	"github.com/authd/authd/server/password"
 	"github.com/authd/authd/storage"
 )
 
 // Grant types.
 const (
-	GrantPassword          = "password"
-	GrantRefreshToken      = "refresh_token"
-	GrantClientCredentials = "client_credentials"
+	GrantPassword          = httpapi.GrantPassword
+	GrantRefreshToken      = httpapi.GrantRefreshToken
+	GrantClientCredentials = httpapi.GrantClientCredentials
 )
 
 // refreshPrefix marks authd refresh tokens so that secret scanners find
@@ -110,39 +111,13 @@ func (s *Server) handleToken(c *gin.Context) {
 		s.tokenError(c, serverError(err))
 		return
 	}
-	noStore(c)
+	httpapi.NoStore(c)
 	c.Data(http.StatusOK, "application/json", body)
 }
 
 func (s *Server) tokenError(c *gin.Context, e *Error) {
 	s.metrics.tokenErrors.WithLabelValues(e.Code).Inc()
 	s.writeError(c, e)
-}
-
-func noStore(c *gin.Context) {
-	c.Header("Cache-Control", "no-store")
-	c.Header("Pragma", "no-cache")
-}
-
-// writeError renders an OAuth error (RFC 6749 §5.2). The cause goes to the
-// log, never to the client.
-func (s *Server) writeError(c *gin.Context, e *Error) {
-	if e.Status >= 500 {
-		s.log.Error("request failed", "path", c.Request.URL.Path, "request_id", requestID(c), "error", e.Error())
-	}
-	noStore(c)
-	if e.BasicChallenge {
-		c.Header("WWW-Authenticate", `Basic realm="authd"`)
-	}
-	if e.RetryAfter > 0 {
-		c.Header("Retry-After", retryAfterSeconds(e.RetryAfter))
-	}
-	body, _ := json.Marshal(struct {
-		Error       string `json:"error"`
-		Description string `json:"error_description,omitempty"`
-	}{e.Code, e.Description})
-	c.Data(e.Status, "application/json", body)
-	c.Abort()
 }
 
 // passwordGrant implements RFC 6749 §4.3 with the defences of SPEC §2.1:

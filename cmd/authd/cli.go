@@ -158,7 +158,7 @@ func newFlagSet(name string) *flag.FlagSet {
 // given from the environment.
 func parseGlobal(fs *flag.FlagSet, args []string, env func(string) string) error {
 	if err := fs.Parse(args); err != nil {
-		return flagErr(err)
+		return flagErr(fs, args, err)
 	}
 	return applyEnv(fs, env)
 }
@@ -170,7 +170,7 @@ func parseArgs(fs *flag.FlagSet, args []string) ([]string, error) {
 	var pos []string
 	for {
 		if err := fs.Parse(args); err != nil {
-			return nil, flagErr(err)
+			return nil, flagErr(fs, args, err)
 		}
 		rest := fs.Args()
 		if len(rest) == 0 {
@@ -186,16 +186,51 @@ func parseArgs(fs *flag.FlagSet, args []string) ([]string, error) {
 	}
 }
 
-func flagErr(err error) error {
+// flagErr turns an error of fs.Parse(args) into a usage error.
+func flagErr(fs *flag.FlagSet, args []string, err error) error {
 	if errors.Is(err, flag.ErrHelp) {
 		return err
 	}
-	msg := err.Error()
-	if name, ok := strings.CutPrefix(msg, "flag provided but not defined: "); ok {
+	if name, ok := undefinedFlag(fs, args); ok {
 		// Key and session ids are base64url: one in 64 begins with "-".
-		msg = fmt.Sprintf(`unknown flag %s; if %s is an argument, not a flag, put "--" before it`, name, name)
+		return usagef(`unknown flag -%s; if -%s is an argument, not a flag, put "--" before it`, name, name)
 	}
-	return &usageError{msg: msg}
+	return &usageError{msg: err.Error()}
+}
+
+// undefinedFlag returns the name of the flag, not defined in fs, that a
+// failed fs.Parse(args) stopped at. It follows the flag package's rules to
+// find it: one or two dashes, a value after "=" or, for a flag that is not
+// boolean, in the next argument; "--" and the first non-flag end the flags.
+// The flag package has no error type that names the flag.
+func undefinedFlag(fs *flag.FlagSet, args []string) (string, bool) {
+	for i := 0; i < len(args); i++ {
+		s := args[i]
+		if len(s) < 2 || s[0] != '-' || s == "--" {
+			return "", false
+		}
+		name := strings.TrimPrefix(s[1:], "-")
+		if name == "" || name[0] == '-' || name[0] == '=' {
+			return "", false // bad flag syntax
+		}
+		name, _, hasValue := strings.Cut(name, "=")
+		f := fs.Lookup(name)
+		switch {
+		case f == nil && (name == "help" || name == "h"):
+			return "", false
+		case f == nil:
+			return name, true
+		case hasValue || isBoolFlag(f):
+		default:
+			i++ // the flag's value
+		}
+	}
+	return "", false
+}
+
+func isBoolFlag(f *flag.Flag) bool {
+	b, ok := f.Value.(interface{ IsBoolFlag() bool })
+	return ok && b.IsBoolFlag()
 }
 
 // envName is the environment variable of a flag: AUTHD_ and the flag name

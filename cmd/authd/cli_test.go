@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"flag"
 	"net/netip"
 	"path/filepath"
 	"reflect"
@@ -48,7 +49,7 @@ func TestRun_ExitCodes(t *testing.T) {
 		{"backup onto the database", []string{"--db", dbPath, "backup", dbPath}, "", nil, 2, "must not be the database"},
 		{"serve bad key bits", []string{"--db", dbPath, "serve", "--key-bits", "1024"}, "", nil, 2, "--key-bits must be 2048, 3072 or 4096"},
 		{"serve bad log format", []string{"--db", dbPath, "serve", "--log-format", "xml"}, "", nil, 2, "--log-format must be text or json"},
-		{"serve http issuer off loopback", []string{"--db", dbPath, "serve", "--issuer", "http://auth.example.com"}, "", nil, 2, "must use https"},
+		{"serve http issuer off loopback", []string{"--db", dbPath, "serve", "--issuer", "http://auth.example.com"}, "", nil, 2, `--issuer: issuer "http://auth.example.com" must use https`},
 		{"serve tls cert without key", []string{"--db", dbPath, "serve", "--tls-cert", "c.pem"}, "", nil, 2, "--tls-cert and --tls-key must be given together"},
 		{"serve bad proxy", []string{"--db", dbPath, "serve", "--trusted-proxies", "10.0.0.0/8,nope"}, "", nil, 2, `"nope" is not a CIDR`},
 		{"serve bad env", []string{"--db", dbPath, "serve"}, "", map[string]string{"AUTHD_ACCESS_TTL": "soon"}, 2, "AUTHD_ACCESS_TTL"},
@@ -173,5 +174,52 @@ func TestParseArgs_Interspersed(t *testing.T) {
 	}
 	if !reflect.DeepEqual(pos, []string{"alice", "--literal"}) || !reflect.DeepEqual([]string(l), []string{"a", "b", "c"}) || !b {
 		t.Errorf("got pos %q scopes %q admin %v", pos, l, b)
+	}
+}
+
+// TestUndefinedFlag: the flag a failed Parse stopped at is named when the
+// flag set does not define it, and only then, found by the flag package's
+// own rules (values of non-boolean flags skipped, "--" and the first
+// non-flag end the flags), not by reading the error's text.
+func TestUndefinedFlag(t *testing.T) {
+	newFS := func() *flag.FlagSet {
+		fs := newFlagSet("t")
+		fs.String("db", "", "")
+		fs.String("socket", "", "")
+		fs.Bool("json", false, "")
+		fs.Duration("wait", 0, "")
+		return fs
+	}
+	tests := []struct {
+		name string
+		args []string
+		want string // "" when the error is not an undefined flag
+	}{
+		{"double dash", []string{"--nope"}, "nope"},
+		{"single dash", []string{"-nope", "x"}, "nope"},
+		{"with value", []string{"--nope=1"}, "nope"},
+		{"after flags", []string{"--db", "x", "--json", "--bogus"}, "bogus"},
+		{"after a value like a flag", []string{"--db", "-x", "--bogus"}, "bogus"},
+		{"after a value that names a flag", []string{"--db", "--socket", "--bogus"}, "bogus"},
+		{"after a bool with value", []string{"--json=true", "-k"}, "k"},
+		{"key id like a flag", []string{"-4LtY2Vsz_0Kone"}, "4LtY2Vsz_0Kone"},
+		{"bad value", []string{"--wait", "soon"}, ""},
+		{"bad value like a flag", []string{"--wait", "-nope"}, ""},
+		{"bad value with =", []string{"--wait=-nope"}, ""},
+		{"missing value", []string{"--db"}, ""},
+		{"bad syntax", []string{"---x"}, ""},
+		{"bad syntax =", []string{"-=x"}, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			fs := newFS()
+			if err := fs.Parse(tt.args); err == nil {
+				t.Fatalf("Parse(%q) succeeded", tt.args)
+			}
+			got, ok := undefinedFlag(fs, tt.args)
+			if got != tt.want || ok != (tt.want != "") {
+				t.Errorf("undefinedFlag(%q) = %q, %v; want %q", tt.args, got, ok, tt.want)
+			}
+		})
 	}
 }

@@ -7,7 +7,7 @@ import (
 	"net/http"
 	"net/url"
 
-	"github.com/authd/authd/server"
+	"github.com/authd/authd/server/admin"
 )
 
 func clientPath(id string) string { return "/admin/api/clients/" + url.PathEscape(id) }
@@ -50,7 +50,7 @@ func (a *app) client(ctx context.Context, args []string) error {
 			return err
 		}
 		return a.withAPI(ctx, false, func(c *adminClient) error {
-			var cls []server.AdminClient
+			var cls []admin.Client
 			raw, err := c.doJSON(ctx, http.MethodGet, "/admin/api/clients", nil, &cls)
 			if err != nil || asJSON {
 				return a.emit(raw, err, asJSON)
@@ -66,7 +66,7 @@ func (a *app) client(ctx context.Context, args []string) error {
 			return err
 		}
 		return a.withAPI(ctx, false, func(c *adminClient) error {
-			var cl server.AdminClient
+			var cl admin.Client
 			raw, err := c.doJSON(ctx, http.MethodGet, clientPath(pos[0]), nil, &cl)
 			if err != nil || asJSON {
 				return a.emit(raw, err, asJSON)
@@ -84,7 +84,7 @@ func (a *app) client(ctx context.Context, args []string) error {
 		if err := wantArgs(pos, 1, "the client id"); err != nil {
 			return err
 		}
-		req := server.AdminCreateClient{ID: pos[0], Public: public, Grants: grants, Scopes: scopes, Audiences: audiences}
+		req := admin.CreateClient{ID: pos[0], Public: public, Grants: grants, Scopes: scopes, Audiences: audiences}
 		if secretStdin {
 			if public {
 				return usagef("a public client has no secret: drop --secret-stdin or --public")
@@ -99,7 +99,7 @@ func (a *app) client(ctx context.Context, args []string) error {
 			req.Secret = &s
 		}
 		return a.withAPI(ctx, true, func(c *adminClient) error {
-			var cl server.AdminClient
+			var cl admin.Client
 			raw, err := c.doJSON(ctx, http.MethodPost, "/admin/api/clients", req, &cl)
 			if err != nil || asJSON {
 				return a.emit(raw, err, asJSON)
@@ -115,7 +115,7 @@ func (a *app) client(ctx context.Context, args []string) error {
 			return err
 		}
 		// A flag given replaces that list; "--scope ''" empties the scopes.
-		var req server.AdminPatchClient
+		var req admin.PatchClient
 		if given["grant"] {
 			req.Grants = listOf(grants)
 		}
@@ -129,7 +129,7 @@ func (a *app) client(ctx context.Context, args []string) error {
 			return usagef("nothing to change: give --grant, --scope or --audience")
 		}
 		return a.withAPI(ctx, false, func(c *adminClient) error {
-			var cl server.AdminClient
+			var cl admin.Client
 			raw, err := c.doJSON(ctx, http.MethodPatch, clientPath(pos[0]), req, &cl)
 			if err != nil || asJSON {
 				return a.emit(raw, err, asJSON)
@@ -171,7 +171,7 @@ func listOf(l listFlag) *[]string {
 	return &out
 }
 
-func clientType(cl server.AdminClient) string {
+func clientType(cl admin.Client) string {
 	switch {
 	case cl.BuiltIn:
 		return "public (built in)"

@@ -7,7 +7,7 @@ import (
 	"net/url"
 
 	"github.com/authd/authd/keys"
-	"github.com/authd/authd/server"
+	"github.com/authd/authd/server/admin"
 )
 
 // cachingWarning is printed when a command makes a key sign before every
@@ -61,7 +61,7 @@ func (a *app) keys(ctx context.Context, args []string) error {
 			if now && whenSafe {
 				return usagef("--now and --when-safe exclude each other")
 			}
-			raw, err := c.doJSON(ctx, http.MethodPost, "/admin/api/keys/rotate", server.AdminRotate{WhenSafe: whenSafe}, &k)
+			raw, err := c.doJSON(ctx, http.MethodPost, "/admin/api/keys/rotate", admin.Rotate{WhenSafe: whenSafe}, &k)
 			if err == nil && k.EarlyActivation {
 				fmt.Fprintf(a.stderr, "warning: key %s was published too recently for every caching verifier to have it: %s (use --when-safe to wait instead)\n", k.ID, cachingWarning)
 			}

@@ -8,7 +8,7 @@ import (
 	"net/url"
 	"strings"
 
-	"github.com/authd/authd/server"
+	"github.com/authd/authd/server/admin"
 )
 
 func (a *app) session(ctx context.Context, args []string) error {
@@ -47,7 +47,7 @@ func (a *app) session(ctx context.Context, args []string) error {
 			path += "?" + url.Values{"user": {user}}.Encode()
 		}
 		return a.withAPI(ctx, false, func(c *adminClient) error {
-			var ss []server.AdminSession
+			var ss []admin.Session
 			raw, err := c.doJSON(ctx, http.MethodGet, path, nil, &ss)
 			if err != nil || asJSON {
 				return a.emit(raw, err, asJSON)

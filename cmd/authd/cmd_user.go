@@ -13,8 +13,8 @@ import (
 
 	"golang.org/x/term"
 
-	"github.com/authd/authd/server"
 	"github.com/authd/authd/server/account"
+	"github.com/authd/authd/server/admin"
 )
 
 // maxSecretLine bounds a password or secret read from stdin.
@@ -40,8 +40,8 @@ func (a *app) user(ctx context.Context, args []string) error {
 	}
 	sub, args := args[0], args[1:]
 	var (
-		asJSON, fromStdin, admin bool
-		scopes                   listFlag
+		asJSON, fromStdin, isAdmin bool
+		scopes                     listFlag
 	)
 	fs := newFlagSet("user " + sub)
 	fs.BoolVar(&asJSON, "json", false, "print JSON")
@@ -49,7 +49,7 @@ func (a *app) user(ctx context.Context, args []string) error {
 	case "add":
 		fs.BoolVar(&fromStdin, "password-stdin", false, "read the password from stdin")
 		fs.Var(&scopes, "scope", "a scope the user may be granted (repeatable, comma-separated)")
-		fs.BoolVar(&admin, "admin", false, "the user may be granted authd:admin")
+		fs.BoolVar(&isAdmin, "admin", false, "the user may be granted authd:admin")
 	case "passwd":
 		fs.BoolVar(&fromStdin, "password-stdin", false, "read the password from stdin")
 	case "list", "show", "delete", "disable", "enable", "import":
@@ -66,7 +66,7 @@ func (a *app) user(ctx context.Context, args []string) error {
 			return err
 		}
 		return a.withAPI(ctx, false, func(c *adminClient) error {
-			var users []server.AdminUser
+			var users []admin.User
 			raw, err := c.doJSON(ctx, http.MethodGet, "/admin/api/users", nil, &users)
 			if err != nil || asJSON {
 				return a.emit(raw, err, asJSON)
@@ -82,7 +82,7 @@ func (a *app) user(ctx context.Context, args []string) error {
 			return err
 		}
 		return a.withAPI(ctx, false, func(c *adminClient) error {
-			var u server.AdminUser
+			var u admin.User
 			raw, err := c.doJSON(ctx, http.MethodGet, userPath(pos[0]), nil, &u)
 			if err != nil || asJSON {
 				return a.emit(raw, err, asJSON)
@@ -98,9 +98,9 @@ func (a *app) user(ctx context.Context, args []string) error {
 			return err
 		}
 		return a.withAPI(ctx, true, func(c *adminClient) error {
-			var u server.AdminUser
-			raw, err := c.doJSON(ctx, http.MethodPost, "/admin/api/users", server.AdminCreateUser{
-				Username: pos[0], Password: pw, Scopes: scopes, Admin: admin,
+			var u admin.User
+			raw, err := c.doJSON(ctx, http.MethodPost, "/admin/api/users", admin.CreateUser{
+				Username: pos[0], Password: pw, Scopes: scopes, Admin: isAdmin,
 			}, &u)
 			if err != nil || asJSON {
 				return a.emit(raw, err, asJSON)
@@ -116,7 +116,7 @@ func (a *app) user(ctx context.Context, args []string) error {
 		if err != nil {
 			return err
 		}
-		return a.patchUser(ctx, pos[0], server.AdminPatchUser{Password: &pw}, asJSON,
+		return a.patchUser(ctx, pos[0], admin.PatchUser{Password: &pw}, asJSON,
 			"changed the password of %s and revoked all of the user's sessions\n")
 	case "disable", "enable":
 		if err := wantArgs(pos, 1, "the username"); err != nil {
@@ -127,7 +127,7 @@ func (a *app) user(ctx context.Context, args []string) error {
 		if disabled {
 			msg = "disabled user %s and revoked all of the user's sessions\n"
 		}
-		return a.patchUser(ctx, pos[0], server.AdminPatchUser{Disabled: &disabled}, asJSON, msg)
+		return a.patchUser(ctx, pos[0], admin.PatchUser{Disabled: &disabled}, asJSON, msg)
 	case "delete":
 		if err := wantArgs(pos, 1, "the username"); err != nil {
 			return err
@@ -150,9 +150,9 @@ func (a *app) user(ctx context.Context, args []string) error {
 	return nil
 }
 
-func (a *app) patchUser(ctx context.Context, name string, p server.AdminPatchUser, asJSON bool, msg string) error {
+func (a *app) patchUser(ctx context.Context, name string, p admin.PatchUser, asJSON bool, msg string) error {
 	return a.withAPI(ctx, false, func(c *adminClient) error {
-		var u server.AdminUser
+		var u admin.User
 		raw, err := c.doJSON(ctx, http.MethodPatch, userPath(name), p, &u)
 		if err != nil || asJSON {
 			return a.emit(raw, err, asJSON)
@@ -173,7 +173,7 @@ func (a *app) emit(raw []byte, err error, asJSON bool) error {
 	return nil
 }
 
-func printUser(w io.Writer, u server.AdminUser) error {
+func printUser(w io.Writer, u admin.User) error {
 	return fields(w,
 		"username", u.Username,
 		"id", u.ID,
@@ -210,14 +210,14 @@ func (a *app) importUsers(ctx context.Context, file string, asJSON bool) error {
 		}
 		return fmt.Errorf("read %s: %w", name, err)
 	}
-	req := server.AdminImport{Users: make([]server.AdminImportUser, 0, len(users))}
+	req := admin.Import{Users: make([]admin.ImportUser, 0, len(users))}
 	for _, u := range users {
-		req.Users = append(req.Users, server.AdminImportUser{
+		req.Users = append(req.Users, admin.ImportUser{
 			Username: u.Username, PasswordHash: u.Hash, Scopes: u.Scopes, Admin: u.Admin, Disabled: u.Disabled,
 		})
 	}
 	return a.withAPI(ctx, true, func(c *adminClient) error {
-		var res server.AdminImportResult
+		var res admin.ImportResult
 		raw, err := c.doJSON(ctx, http.MethodPost, "/admin/api/users/import", req, &res)
 		if err != nil || asJSON {
 			return a.emit(raw, err, asJSON)

@@ -28,6 +28,7 @@ import (
 	"github.com/authd/authd/config"
 	"github.com/authd/authd/keys"
 	"github.com/authd/authd/server"
+	"github.com/authd/authd/server/admin"
 	"github.com/authd/authd/server/logline"
 	"github.com/authd/authd/storage/bolt"
 )
@@ -439,11 +440,11 @@ func (a *app) devSetup(ctx context.Context, srv *server.Server, logger *slog.Log
 	logger.Warn("development mode (--dev): do not use it in production")
 	c := inProcessClient(srv.AdminHandler())
 	defer c.close()
-	var users []server.AdminUser
+	var users []admin.User
 	if _, err := c.doJSON(ctx, http.MethodGet, "/admin/api/users", nil, &users); err != nil {
 		return err
 	}
-	var clients []server.AdminClient
+	var clients []admin.Client
 	if _, err := c.doJSON(ctx, http.MethodGet, "/admin/api/clients", nil, &clients); err != nil {
 		return err
 	}
@@ -455,8 +456,8 @@ func (a *app) devSetup(ctx context.Context, srv *server.Server, logger *slog.Log
 		logger.Info("development mode: the database is not empty, so no demo client or user was created")
 		return nil
 	}
-	var cl server.AdminClient
-	if _, err := c.doJSON(ctx, http.MethodPost, "/admin/api/clients", server.AdminCreateClient{
+	var cl admin.Client
+	if _, err := c.doJSON(ctx, http.MethodPost, "/admin/api/clients", admin.CreateClient{
 		ID:     devClientID,
 		Grants: []string{server.GrantPassword, server.GrantRefreshToken, server.GrantClientCredentials},
 		Scopes: []string{"read", "write"},
@@ -466,7 +467,7 @@ func (a *app) devSetup(ctx context.Context, srv *server.Server, logger *slog.Log
 	var b [18]byte
 	rand.Read(b[:])
 	pw := base64.RawURLEncoding.EncodeToString(b[:])
-	if _, err := c.doJSON(ctx, http.MethodPost, "/admin/api/users", server.AdminCreateUser{
+	if _, err := c.doJSON(ctx, http.MethodPost, "/admin/api/users", admin.CreateUser{
 		Username: devUsername, Password: pw,
 	}, nil); err != nil {
 		return fmt.Errorf("create the demo user: %w", err)

@@ -1,4 +1,4 @@
-package server
+package admin
 
 import (
 	"errors"
@@ -11,24 +11,26 @@ import (
 
 	"github.com/gin-gonic/gin"
 
+	"github.com/authd/authd/server/internal/httpapi"
+	"github.com/authd/authd/server/internal/scopes"
 	"github.com/authd/authd/server/password"
 	"github.com/authd/authd/storage"
 )
 
-// adminGrants are the grant types a client may be registered for.
-var adminGrants = []string{GrantPassword, GrantRefreshToken, GrantClientCredentials}
+// grants are the grant types a client may be registered for.
+var knownGrants = []string{httpapi.GrantPassword, httpapi.GrantRefreshToken, httpapi.GrantClientCredentials}
 
 // Bounds of a client secret given by the operator instead of generated.
 // Short secrets are accepted but hashed with argon2id (password.HashSecret),
 // since they may be guessable; generated ones have 256 bits.
 const (
-	adminMinSecretLen = 1
-	adminMaxSecretLen = 512
+	minSecretLen = 1
+	maxSecretLen = 512
 )
 
-// AdminClient is a client as the admin API shows it: no secret hash. Secret
+// Client is a client as the admin API shows it: no secret hash. Secret
 // is set only in the answer to the creation that generated it.
-type AdminClient struct {
+type Client struct {
 	ID        string    `json:"id"`
 	Public    bool      `json:"public"`
 	Grants    []string  `json:"grants"`
@@ -39,22 +41,22 @@ type AdminClient struct {
 	Secret    string    `json:"secret,omitempty"`
 }
 
-func adminClientView(cl storage.Client) AdminClient {
-	return AdminClient{
+func clientView(cl storage.Client) Client {
+	return Client{
 		ID:        cl.ID,
 		Public:    cl.Public,
-		Grants:    adminList(cl.Grants),
-		Scopes:    adminList(cl.Scopes),
-		Audiences: adminList(cl.Audiences),
+		Grants:    orEmpty(cl.Grants),
+		Scopes:    orEmpty(cl.Scopes),
+		Audiences: orEmpty(cl.Audiences),
 		BuiltIn:   cl.BuiltIn,
 		CreatedAt: cl.CreatedAt.UTC(),
 	}
 }
 
-// ValidClientID reports whether id is a valid client id: 1 to 128 URL
+// validClientID reports whether id is a valid client id: 1 to 128 URL
 // unreserved characters (RFC 3986 §2.3), so that it needs no escaping in
 // URLs or in HTTP Basic credentials.
-func ValidClientID(id string) bool {
+func validClientID(id string) bool {
 	if id == "" || len(id) > 128 {
 		return false
 	}
@@ -67,9 +69,9 @@ func ValidClientID(id string) bool {
 	return true
 }
 
-// adminValidAudience accepts a StringOrURI (RFC 7519 §2) without spaces or
+// validAudience accepts a StringOrURI (RFC 7519 §2) without spaces or
 // control characters.
-func adminValidAudience(a string) bool {
+func validAudience(a string) bool {
 	if a == "" || len(a) > 512 {
 		return false
 	}
@@ -81,9 +83,9 @@ func adminValidAudience(a string) bool {
 	return true
 }
 
-// AdminCreateClient is the body of POST /admin/api/clients. Secret is
+// CreateClient is the body of POST /admin/api/clients. Secret is
 // optional: without it a confidential client gets a generated secret.
-type AdminCreateClient struct {
+type CreateClient struct {
 	ID        string   `json:"id"`
 	Public    bool     `json:"public"`
 	Grants    []string `json:"grants"`
@@ -92,53 +94,53 @@ type AdminCreateClient struct {
 	Secret    *string  `json:"secret,omitempty"`
 }
 
-func (s *Server) adminListClients(c *gin.Context) *Error {
-	cls, err := s.store.ListClients(c.Request.Context())
+func (h *handler) listClients(c *gin.Context) *Error {
+	cls, err := h.store.ListClients(c.Request.Context())
 	if err != nil {
-		return serverError(err)
+		return httpapi.ServerError(err)
 	}
-	out := make([]AdminClient, 0, len(cls))
+	out := make([]Client, 0, len(cls))
 	for _, cl := range cls {
-		out = append(out, adminClientView(cl))
+		out = append(out, clientView(cl))
 	}
-	slices.SortFunc(out, func(a, b AdminClient) int { return strings.Compare(a.ID, b.ID) })
+	slices.SortFunc(out, func(a, b Client) int { return strings.Compare(a.ID, b.ID) })
 	c.JSON(http.StatusOK, out)
 	return nil
 }
 
-func (s *Server) adminGetClient(c *gin.Context) *Error {
+func (h *handler) getClient(c *gin.Context) *Error {
 	id := c.Param("id")
-	cl, err := s.store.GetClient(c.Request.Context(), id)
+	cl, err := h.store.GetClient(c.Request.Context(), id)
 	if err != nil {
-		return adminStoreErr(err, "client "+strconv.Quote(id))
+		return storeErr(err, "client "+strconv.Quote(id))
 	}
-	c.JSON(http.StatusOK, adminClientView(cl))
+	c.JSON(http.StatusOK, clientView(cl))
 	return nil
 }
 
-func (s *Server) adminCreateClient(c *gin.Context) *Error {
-	var req AdminCreateClient
-	if e := adminDecode(c, maxAdminBody, false, &req); e != nil {
+func (h *handler) createClient(c *gin.Context) *Error {
+	var req CreateClient
+	if e := decode(c, MaxBody, false, &req); e != nil {
 		return e
 	}
-	if !ValidClientID(req.ID) {
-		return adminBadRequest("client id %q is not valid: use 1 to 128 letters, digits and - . _ ~", req.ID)
+	if !validClientID(req.ID) {
+		return badRequest("client id %q is not valid: use 1 to 128 letters, digits and - . _ ~", req.ID)
 	}
-	grants, e := adminCleanList("grants", req.Grants, func(g string) bool { return slices.Contains(adminGrants, g) })
+	grants, e := cleanList("grants", req.Grants, func(g string) bool { return slices.Contains(knownGrants, g) })
 	if e != nil {
-		return adminBadRequest("%s (known grants: %s)", e.Description, strings.Join(adminGrants, ", "))
+		return badRequest("%s (known grants: %s)", e.Description, strings.Join(knownGrants, ", "))
 	}
 	if len(grants) == 0 {
-		grants = []string{GrantPassword, GrantRefreshToken}
+		grants = []string{httpapi.GrantPassword, httpapi.GrantRefreshToken}
 	}
-	if req.Public && slices.Contains(grants, GrantClientCredentials) {
-		return adminBadRequest("a public client cannot use the client_credentials grant")
+	if req.Public && slices.Contains(grants, httpapi.GrantClientCredentials) {
+		return badRequest("a public client cannot use the client_credentials grant")
 	}
-	scopes, e := adminClientScopes(req.Scopes)
+	scopes, e := clientScopes(req.Scopes)
 	if e != nil {
 		return e
 	}
-	auds, e := adminCleanList("audiences", req.Audiences, adminValidAudience)
+	auds, e := cleanList("audiences", req.Audiences, validAudience)
 	if e != nil {
 		return e
 	}
@@ -146,12 +148,12 @@ func (s *Server) adminCreateClient(c *gin.Context) *Error {
 	generated := false
 	switch {
 	case req.Public && req.Secret != nil:
-		return adminBadRequest("a public client has no secret")
+		return badRequest("a public client has no secret")
 	case req.Public:
 	case req.Secret != nil:
 		secret = *req.Secret
-		if len(secret) < adminMinSecretLen || len(secret) > adminMaxSecretLen {
-			return adminBadRequest("the client secret must have %d to %d characters", adminMinSecretLen, adminMaxSecretLen)
+		if len(secret) < minSecretLen || len(secret) > maxSecretLen {
+			return badRequest("the client secret must have %d to %d characters", minSecretLen, maxSecretLen)
 		}
 	default:
 		secret = password.GenerateSecret()
@@ -163,19 +165,19 @@ func (s *Server) adminCreateClient(c *gin.Context) *Error {
 		Grants:    grants,
 		Scopes:    scopes,
 		Audiences: auds,
-		CreatedAt: s.now().UTC(),
+		CreatedAt: h.now().UTC(),
 	}
 	if !req.Public {
 		cl.SecretHash = password.HashSecret(secret)
 	}
-	if err := s.store.CreateClient(c.Request.Context(), cl); err != nil {
-		return adminStoreErr(err, "client "+strconv.Quote(req.ID))
+	if err := h.store.CreateClient(c.Request.Context(), cl); err != nil {
+		return storeErr(err, "client "+strconv.Quote(req.ID))
 	}
-	s.forgetClient(cl.ID)
-	s.adminAudit(c, "client.create", slog.String("client_id", cl.ID), slog.Bool("public", cl.Public),
+	h.clients.ForgetClient(cl.ID)
+	h.audit(c, "client.create", slog.String("client_id", cl.ID), slog.Bool("public", cl.Public),
 		slog.Any("grants", grants), slog.Any("scopes", scopes), slog.Any("audiences", auds),
 		slog.Bool("secret_generated", generated))
-	v := adminClientView(cl)
+	v := clientView(cl)
 	if generated {
 		v.Secret = secret
 	}
@@ -183,31 +185,31 @@ func (s *Server) adminCreateClient(c *gin.Context) *Error {
 	return nil
 }
 
-// adminClientScopes validates the scopes of a client. authd:admin is
+// clientScopes validates the scopes of a client. authd:admin is
 // granted only through the built-in console (SPEC 2.1), so registering
 // another client with it is refused rather than silently inert.
-func adminClientScopes(in []string) ([]string, *Error) {
-	scopes, e := adminCleanList("scopes", in, validScopeToken)
+func clientScopes(in []string) ([]string, *Error) {
+	scopes, e := cleanList("scopes", in, scopes.Valid)
 	if e != nil {
 		return nil, e
 	}
-	if slices.Contains(scopes, AdminScope) {
-		return nil, adminBadRequest("scope %s is granted only through the built-in client %s", AdminScope, ConsoleClientID)
+	if slices.Contains(scopes, httpapi.AdminScope) {
+		return nil, badRequest("scope %s is granted only through the built-in client %s", httpapi.AdminScope, httpapi.ConsoleClientID)
 	}
 	return scopes, nil
 }
 
-// AdminPatchClient is the body of PATCH /admin/api/clients/{id}. Nil fields
+// PatchClient is the body of PATCH /admin/api/clients/{id}. Nil fields
 // are left unchanged; a given list replaces the client's. Whether a client
 // is public, and its secret, do not change: a client that needs another
 // kind is a new client.
-type AdminPatchClient struct {
+type PatchClient struct {
 	Grants    *[]string `json:"grants,omitempty"`
 	Scopes    *[]string `json:"scopes,omitempty"`
 	Audiences *[]string `json:"audiences,omitempty"`
 }
 
-// adminPatchClient changes a client's grants, scopes or audiences, with the
+// patchClient changes a client's grants, scopes or audiences, with the
 // checks of creation. It takes effect at the client's next request (the
 // cache entry is dropped) and, for refresh tokens already issued, at their
 // next refresh (SPEC 2.1); sessions are not ended, so an operator can narrow
@@ -217,47 +219,47 @@ type AdminPatchClient struct {
 // registration is what the console and the admin API's token check rely
 // on (SPEC 2.5), and every change would either break the console (no
 // authd:admin, no grant it signs in with) or widen it beyond the admin API.
-func (s *Server) adminPatchClient(c *gin.Context) *Error {
+func (h *handler) patchClient(c *gin.Context) *Error {
 	id := c.Param("id")
-	var req AdminPatchClient
-	if e := adminDecode(c, maxAdminBody, false, &req); e != nil {
+	var req PatchClient
+	if e := decode(c, MaxBody, false, &req); e != nil {
 		return e
 	}
 	if req.Grants == nil && req.Scopes == nil && req.Audiences == nil {
-		return adminBadRequest("nothing to change: give grants, scopes or audiences")
+		return badRequest("nothing to change: give grants, scopes or audiences")
 	}
-	errBuiltIn := adminConflict("client %q is built in and cannot be changed", id)
-	if id == ConsoleClientID {
+	errBuiltIn := conflict("client %q is built in and cannot be changed", id)
+	if id == httpapi.ConsoleClientID {
 		return errBuiltIn
 	}
 	var grants, scopes, auds []string
 	var e *Error
 	if req.Grants != nil {
-		grants, e = adminCleanList("grants", *req.Grants, func(g string) bool { return slices.Contains(adminGrants, g) })
+		grants, e = cleanList("grants", *req.Grants, func(g string) bool { return slices.Contains(knownGrants, g) })
 		if e != nil {
-			return adminBadRequest("%s (known grants: %s)", e.Description, strings.Join(adminGrants, ", "))
+			return badRequest("%s (known grants: %s)", e.Description, strings.Join(knownGrants, ", "))
 		}
 		if len(grants) == 0 {
-			return adminBadRequest("a client needs at least one grant; delete it to stop it altogether")
+			return badRequest("a client needs at least one grant; delete it to stop it altogether")
 		}
 	}
 	if req.Scopes != nil {
-		if scopes, e = adminClientScopes(*req.Scopes); e != nil {
+		if scopes, e = clientScopes(*req.Scopes); e != nil {
 			return e
 		}
 	}
 	if req.Audiences != nil {
-		if auds, e = adminCleanList("audiences", *req.Audiences, adminValidAudience); e != nil {
+		if auds, e = cleanList("audiences", *req.Audiences, validAudience); e != nil {
 			return e
 		}
 	}
-	errPublicCC := adminBadRequest("a public client cannot use the client_credentials grant")
-	cl, err := s.store.UpdateClient(c.Request.Context(), id, func(cl storage.Client) (storage.Client, error) {
-		if cl.BuiltIn || cl.ID == ConsoleClientID {
+	errPublicCC := badRequest("a public client cannot use the client_credentials grant")
+	cl, err := h.store.UpdateClient(c.Request.Context(), id, func(cl storage.Client) (storage.Client, error) {
+		if cl.BuiltIn || cl.ID == httpapi.ConsoleClientID {
 			return cl, errBuiltIn
 		}
 		if req.Grants != nil {
-			if cl.Public && slices.Contains(grants, GrantClientCredentials) {
+			if cl.Public && slices.Contains(grants, httpapi.GrantClientCredentials) {
 				return cl, errPublicCC
 			}
 			cl.Grants = grants
@@ -270,13 +272,13 @@ func (s *Server) adminPatchClient(c *gin.Context) *Error {
 		}
 		return cl, nil
 	})
-	s.forgetClient(id)
+	h.clients.ForgetClient(id)
 	var ae *Error
 	if errors.As(err, &ae) {
 		return ae
 	}
 	if err != nil {
-		return adminStoreErr(err, "client "+strconv.Quote(id))
+		return storeErr(err, "client "+strconv.Quote(id))
 	}
 	attrs := []slog.Attr{slog.String("client_id", id)}
 	if req.Grants != nil {
@@ -288,28 +290,28 @@ func (s *Server) adminPatchClient(c *gin.Context) *Error {
 	if req.Audiences != nil {
 		attrs = append(attrs, slog.Any("audiences", auds))
 	}
-	s.adminAudit(c, "client.update", attrs...)
-	c.JSON(http.StatusOK, adminClientView(cl))
+	h.audit(c, "client.update", attrs...)
+	c.JSON(http.StatusOK, clientView(cl))
 	return nil
 }
 
-func (s *Server) adminDeleteClient(c *gin.Context) *Error {
+func (h *handler) deleteClient(c *gin.Context) *Error {
 	id := c.Param("id")
 	ctx := c.Request.Context()
-	cl, err := s.store.GetClient(ctx, id)
+	cl, err := h.store.GetClient(ctx, id)
 	if err != nil {
-		return adminStoreErr(err, "client "+strconv.Quote(id))
+		return storeErr(err, "client "+strconv.Quote(id))
 	}
 	if cl.BuiltIn {
-		return adminConflict("client %q is built in and cannot be deleted", id)
+		return conflict("client %q is built in and cannot be deleted", id)
 	}
-	if err := s.store.DeleteClient(ctx, id); err != nil {
-		return adminStoreErr(err, "client "+strconv.Quote(id))
+	if err := h.store.DeleteClient(ctx, id); err != nil {
+		return storeErr(err, "client "+strconv.Quote(id))
 	}
-	s.forgetClient(id)
+	h.clients.ForgetClient(id)
 	// That one write ended the client's sessions and access tokens: they
 	// recorded its instance (storage.Family.State, storage.Client.Issued).
-	s.adminAudit(c, "client.delete", slog.String("client_id", id))
+	h.audit(c, "client.delete", slog.String("client_id", id))
 	c.Status(http.StatusNoContent)
 	return nil
 }

@@ -1,4 +1,4 @@
-package server
+package admin
 
 import (
 	"errors"
@@ -12,20 +12,21 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"github.com/authd/authd/server/account"
+	"github.com/authd/authd/server/internal/httpapi"
 	"github.com/authd/authd/server/internal/scopes"
 	"github.com/authd/authd/server/password"
 	"github.com/authd/authd/storage"
 )
 
-// adminMaxPasswordLen bounds passwords set through the admin API, as the
+// maxPasswordLen bounds passwords set through the admin API, as the
 // password grant bounds those it checks. There is no minimum beyond one
 // character: password policy is the operator's (throttling and argon2id
 // defend against online guessing either way).
-const adminMaxPasswordLen = password.MaxPasswordLen
+const maxPasswordLen = password.MaxPasswordLen
 
-// AdminUser is a user as the admin API shows it: no password hash. Scopes
+// User is a user as the admin API shows it: no password hash. Scopes
 // empty means any scope except authd:admin; Admin adds authd:admin.
-type AdminUser struct {
+type User struct {
 	ID        string    `json:"id"`
 	Username  string    `json:"username"`
 	Scopes    []string  `json:"scopes"`
@@ -35,11 +36,11 @@ type AdminUser struct {
 	UpdatedAt time.Time `json:"updated_at"`
 }
 
-func adminUserView(u storage.User) AdminUser {
-	return AdminUser{
+func userView(u storage.User) User {
+	return User{
 		ID:        u.ID,
 		Username:  u.Username,
-		Scopes:    adminList(u.Scopes),
+		Scopes:    orEmpty(u.Scopes),
 		Admin:     u.Admin,
 		Disabled:  u.Disabled,
 		CreatedAt: u.CreatedAt.UTC(),
@@ -47,118 +48,118 @@ func adminUserView(u storage.User) AdminUser {
 	}
 }
 
-func adminUsernameParam(c *gin.Context) (string, *Error) {
+func usernameParam(c *gin.Context) (string, *Error) {
 	name, err := account.NormalizeUsername(c.Param("username"))
 	if err != nil {
 		// No valid name can exist, so the user is unknown.
-		return "", adminNotFound("user %q not found", c.Param("username"))
+		return "", notFound("user %q not found", c.Param("username"))
 	}
 	return name, nil
 }
 
-// adminUserScopes applies account.Scopes, with the admin API's messages.
-func adminUserScopes(in []string) ([]string, *Error) {
+// userScopes applies account.Scopes, with the admin API's messages.
+func userScopes(in []string) ([]string, *Error) {
 	out, err := account.Scopes(in)
 	var ve *scopes.ValueError
 	switch {
 	case err == nil:
 		return out, nil
 	case errors.Is(err, scopes.ErrTooMany):
-		return nil, adminBadRequest("scopes: at most %d values", adminMaxList)
+		return nil, badRequest("scopes: at most %d values", maxList)
 	case errors.As(err, &ve):
-		return nil, adminBadRequest("scopes: %q is not valid", ve.Value)
+		return nil, badRequest("scopes: %q is not valid", ve.Value)
 	default: // account.ErrAdminScope
-		return nil, adminBadRequest("scope %s is granted with admin, not in scopes", AdminScope)
+		return nil, badRequest("scope %s is granted with admin, not in scopes", httpapi.AdminScope)
 	}
 }
 
-func adminCheckPassword(pw string) *Error {
+func checkPassword(pw string) *Error {
 	switch {
 	case pw == "":
-		return adminBadRequest("the password must not be empty")
-	case len(pw) > adminMaxPasswordLen:
-		return adminBadRequest("the password must have at most %d bytes", adminMaxPasswordLen)
+		return badRequest("the password must not be empty")
+	case len(pw) > maxPasswordLen:
+		return badRequest("the password must have at most %d bytes", maxPasswordLen)
 	}
 	return nil
 }
 
 // hashPassword hashes pw with the server's hasher, mapping its errors.
-func (s *Server) adminHashPassword(c *gin.Context, pw string) (string, *Error) {
-	h, err := s.hasher.Hash(c.Request.Context(), pw)
+func (h *handler) hashPassword(c *gin.Context, pw string) (string, *Error) {
+	hash, err := h.hasher.Hash(c.Request.Context(), pw)
 	switch {
 	case errors.Is(err, password.ErrTooLong):
-		return "", adminBadRequest("the password is too long")
+		return "", badRequest("the password is too long")
 	case err != nil:
-		return "", serverError(err)
+		return "", httpapi.ServerError(err)
 	}
-	return h, nil
+	return hash, nil
 }
 
-func (s *Server) adminListUsers(c *gin.Context) *Error {
-	users, err := s.store.ListUsers(c.Request.Context())
+func (h *handler) listUsers(c *gin.Context) *Error {
+	users, err := h.store.ListUsers(c.Request.Context())
 	if err != nil {
-		return serverError(err)
+		return httpapi.ServerError(err)
 	}
-	out := make([]AdminUser, 0, len(users))
+	out := make([]User, 0, len(users))
 	for _, u := range users {
-		out = append(out, adminUserView(u))
+		out = append(out, userView(u))
 	}
-	slices.SortFunc(out, func(a, b AdminUser) int { return strings.Compare(a.Username, b.Username) })
+	slices.SortFunc(out, func(a, b User) int { return strings.Compare(a.Username, b.Username) })
 	c.JSON(http.StatusOK, out)
 	return nil
 }
 
-func (s *Server) adminGetUser(c *gin.Context) *Error {
-	name, e := adminUsernameParam(c)
+func (h *handler) getUser(c *gin.Context) *Error {
+	name, e := usernameParam(c)
 	if e != nil {
 		return e
 	}
-	u, err := s.store.GetUser(c.Request.Context(), name)
+	u, err := h.store.GetUser(c.Request.Context(), name)
 	if err != nil {
-		return adminStoreErr(err, "user "+strconv.Quote(name))
+		return storeErr(err, "user "+strconv.Quote(name))
 	}
-	c.JSON(http.StatusOK, adminUserView(u))
+	c.JSON(http.StatusOK, userView(u))
 	return nil
 }
 
-// AdminCreateUser is the body of POST /admin/api/users.
-type AdminCreateUser struct {
+// CreateUser is the body of POST /admin/api/users.
+type CreateUser struct {
 	Username string   `json:"username"`
 	Password string   `json:"password"`
 	Scopes   []string `json:"scopes"`
 	Admin    bool     `json:"admin"`
 }
 
-func (s *Server) adminCreateUser(c *gin.Context) *Error {
-	var req AdminCreateUser
-	if e := adminDecode(c, maxAdminBody, false, &req); e != nil {
+func (h *handler) createUser(c *gin.Context) *Error {
+	var req CreateUser
+	if e := decode(c, MaxBody, false, &req); e != nil {
 		return e
 	}
 	name, err := account.NormalizeUsername(req.Username)
 	if err != nil {
-		return adminBadRequest("%s", err.Error())
+		return badRequest("%s", err.Error())
 	}
-	if e := adminCheckPassword(req.Password); e != nil {
+	if e := checkPassword(req.Password); e != nil {
 		return e
 	}
-	scopes, e := adminUserScopes(req.Scopes)
+	scopes, e := userScopes(req.Scopes)
 	if e != nil {
 		return e
 	}
 	ctx := c.Request.Context()
 	// Refuse a duplicate before spending a password hash on it.
-	if _, err := s.store.GetUser(ctx, name); err == nil {
-		return adminConflict("user %q already exists", name)
+	if _, err := h.store.GetUser(ctx, name); err == nil {
+		return conflict("user %q already exists", name)
 	} else if !errors.Is(err, storage.ErrNotFound) {
-		return serverError(err)
+		return httpapi.ServerError(err)
 	}
-	hash, e := s.adminHashPassword(c, req.Password)
+	hash, e := h.hashPassword(c, req.Password)
 	if e != nil {
 		return e
 	}
-	now := s.now().UTC()
+	now := h.now().UTC()
 	u := storage.User{
-		ID:           adminNewID(),
+		ID:           newUserID(),
 		Username:     name,
 		PasswordHash: hash,
 		Scopes:       scopes,
@@ -166,18 +167,18 @@ func (s *Server) adminCreateUser(c *gin.Context) *Error {
 		CreatedAt:    now,
 		UpdatedAt:    now,
 	}
-	if err := s.store.CreateUser(ctx, u); err != nil {
-		return adminStoreErr(err, "user "+strconv.Quote(name))
+	if err := h.store.CreateUser(ctx, u); err != nil {
+		return storeErr(err, "user "+strconv.Quote(name))
 	}
-	s.adminAudit(c, "user.create", slog.String("username", name), slog.String("user_id", u.ID),
+	h.audit(c, "user.create", slog.String("username", name), slog.String("user_id", u.ID),
 		slog.Any("scopes", scopes), slog.Bool("admin", req.Admin))
-	c.JSON(http.StatusCreated, adminUserView(u))
+	c.JSON(http.StatusCreated, userView(u))
 	return nil
 }
 
-// AdminPatchUser is the body of PATCH /admin/api/users/{username}. Nil
+// PatchUser is the body of PATCH /admin/api/users/{username}. Nil
 // fields are left unchanged.
-type AdminPatchUser struct {
+type PatchUser struct {
 	Password *string   `json:"password,omitempty"`
 	Disabled *bool     `json:"disabled,omitempty"`
 	Scopes   *[]string `json:"scopes,omitempty"`
@@ -186,41 +187,41 @@ type AdminPatchUser struct {
 	Admin *bool `json:"admin,omitempty"`
 }
 
-func (s *Server) adminPatchUser(c *gin.Context) *Error {
-	name, e := adminUsernameParam(c)
+func (h *handler) patchUser(c *gin.Context) *Error {
+	name, e := usernameParam(c)
 	if e != nil {
 		return e
 	}
-	var req AdminPatchUser
-	if e := adminDecode(c, maxAdminBody, false, &req); e != nil {
+	var req PatchUser
+	if e := decode(c, MaxBody, false, &req); e != nil {
 		return e
 	}
 	if req.Password == nil && req.Disabled == nil && req.Scopes == nil && req.Admin == nil {
-		return adminBadRequest("nothing to change: give password, disabled, scopes or admin")
+		return badRequest("nothing to change: give password, disabled, scopes or admin")
 	}
 	var scopes []string
 	if req.Scopes != nil {
-		if scopes, e = adminUserScopes(*req.Scopes); e != nil {
+		if scopes, e = userScopes(*req.Scopes); e != nil {
 			return e
 		}
 	}
 	ctx := c.Request.Context()
-	if _, err := s.store.GetUser(ctx, name); err != nil {
-		return adminStoreErr(err, "user "+strconv.Quote(name))
+	if _, err := h.store.GetUser(ctx, name); err != nil {
+		return storeErr(err, "user "+strconv.Quote(name))
 	}
 	var hash string
 	if req.Password != nil {
-		if e := adminCheckPassword(*req.Password); e != nil {
+		if e := checkPassword(*req.Password); e != nil {
 			return e
 		}
-		if hash, e = s.adminHashPassword(c, *req.Password); e != nil {
+		if hash, e = h.hashPassword(c, *req.Password); e != nil {
 			return e
 		}
 	}
-	now := s.now().UTC()
+	now := h.now().UTC()
 	// reason is set by the run of fn whose result is committed (the last).
 	var reason string
-	u, err := s.store.UpdateUser(ctx, name, func(u storage.User) (storage.User, error) {
+	u, err := h.store.UpdateUser(ctx, name, func(u storage.User) (storage.User, error) {
 		reason = ""
 		if req.Password != nil {
 			u.PasswordHash = hash
@@ -247,7 +248,7 @@ func (s *Server) adminPatchUser(c *gin.Context) *Error {
 		return u, nil
 	})
 	if err != nil {
-		return adminStoreErr(err, "user "+strconv.Quote(name))
+		return storeErr(err, "user "+strconv.Quote(name))
 	}
 	attrs := []slog.Attr{slog.String("username", name), slog.String("user_id", u.ID),
 		slog.Bool("password_changed", req.Password != nil)}
@@ -263,33 +264,33 @@ func (s *Server) adminPatchUser(c *gin.Context) *Error {
 	if reason != "" {
 		attrs = append(attrs, slog.String("sessions_ended", reason))
 	}
-	s.adminAudit(c, "user.update", attrs...)
-	c.JSON(http.StatusOK, adminUserView(u))
+	h.audit(c, "user.update", attrs...)
+	c.JSON(http.StatusOK, userView(u))
 	return nil
 }
 
-func (s *Server) adminDeleteUser(c *gin.Context) *Error {
-	name, e := adminUsernameParam(c)
+func (h *handler) deleteUser(c *gin.Context) *Error {
+	name, e := usernameParam(c)
 	if e != nil {
 		return e
 	}
 	ctx := c.Request.Context()
-	u, err := s.store.GetUser(ctx, name)
+	u, err := h.store.GetUser(ctx, name)
 	if err != nil {
-		return adminStoreErr(err, "user "+strconv.Quote(name))
+		return storeErr(err, "user "+strconv.Quote(name))
 	}
-	if err := s.store.DeleteUser(ctx, name, s.now().UTC()); err != nil {
-		return adminStoreErr(err, "user "+strconv.Quote(name))
+	if err := h.store.DeleteUser(ctx, name, h.now().UTC()); err != nil {
+		return storeErr(err, "user "+strconv.Quote(name))
 	}
-	s.adminAudit(c, "user.delete", slog.String("username", name), slog.String("user_id", u.ID))
+	h.audit(c, "user.delete", slog.String("username", name), slog.String("user_id", u.ID))
 	c.Status(http.StatusNoContent)
 	return nil
 }
 
-// AdminImportUser is one user of POST /admin/api/users/import: a password
+// ImportUser is one user of POST /admin/api/users/import: a password
 // hash made elsewhere (bcrypt $2a$/$2b$/$2y$, or argon2id PHC), replaced by
 // an argon2id hash at the user's first login.
-type AdminImportUser struct {
+type ImportUser struct {
 	Username     string   `json:"username"`
 	PasswordHash string   `json:"password_hash"`
 	Scopes       []string `json:"scopes,omitempty"`
@@ -297,53 +298,53 @@ type AdminImportUser struct {
 	Disabled     bool     `json:"disabled,omitempty"`
 }
 
-// AdminImport is the body of POST /admin/api/users/import.
-type AdminImport struct {
-	Users []AdminImportUser `json:"users"`
+// Import is the body of POST /admin/api/users/import.
+type Import struct {
+	Users []ImportUser `json:"users"`
 }
 
-// AdminImportResult answers an import: the usernames created and those
+// ImportResult answers an import: the usernames created and those
 // skipped because they already existed. Existing users are never changed.
-type AdminImportResult struct {
+type ImportResult struct {
 	Created []string `json:"created"`
 	Skipped []string `json:"skipped"`
 }
 
-func (s *Server) adminImportUsers(c *gin.Context) *Error {
-	var req AdminImport
-	if e := adminDecode(c, maxImportBody, false, &req); e != nil {
+func (h *handler) importUsers(c *gin.Context) *Error {
+	var req Import
+	if e := decode(c, MaxImportBody, false, &req); e != nil {
 		return e
 	}
 	if len(req.Users) == 0 {
-		return adminBadRequest("no users to import")
+		return badRequest("no users to import")
 	}
 	// Validate everything before creating anything.
 	users := make([]storage.User, 0, len(req.Users))
 	seen := make(map[string]bool, len(req.Users))
-	now := s.now().UTC()
+	now := h.now().UTC()
 	for i, iu := range req.Users {
 		name, err := account.NormalizeUsername(iu.Username)
 		if err != nil {
-			return adminBadRequest("user %d: %s", i+1, err.Error())
+			return badRequest("user %d: %s", i+1, err.Error())
 		}
 		if seen[name] {
-			return adminBadRequest("user %d: username %q appears more than once", i+1, name)
+			return badRequest("user %d: username %q appears more than once", i+1, name)
 		}
 		seen[name] = true
 		// The limits of password.CheckHash are those of verification, so
 		// that every imported user can log in.
 		var he *password.HashError
 		if err := password.CheckHash(iu.PasswordHash); errors.As(err, &he) {
-			return adminBadRequest("user %d (%s): password_hash: %s", i+1, name, he.Reason)
+			return badRequest("user %d (%s): password_hash: %s", i+1, name, he.Reason)
 		} else if err != nil {
-			return adminBadRequest("user %d (%s): password_hash is not usable", i+1, name)
+			return badRequest("user %d (%s): password_hash is not usable", i+1, name)
 		}
-		scopes, e := adminUserScopes(iu.Scopes)
+		scopes, e := userScopes(iu.Scopes)
 		if e != nil {
-			return adminBadRequest("user %d (%s): %s", i+1, name, e.Description)
+			return badRequest("user %d (%s): %s", i+1, name, e.Description)
 		}
 		users = append(users, storage.User{
-			ID:           adminNewID(),
+			ID:           newUserID(),
 			Username:     name,
 			PasswordHash: iu.PasswordHash,
 			Scopes:       scopes,
@@ -353,21 +354,21 @@ func (s *Server) adminImportUsers(c *gin.Context) *Error {
 			UpdatedAt:    now,
 		})
 	}
-	res := AdminImportResult{Created: []string{}, Skipped: []string{}}
+	res := ImportResult{Created: []string{}, Skipped: []string{}}
 	ctx := c.Request.Context()
 	for _, u := range users {
-		err := s.store.CreateUser(ctx, u)
+		err := h.store.CreateUser(ctx, u)
 		switch {
 		case errors.Is(err, storage.ErrExists):
 			res.Skipped = append(res.Skipped, u.Username)
 		case err != nil:
-			s.adminAudit(c, "user.import", slog.Int("created", len(res.Created)), slog.Int("skipped", len(res.Skipped)), slog.String("error", err.Error()))
-			return serverError(err)
+			h.audit(c, "user.import", slog.Int("created", len(res.Created)), slog.Int("skipped", len(res.Skipped)), slog.String("error", err.Error()))
+			return httpapi.ServerError(err)
 		default:
 			res.Created = append(res.Created, u.Username)
 		}
 	}
-	s.adminAudit(c, "user.import", slog.Int("created", len(res.Created)), slog.Int("skipped", len(res.Skipped)))
+	h.audit(c, "user.import", slog.Int("created", len(res.Created)), slog.Int("skipped", len(res.Skipped)))
 	status := http.StatusOK
 	if len(res.Created) > 0 {
 		status = http.StatusCreated
@@ -376,22 +377,22 @@ func (s *Server) adminImportUsers(c *gin.Context) *Error {
 	return nil
 }
 
-func (s *Server) adminRevokeUserSessions(c *gin.Context) *Error {
-	name, e := adminUsernameParam(c)
+func (h *handler) revokeUserSessions(c *gin.Context) *Error {
+	name, e := usernameParam(c)
 	if e != nil {
 		return e
 	}
 	// One write: the user's families and access tokens recorded the
 	// generation this moves past (storage.User.SessionGen).
-	now := s.now().UTC()
-	u, err := s.store.UpdateUser(c.Request.Context(), name, func(u storage.User) (storage.User, error) {
+	now := h.now().UTC()
+	u, err := h.store.UpdateUser(c.Request.Context(), name, func(u storage.User) (storage.User, error) {
 		u.EndSessions(now, "revoked by admin")
 		return u, nil
 	})
 	if err != nil {
-		return adminStoreErr(err, "user "+strconv.Quote(name))
+		return storeErr(err, "user "+strconv.Quote(name))
 	}
-	s.adminAudit(c, "session.revoke_user", slog.String("username", name), slog.String("user_id", u.ID))
+	h.audit(c, "session.revoke_user", slog.String("username", name), slog.String("user_id", u.ID))
 	c.Status(http.StatusNoContent)
 	return nil
 }
