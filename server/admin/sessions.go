@@ -11,8 +11,8 @@ import (
 
 	"github.com/gin-gonic/gin"
 
-	"github.com/authd/authd/server/internal/httpapi"
 	"github.com/authd/authd/server/account"
+	"github.com/authd/authd/server/internal/httpapi"
 	"github.com/authd/authd/storage"
 )
 
