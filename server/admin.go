@@ -42,10 +42,14 @@ func (s *Server) adminAPI(requireToken bool) http.Handler {
 }
 
 // mountAdmin mounts the admin API at /admin/api/ on the public router, whose
-// request log has already given the request its id.
+// request log has already given the request its id: the id crosses into the
+// admin API's own router in the request's context.
 func (s *Server) mountAdmin(r *gin.Engine) {
-	h := gin.WrapH(s.adminAPI(true))
-	r.Any("/admin/api/*path", h)
+	h := s.adminAPI(true)
+	r.Any("/admin/api/*path", func(c *gin.Context) {
+		ctx := httpapi.WithRequestID(c.Request.Context(), httpapi.RequestID(c))
+		h.ServeHTTP(c.Writer, c.Request.WithContext(ctx))
+	})
 }
 
 // adminServer is the server as the admin API sees it (admin.Tokens,

@@ -196,8 +196,7 @@ func (s *Server) requestLog() gin.HandlerFunc {
 		if !validRequestID(id) {
 			id = s.requestIDs.next()
 		}
-		c.Writer.Header()["X-Request-Id"] = []string{id}
-		c.Request = c.Request.WithContext(httpapi.WithRequestID(c.Request.Context(), id))
+		httpapi.SetRequestID(c, id)
 		c.Next()
 		end := time.Now()
 		route := c.FullPath()
@@ -227,8 +226,8 @@ func (s *Server) requestLog() gin.HandlerFunc {
 }
 
 // requestID is the id of the request being served, which the request log
-// middleware put in the request's context.
-func requestID(c *gin.Context) string { return httpapi.RequestID(c.Request.Context()) }
+// middleware gave it (httpapi.RequestID).
+func requestID(c *gin.Context) string { return httpapi.RequestID(c) }
 
 func validRequestID(id string) bool {
 	if id == "" || len(id) > 128 {

@@ -210,7 +210,7 @@ func (h *handler) do(ep endpoint) gin.HandlerFunc {
 func (h *handler) writeError(c *gin.Context, e *Error) { httpapi.WriteError(c, h.log, e) }
 
 // requestID is the id the server's request log gave the request.
-func requestID(c *gin.Context) string { return httpapi.RequestID(c.Request.Context()) }
+func requestID(c *gin.Context) string { return httpapi.RequestID(c) }
 
 // newErr is an error answer without a cause.
 func newErr(status int, code, desc string) *Error {

@@ -45,7 +45,7 @@ func ServerError(cause error) *Error {
 // of a 5xx answer goes to log, with the request id, never to the client.
 func WriteError(c *gin.Context, log *slog.Logger, e *Error) {
 	if e.Status >= 500 {
-		log.Error("request failed", "path", c.Request.URL.Path, "request_id", RequestID(c.Request.Context()), "error", e.Error())
+		log.Error("request failed", "path", c.Request.URL.Path, "request_id", RequestID(c), "error", e.Error())
 	}
 	NoStore(c)
 	if e.BasicChallenge {
