@@ -28,6 +28,7 @@ func (s *Server) adminAPI(requireToken bool) http.Handler {
 		Keys:           s.keys,
 		Hasher:         s.hasher,
 		Clients:        adminServer{s},
+		Users:          adminServer{s},
 		Log:            s.log,
 		Now:            s.now,
 		RefreshIdleTTL: s.cfg.RefreshIdleTTL,
@@ -53,10 +54,12 @@ func (s *Server) mountAdmin(r *gin.Engine) {
 }
 
 // adminServer is the server as the admin API sees it (admin.Tokens,
-// admin.ClientCache).
+// admin.ClientCache, admin.UserCache).
 type adminServer struct{ s *Server }
 
 func (a adminServer) ForgetClient(id string) { a.s.forgetClient(id) }
+
+func (a adminServer) ForgetUser(id string) { a.s.forgetUser(id) }
 
 // Accept authenticates the bearer access token of an admin API
 // request in the order of SPEC §2.5: an expired, revoked or badly signed

@@ -15,8 +15,8 @@ import (
 // issued (storage.User.SessionGen). A token that is not current is
 // inactive at introspection and refused by the admin API.
 //
-// It costs one read of the client cache and, for a user's token, one user
-// read.
+// It costs one read of the client cache and, for a user's token, one read
+// of the user cache (usercache.go).
 func (s *Server) tokenCurrent(ctx context.Context, ac *AccessClaims) (bool, error) {
 	c, err := s.client(ctx, ac.ClientID)
 	if errors.Is(err, storage.ErrNotFound) {
@@ -34,10 +34,7 @@ func (s *Server) tokenCurrent(ctx context.Context, ac *AccessClaims) (bool, erro
 	if ac.SessionGen == nil && ac.Subject == ac.ClientID {
 		return true, nil
 	}
-	u, err := s.store.GetUserByID(ctx, ac.Subject)
-	if errors.Is(err, storage.ErrNotFound) {
-		return false, nil
-	}
+	u, err := s.userState(ctx, ac.Subject)
 	if err != nil {
 		return false, err
 	}
@@ -45,5 +42,5 @@ func (s *Server) tokenCurrent(ctx context.Context, ac *AccessClaims) (bool, erro
 	if ac.SessionGen != nil {
 		gen = *ac.SessionGen
 	}
-	return !u.Disabled && u.SessionGen == gen, nil
+	return u.exists && !u.disabled && u.gen == gen, nil
 }

@@ -5,9 +5,12 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
+	"strings"
 	"testing"
 
 	"github.com/authd/authd/server/logline"
+	"github.com/authd/authd/storage"
 )
 
 // BenchmarkJWKS measures the in-process cost of one JWKS request through the
@@ -40,5 +43,38 @@ func BenchmarkJWKS(b *testing.B) {
 				}
 			}
 		})
+	}
+}
+
+// BenchmarkIntrospect measures the in-process cost of introspecting a
+// user's access token through the whole middleware chain, as a resource
+// server of its audience does on every API call it serves.
+func BenchmarkIntrospect(b *testing.B) {
+	e := newEnv(b)
+	e.srv.log = slog.New(slog.DiscardHandler)
+	e.addClient("app", privSecret, func(c *storage.Client) { c.Audiences = []string{"https://api.example"} })
+	e.addClient("rs", rsSecret, func(c *storage.Client) {
+		c.Grants = []string{GrantClientCredentials}
+		c.Audiences = []string{"https://api.example"}
+	})
+	e.addUser("carol", "carol-password", func(u *storage.User) { u.Scopes = []string{"read", "write"} })
+	login := e.login("app", privSecret, "carol", "carol-password")
+	if login.Status != http.StatusOK {
+		b.Fatalf("login: %d %s", login.Status, login.Raw)
+	}
+	body := url.Values{"token": {login.str("access_token")}}.Encode()
+	h := e.srv.Handler()
+	b.ReportAllocs()
+	b.ResetTimer()
+	for b.Loop() {
+		req := httptest.NewRequest(http.MethodPost, "/introspect", strings.NewReader(body))
+		req.RemoteAddr = "127.0.0.1:5555"
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		req.SetBasicAuth("rs", rsSecret)
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, req)
+		if w.Code != http.StatusOK || !strings.Contains(w.Body.String(), `"active":true`) {
+			b.Fatal(w.Code, w.Body.String())
+		}
 	}
 }

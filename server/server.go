@@ -46,6 +46,7 @@ type Server struct {
 	rtKey []byte
 
 	clients  clientCache
+	users    userCache
 	throttle *throttle.Limiter
 	metrics  *metrics
 	// sleepFn replaces the real delay of throttled logins in tests.

@@ -97,6 +97,14 @@ type ClientCache interface {
 	ForgetClient(id string)
 }
 
+// UserCache is the server's cache of what it checks of a user on every
+// access token (exists, disabled, session generation), which every change
+// or deletion of a user drops the user from, after the change is
+// committed.
+type UserCache interface {
+	ForgetUser(id string)
+}
+
 // Config is what New builds the admin API from. Every field but Tokens
 // and Middleware is required.
 type Config struct {
@@ -104,6 +112,7 @@ type Config struct {
 	Keys    Keys
 	Hasher  Hasher
 	Clients ClientCache
+	Users   UserCache
 	Log     *slog.Logger
 	Now     func() time.Time
 	// RefreshIdleTTL is the servers's refresh idle timeout, which the
@@ -125,6 +134,7 @@ type handler struct {
 	keys           Keys
 	hasher         Hasher
 	clients        ClientCache
+	users          UserCache
 	log            *slog.Logger
 	now            func() time.Time
 	refreshIdleTTL time.Duration
@@ -138,6 +148,7 @@ func New(cfg Config) http.Handler {
 		keys:           cfg.Keys,
 		hasher:         cfg.Hasher,
 		clients:        cfg.Clients,
+		users:          cfg.Users,
 		log:            cfg.Log,
 		now:            cfg.Now,
 		refreshIdleTTL: cfg.RefreshIdleTTL,

@@ -170,6 +170,9 @@ func (h *handler) createUser(c *gin.Context) *Error {
 	if err := h.store.CreateUser(ctx, u); err != nil {
 		return storeErr(err, "user "+strconv.Quote(name))
 	}
+	// The id is new, so nothing can be cached of it; dropped all the same,
+	// like every other change of a user.
+	h.users.ForgetUser(u.ID)
 	h.audit(c, "user.create", slog.String("username", name), slog.String("user_id", u.ID),
 		slog.Any("scopes", scopes), slog.Bool("admin", req.Admin))
 	c.JSON(http.StatusCreated, userView(u))
@@ -250,6 +253,7 @@ func (h *handler) patchUser(c *gin.Context) *Error {
 	if err != nil {
 		return storeErr(err, "user "+strconv.Quote(name))
 	}
+	h.users.ForgetUser(u.ID)
 	attrs := []slog.Attr{slog.String("username", name), slog.String("user_id", u.ID),
 		slog.Bool("password_changed", req.Password != nil)}
 	if req.Disabled != nil {
@@ -282,6 +286,7 @@ func (h *handler) deleteUser(c *gin.Context) *Error {
 	if err := h.store.DeleteUser(ctx, name, h.now().UTC()); err != nil {
 		return storeErr(err, "user "+strconv.Quote(name))
 	}
+	h.users.ForgetUser(u.ID)
 	h.audit(c, "user.delete", slog.String("username", name), slog.String("user_id", u.ID))
 	c.Status(http.StatusNoContent)
 	return nil
@@ -365,6 +370,7 @@ func (h *handler) importUsers(c *gin.Context) *Error {
 			h.audit(c, "user.import", slog.Int("created", len(res.Created)), slog.Int("skipped", len(res.Skipped)), slog.String("error", err.Error()))
 			return httpapi.ServerError(err)
 		default:
+			h.users.ForgetUser(u.ID)
 			res.Created = append(res.Created, u.Username)
 		}
 	}
@@ -392,6 +398,7 @@ func (h *handler) revokeUserSessions(c *gin.Context) *Error {
 	if err != nil {
 		return storeErr(err, "user "+strconv.Quote(name))
 	}
+	h.users.ForgetUser(u.ID)
 	h.audit(c, "session.revoke_user", slog.String("username", name), slog.String("user_id", u.ID))
 	c.Status(http.StatusNoContent)
 	return nil
