@@ -58,8 +58,7 @@ func TestMigrate_ClientInstances(t *testing.T) {
 			return err
 		}
 		for _, f := range []storage.Family{fam, orphan} {
-			v := encodeFamily(f)
-			v1 := append([]byte{familyFormat1}, v[1:len(v)-1]...) // no instance
+			v1 := olderFamily(t, f, familyFormat1) // no instance
 			if err := tx.Bucket(bucketFamilies).Put([]byte(f.ID), v1); err != nil {
 				return err
 			}
