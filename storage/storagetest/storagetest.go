@@ -120,7 +120,7 @@ func newFamily(id, userID string) (storage.Family, storage.RefreshToken) {
 		LastUsedAt: t0,
 		ExpiresAt:  t0.Add(30 * 24 * time.Hour),
 
-		ClientInstance: "inst-app", // newClient("app")'s
+		ClientInstance: "inst-app",                 // newClient("app")'s
 		IdleExpiresAt:  t0.Add(7 * 24 * time.Hour), // the first token's
 	}
 	tok := storage.RefreshToken{
