@@ -465,3 +465,106 @@ func TestAdminAPI_RequestIDInAudit(t *testing.T) {
 		})
 	}
 }
+
+// TestAdminAPI_SessionIdleExpiry: the session list shows the idle expiry
+// of the family's newest refresh token, as the server that issued it set
+// it, whatever --refresh-idle-ttl the listing server runs with.
+func TestAdminAPI_SessionIdleExpiry(t *testing.T) {
+	e := newEnv(t, func(c *Config) { c.RefreshIdleTTL = time.Hour })
+	e.addClient("app", "app-secret-app-secret", nil)
+	e.addUser("erin", "erin-password", nil)
+	sessions := func(when string) []admin.Session {
+		t.Helper()
+		var s []admin.Session
+		if r := e.direct("GET", "/admin/api/sessions?user=erin", ""); r.Status != 200 {
+			t.Fatalf("%s: list: %d %s", when, r.Status, r.Body)
+		} else {
+			r.json(t, &s)
+		}
+		return s
+	}
+	want := func(when string, s admin.Session, idle time.Time, status string) {
+		t.Helper()
+		if !s.IdleExpiresAt.Equal(idle) || s.Status != status {
+			t.Errorf("%s: session %s idle_expires_at %v, status %s; want %v, %s", when, s.ID, s.IdleExpiresAt, s.Status, idle, status)
+		}
+	}
+
+	// Logged in under a 1 h idle timeout, listed under 24 h.
+	t0 := e.clock.Now()
+	first := e.login("app", "app-secret-app-secret", "erin", "erin-password")
+	if first.Status != 200 {
+		t.Fatalf("login: %d %s", first.Status, first.Raw)
+	}
+	e.cfg.RefreshIdleTTL = 24 * time.Hour
+	e.restart()
+	s := sessions("after a restart with a longer idle timeout")
+	if len(s) != 1 {
+		t.Fatalf("sessions: %+v", s)
+	}
+	want("listed under 24 h", s[0], t0.Add(time.Hour), admin.SessionActive)
+	e.clock.Advance(2 * time.Hour)
+	want("2 h later", sessions("2 h later")[0], t0.Add(time.Hour), admin.SessionExpired)
+	if r := e.refresh("app", "app-secret-app-secret", first.str("refresh_token")); r.Status != 400 || r.str("error") != "invalid_grant" {
+		t.Errorf("refresh of the session listed as expired: %d %s", r.Status, r.Raw)
+	}
+
+	// A rotation under 24 h moves it to the successor's; listed under
+	// 1 h again, it stays there.
+	second := e.login("app", "app-secret-app-secret", "erin", "erin-password")
+	e.clock.Advance(30 * time.Minute)
+	t1 := e.clock.Now()
+	if r := e.refresh("app", "app-secret-app-secret", second.str("refresh_token")); r.Status != 200 {
+		t.Fatalf("refresh: %d %s", r.Status, r.Raw)
+	}
+	e.cfg.RefreshIdleTTL = time.Hour
+	e.restart()
+	e.clock.Advance(2 * time.Hour)
+	s = sessions("after a rotation, restarted with a shorter idle timeout")
+	if len(s) != 2 {
+		t.Fatalf("sessions: %+v", s)
+	}
+	want("rotated under 24 h, listed under 1 h", s[1], t1.Add(24*time.Hour), admin.SessionActive)
+}
+
+// TestAdminAPI_SessionIdleExpiryLegacy: a family stored before families
+// recorded their idle expiry is shown with one computed from its last use
+// and this server's idle timeout, bounded by the family's end.
+func TestAdminAPI_SessionIdleExpiryLegacy(t *testing.T) {
+	e := newEnv(t, func(c *Config) { c.RefreshIdleTTL = time.Hour })
+	e.addClient("app", "app-secret-app-secret", nil)
+	u := e.addUser("erin", "erin-password", nil)
+	now := e.clock.Now()
+	cases := []struct {
+		id       string
+		lastUsed time.Time
+		expires  time.Time
+		want     time.Time
+	}{
+		{"used", now.Add(-10 * time.Minute), now.Add(24 * time.Hour), now.Add(50 * time.Minute)},
+		{"never-used", time.Time{}, now.Add(24 * time.Hour), now.Add(40 * time.Minute)}, // created 20 min ago
+		{"ending-soon", now, now.Add(time.Minute), now.Add(time.Minute)},
+	}
+	for _, tc := range cases {
+		f := storage.Family{ID: tc.id, UserID: u.ID, ClientID: "app", Scope: []string{"read"}, UserGen: u.SessionGen,
+			AuthTime: now.Add(-20 * time.Minute), CreatedAt: now.Add(-20 * time.Minute), LastUsedAt: tc.lastUsed, ExpiresAt: tc.expires}
+		tok := storage.RefreshToken{Hash: strings.Repeat("0", 60) + tc.id[:4], FamilyID: f.ID, IssuedAt: f.CreatedAt, IdleExpiresAt: tc.want}
+		if err := e.store.CreateFamily(context.Background(), f, tok); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var s []admin.Session
+	e.direct("GET", "/admin/api/sessions?user=erin", "").json(t, &s)
+	got := map[string]time.Time{}
+	for _, v := range s {
+		got[v.ID] = v.IdleExpiresAt
+	}
+	if len(got) != len(cases) {
+		t.Fatalf("sessions: %+v", s)
+	}
+	for _, tc := range cases {
+		if !got[tc.id].Equal(tc.want) {
+			t.Errorf("legacy family %s: idle_expires_at %v, want %v", tc.id, got[tc.id], tc.want)
+		}
+	}
+}

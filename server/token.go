@@ -232,6 +232,7 @@ func (s *Server) passwordGrant(ctx context.Context, r *http.Request, f form, cl 
 			ExpiresAt: now.Add(s.cfg.RefreshTTL), ClientInstance: cl.Instance,
 		}
 		tok := storage.RefreshToken{Hash: hash, FamilyID: fam.ID, IssuedAt: now, IdleExpiresAt: minTime(now.Add(s.cfg.RefreshIdleTTL), fam.ExpiresAt)}
+		fam.IdleExpiresAt = tok.IdleExpiresAt
 		if err := s.store.CreateFamily(ctx, fam, tok); err != nil {
 			<-signed
 			return nil, serverError(err)
@@ -369,9 +370,9 @@ func (s *Server) refreshGrant(ctx context.Context, f form, cl storage.Client) (*
 			grant.scope = scope
 			outcome = rotated
 			tok.SpentAt, tok.SuccessorHash = now, succHash
-			fam.LastUsedAt = now
-			famNow = fam
 			next := storage.RefreshToken{Hash: succHash, FamilyID: fam.ID, IssuedAt: now, IdleExpiresAt: minTime(now.Add(s.cfg.RefreshIdleTTL), fam.ExpiresAt)}
+			fam.LastUsedAt, fam.IdleExpiresAt = now, next.IdleExpiresAt
+			famNow = fam
 			return storage.RefreshChange{Token: &tok, Family: &fam, Insert: &next}, nil
 		}
 		grace := s.cfg.RefreshReuseGrace

@@ -182,6 +182,12 @@ type Family struct {
 	// ClientInstance is the client's Instance at login; empty in families
 	// stored before instances existed.
 	ClientInstance string
+
+	// IdleExpiresAt is when the family dies if its newest refresh token
+	// stays unused: that token's IdleExpiresAt, written with it by
+	// CreateFamily and by each rotation's UpdateRefresh. Zero in families
+	// stored before the field existed.
+	IdleExpiresAt time.Time
 }
 
 // Revoked reports whether the family has been revoked explicitly (by its

@@ -178,6 +178,7 @@ func (s *familySeeder) write(ctx context.Context, fams []seededFamily, start tim
 					ExpiresAt: now.Add(refreshTTL), ClientInstance: s.instance,
 				}
 				tok := storage.RefreshToken{Hash: f.hash, FamilyID: f.id, IssuedAt: now, IdleExpiresAt: now.Add(refreshIdleTTL)}
+				fam.IdleExpiresAt = tok.IdleExpiresAt // as the server records it
 				if err := s.db.CreateFamily(ctx, fam, tok); err != nil {
 					select {
 					case errs <- err:

@@ -115,8 +115,9 @@ type Config struct {
 	Users   UserCache
 	Log     *slog.Logger
 	Now     func() time.Time
-	// RefreshIdleTTL is the servers's refresh idle timeout, which the
-	// sessions' idle expiry is computed from.
+	// RefreshIdleTTL is the server's refresh idle timeout. A session shows
+	// the idle expiry its family recorded; this computes one for families
+	// stored before they recorded it.
 	RefreshIdleTTL time.Duration
 
 	// Tokens, if set, makes every request carry a bearer access token that

@@ -49,9 +49,15 @@ func (h *handler) sessionView(f storage.Family, u *storage.User, c *storage.Clie
 	if last.IsZero() {
 		last = f.CreatedAt
 	}
-	idle := last.Add(h.refreshIdleTTL)
-	if idle.After(f.ExpiresAt) {
-		idle = f.ExpiresAt
+	idle := f.IdleExpiresAt
+	if idle.IsZero() {
+		// A family stored before families recorded their newest token's
+		// idle expiry: computed from its last use and this server's idle
+		// timeout, which is right unless --refresh-idle-ttl changed since.
+		idle = last.Add(h.refreshIdleTTL)
+		if idle.After(f.ExpiresAt) {
+			idle = f.ExpiresAt
+		}
 	}
 	v := Session{
 		ID:            f.ID,

@@ -21,17 +21,19 @@ import (
 // time.Time.Equal.
 
 // Family format 2 appends ClientInstance to format 1; format 1 records,
-// written before clients had instances, decode with an empty one.
+// written before clients had instances, decode with an empty one. Format 3
+// appends IdleExpiresAt to format 2; older records decode with it zero.
 const (
 	familyFormat1 = 1
-	familyFormat  = 2
+	familyFormat2 = 2
+	familyFormat  = 3
 	tokenFormat   = 1
 )
 
 var errCorrupt = errors.New("corrupt record")
 
 func encodeFamily(f storage.Family) []byte {
-	b := make([]byte, 0, 128+len(f.ID)+len(f.UserID)+len(f.ClientID)+len(f.Audience)+len(f.RevokeReason)+len(f.ClientInstance))
+	b := make([]byte, 0, 144+len(f.ID)+len(f.UserID)+len(f.ClientID)+len(f.Audience)+len(f.RevokeReason)+len(f.ClientInstance))
 	b = append(b, familyFormat)
 	b = appendString(b, f.ID)
 	b = appendString(b, f.UserID)
@@ -49,13 +51,14 @@ func encodeFamily(f storage.Family) []byte {
 	b = appendTime(b, f.RevokedAt)
 	b = appendString(b, f.RevokeReason)
 	b = appendString(b, f.ClientInstance)
+	b = appendTime(b, f.IdleExpiresAt)
 	return b
 }
 
 func decodeFamily(v []byte) (storage.Family, error) {
 	d := decoder{b: v}
 	format := d.byte()
-	if format != familyFormat && format != familyFormat1 {
+	if format != familyFormat && format != familyFormat2 && format != familyFormat1 {
 		return storage.Family{}, fmt.Errorf("family: %w: unknown format", errCorrupt)
 	}
 	var f storage.Family
@@ -79,8 +82,11 @@ func decodeFamily(v []byte) (storage.Family, error) {
 	f.ExpiresAt = d.time()
 	f.RevokedAt = d.time()
 	f.RevokeReason = d.string()
-	if format >= 2 {
+	if format >= familyFormat2 {
 		f.ClientInstance = d.string()
+	}
+	if format >= familyFormat {
+		f.IdleExpiresAt = d.time()
 	}
 	if err := d.done(); err != nil {
 		return storage.Family{}, fmt.Errorf("family: %w", err)

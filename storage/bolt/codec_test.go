@@ -16,7 +16,8 @@ func TestCodec_RoundTrip(t *testing.T) {
 		{},
 		{ID: "f", UserID: "u", ClientID: "c", Scope: []string{"a", ""}, Audience: "aud", UserGen: 1 << 60,
 			AuthTime: at, CreatedAt: at.Add(-time.Hour), LastUsedAt: time.Unix(0, 0).UTC(), ExpiresAt: at.AddDate(500, 0, 0),
-			RevokedAt: time.Date(1, 1, 1, 0, 0, 0, 1, time.UTC), RevokeReason: "reuse detected", ClientInstance: "inst"},
+			RevokedAt: time.Date(1, 1, 1, 0, 0, 0, 1, time.UTC), RevokeReason: "reuse detected", ClientInstance: "inst",
+			IdleExpiresAt: at.Add(7 * 24 * time.Hour)},
 	}
 	for _, f := range families {
 		got, err := decodeFamily(encodeFamily(f))
@@ -42,29 +43,60 @@ func TestCodec_RoundTrip(t *testing.T) {
 	}
 }
 
-// TestCodec_FamilyFormat1 decodes a family as schema 1 wrote it (no client
-// instance): it reads back with an empty ClientInstance, and is written
-// again in the current format.
-func TestCodec_FamilyFormat1(t *testing.T) {
+// olderFamily encodes f as an earlier format wrote it: format 2 is format
+// 3 without the trailing idle expiry, format 1 is format 2 without the
+// trailing instance. f must have the fields the format lacks zero.
+func olderFamily(t testing.TB, f storage.Family, format byte) []byte {
+	t.Helper()
+	v := encodeFamily(f)
+	if v[0] != familyFormat || v[len(v)-1] != 0 {
+		t.Fatalf("encodeFamily: format %d, last byte %d: want format %d ending in a zero idle expiry", v[0], v[len(v)-1], familyFormat)
+	}
+	v = v[:len(v)-1]
+	if format == familyFormat1 {
+		if v[len(v)-1] != 0 {
+			t.Fatalf("olderFamily: format 1 has no instance, family has %q", f.ClientInstance)
+		}
+		v = v[:len(v)-1]
+	}
+	return append([]byte{format}, v[1:]...)
+}
+
+// TestCodec_OlderFamilyFormats decodes families as earlier schemas wrote
+// them: format 1 (no client instance) and format 2 (no idle expiry) read
+// back with those fields empty, are written again in the current format,
+// and are damaged with a byte more.
+func TestCodec_OlderFamilyFormats(t *testing.T) {
 	at := time.Date(2030, 1, 2, 3, 4, 5, 6, time.UTC)
 	f := storage.Family{ID: "f", UserID: "u", ClientID: "c", Scope: []string{"read"}, UserGen: 2,
 		AuthTime: at, CreatedAt: at, LastUsedAt: at, ExpiresAt: at.Add(time.Hour)}
-	// Format 1 is format 2 without the trailing instance string.
-	v2 := encodeFamily(f)
-	if v2[0] != familyFormat || v2[len(v2)-1] != 0 {
-		t.Fatalf("encodeFamily: format %d, last byte %d: want format %d ending in an empty instance", v2[0], v2[len(v2)-1], familyFormat)
-	}
-	v1 := append([]byte{familyFormat1}, v2[1:len(v2)-1]...)
-	got, err := decodeFamily(v1)
-	if err != nil {
-		t.Fatalf("decodeFamily(format 1): %v", err)
-	}
-	if !reflect.DeepEqual(got, f) {
-		t.Errorf("format 1 family:\n got %+v\nwant %+v", got, f)
-	}
-	// A format 1 record with bytes after the reason is damaged.
-	if _, err := decodeFamily(append(v1, 0)); err == nil {
-		t.Error("decodeFamily(format 1 with a trailing byte): got nil error")
+	withInstance := f
+	withInstance.ClientInstance = "inst"
+	for _, tc := range []struct {
+		name   string
+		format byte
+		f      storage.Family
+	}{
+		{"format 1", familyFormat1, f},
+		{"format 2", familyFormat2, withInstance},
+		{"format 2 without instance", familyFormat2, f},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			v := olderFamily(t, tc.f, tc.format)
+			got, err := decodeFamily(v)
+			if err != nil {
+				t.Fatalf("decodeFamily: %v", err)
+			}
+			if !reflect.DeepEqual(got, tc.f) {
+				t.Errorf("decoded:\n got %+v\nwant %+v", got, tc.f)
+			}
+			if again := encodeFamily(got); again[0] != familyFormat {
+				t.Errorf("written again in format %d, want %d", again[0], familyFormat)
+			}
+			if _, err := decodeFamily(append(v, 0)); err == nil {
+				t.Error("decodeFamily with a trailing byte: got nil error")
+			}
+		})
 	}
 }
 
@@ -90,9 +122,9 @@ func TestExpiryKey_Order(t *testing.T) {
 func FuzzDecodeFamily(f *testing.F) {
 	f.Add(encodeFamily(storage.Family{ID: "f", Scope: []string{"a"}, ExpiresAt: time.Unix(1, 2)}))
 	f.Add([]byte{familyFormat})
-	f.Add(encodeFamily(storage.Family{ID: "f", ClientInstance: "i"}))
-	v2 := encodeFamily(storage.Family{ID: "f", Scope: []string{"a"}})
-	f.Add(append([]byte{familyFormat1}, v2[1:len(v2)-1]...))
+	f.Add(encodeFamily(storage.Family{ID: "f", ClientInstance: "i", IdleExpiresAt: time.Unix(3, 4)}))
+	f.Add(olderFamily(f, storage.Family{ID: "f", Scope: []string{"a"}}, familyFormat1))
+	f.Add(olderFamily(f, storage.Family{ID: "f", ClientInstance: "i"}, familyFormat2))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		fam, err := decodeFamily(b)
 		if err != nil {
@@ -123,6 +155,9 @@ func FuzzDecodeToken(f *testing.F) {
 // record types (storage's value types carried the JSON tags then). Files
 // written since must decode them to the same values and encode those
 // values to the same bytes, so that old and new databases read alike.
+// Families are the exception: goldenFamily2 is format 2 as written then,
+// which now decodes with a zero idle expiry and is written back in format
+// 3; goldenFamily is format 3, as this binary writes it.
 var (
 	goldenAt         = time.Date(2030, 1, 2, 3, 4, 5, 6, time.UTC)
 	goldenUserMin    = `{"id":"u-min","username":"min","password_hash":"","admin":false,"disabled":false,"session_gen":0,"created_at":"0001-01-01T00:00:00Z","updated_at":"0001-01-01T00:00:00Z"}`
@@ -130,7 +165,8 @@ var (
 	goldenClientMin  = `{"id":"c-min","public":false,"grants":null,"created_at":"0001-01-01T00:00:00Z"}`
 	goldenClientFull = `{"id":"c-full","public":true,"secret_hash":"$argon2id$x","grants":["password","refresh_token"],"scopes":["read"],"audiences":["https://api.example"],"built_in":true,"created_at":"2030-01-02T03:04:05.000000006Z","instance":"inst","legacy_families":true}`
 	goldenKeys       = `[{"kid":"k-min","state":"","private":null,"encrypted":false,"bits":0,"created_at":"0001-01-01T00:00:00Z"},{"kid":"k-full","state":"retired","private":"eyJrdHkiOiJSU0EifQ==","encrypted":true,"bits":2048,"created_at":"2030-01-02T03:04:05.000000006Z","published_at":"2030-01-02T03:04:05.000000007Z","activated_at":"2030-01-02T03:04:05.000000008Z","retired_at":"2030-01-02T03:04:05.000000009Z","remove_at":"2030-01-02T03:04:05.00000001Z","revoked_at":"2030-01-02T03:04:05.000000011Z"}]`
-	goldenFamily     = "0206662d66756c6c06752d66756c6c06632d66756c6c0204726561640577726974651368747470733a2f2f6170692e6578616d706c650707cad4ea8d0e08cad4ea8d0e09cad4ea8d0e07ca88a7900e0acad4ea8d0e066c6f676f757404696e7374"
+	goldenFamily2    = "0206662d66756c6c06752d66756c6c06632d66756c6c0204726561640577726974651368747470733a2f2f6170692e6578616d706c650707cad4ea8d0e08cad4ea8d0e09cad4ea8d0e07ca88a7900e0acad4ea8d0e066c6f676f757404696e7374"
+	goldenFamily     = "0306662d66756c6c06752d66756c6c06632d66756c6c0204726561640577726974651368747470733a2f2f6170692e6578616d706c650707cad4ea8d0e08cad4ea8d0e09cad4ea8d0e07ca88a7900e0acad4ea8d0e066c6f676f757404696e737407ea8ceb8d0e"
 	goldenToken      = "0106662d66756c6c07cad4ea8d0e07ea8ceb8d0e07c2d5ea8d0e026832"
 	goldenDeny       = "07cad4ea8d0e"
 )
@@ -181,9 +217,21 @@ func TestCodec_Golden(t *testing.T) {
 		{ID: "k-full", State: storage.KeyRetired, Private: []byte(`{"kty":"RSA"}`), Encrypted: true, Bits: 2048, CreatedAt: at,
 			PublishedAt: at.Add(1), ActivatedAt: at.Add(2), RetiredAt: at.Add(3), RemoveAt: at.Add(4), RevokedAt: at.Add(5)},
 	}, decodeKeys, encodeKeys)
-	golden(t, "family", unhex(t, goldenFamily), storage.Family{ID: "f-full", UserID: "u-full", ClientID: "c-full",
+	fam2 := storage.Family{ID: "f-full", UserID: "u-full", ClientID: "c-full",
 		Scope: []string{"read", "write"}, Audience: "https://api.example", UserGen: 7, AuthTime: at, CreatedAt: at.Add(1),
-		LastUsedAt: at.Add(2), ExpiresAt: at.Add(30 * 24 * time.Hour), RevokedAt: at.Add(3), RevokeReason: "logout", ClientInstance: "inst"},
+		LastUsedAt: at.Add(2), ExpiresAt: at.Add(30 * 24 * time.Hour), RevokedAt: at.Add(3), RevokeReason: "logout", ClientInstance: "inst"}
+	// A format 2 family (no idle expiry) decodes with a zero one; written
+	// again it is format 3: its format byte changes and a zero time (one
+	// 0 byte) follows the instance.
+	if got, err := decodeFamily(unhex(t, goldenFamily2)); err != nil || !reflect.DeepEqual(got, fam2) {
+		t.Errorf("format 2 family: decoded\n got %+v, %v\nwant %+v", got, err, fam2)
+	}
+	if got, want := encodeFamily(fam2), unhex(t, "03"+goldenFamily2[2:]+"00"); !bytes.Equal(got, want) {
+		t.Errorf("format 2 family: encoded again\n got %x\nwant %x", got, want)
+	}
+	fam3 := fam2
+	fam3.IdleExpiresAt = at.Add(time.Hour)
+	golden(t, "family", unhex(t, goldenFamily), fam3,
 		decodeFamily, func(f storage.Family) ([]byte, error) { return encodeFamily(f), nil })
 	golden(t, "token", unhex(t, goldenToken), storage.RefreshToken{Hash: "h", FamilyID: "f-full", IssuedAt: at,
 		IdleExpiresAt: at.Add(time.Hour), SpentAt: at.Add(time.Minute), SuccessorHash: "h2"},

@@ -58,8 +58,7 @@ func TestMigrate_ClientInstances(t *testing.T) {
 			return err
 		}
 		for _, f := range []storage.Family{fam, orphan} {
-			v := encodeFamily(f)
-			v1 := append([]byte{familyFormat1}, v[1:len(v)-1]...) // no instance
+			v1 := olderFamily(t, f, familyFormat1) // no instance
 			if err := tx.Bucket(bucketFamilies).Put([]byte(f.ID), v1); err != nil {
 				return err
 			}
@@ -141,4 +140,98 @@ func TestMigrate_ClientInstances(t *testing.T) {
 	if c3.Instance != c2.Instance || c3.LegacyFamilies {
 		t.Errorf("after reopen: client %+v, want %+v unchanged", c3, c2)
 	}
+}
+
+// TestMigrate_FamilyIdleExpiry opens a schema-2 file with a family in
+// format 2 (no idle expiry). The schema moves on, so that a schema-2
+// binary refuses the file rather than failing on the format 3 families
+// written from now on; the old family reads with a zero idle expiry and
+// is written in format 3, with one, at its next rotation.
+func TestMigrate_FamilyIdleExpiry(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "authd.db")
+	t0 := time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)
+	user := storage.User{ID: "u1", Username: "alice", SessionGen: 1, CreatedAt: t0.Add(-48 * time.Hour)}
+	app := storage.Client{ID: "app", Grants: []string{"refresh_token"}, Scopes: []string{"read"}, CreatedAt: t0.Add(-time.Hour), Instance: "i1"}
+	fam := storage.Family{ID: "f1", UserID: "u1", ClientID: "app", Scope: []string{"read"}, UserGen: 1,
+		AuthTime: t0, CreatedAt: t0, LastUsedAt: t0, ExpiresAt: t0.Add(24 * time.Hour), ClientInstance: "i1"}
+	tok := storage.RefreshToken{Hash: "h1", FamilyID: "f1", IssuedAt: t0, IdleExpiresAt: t0.Add(time.Hour)}
+
+	db, err := Open(path, &Options{NoSync: true})
+	if err != nil {
+		t.Fatalf("Open: %v", err)
+	}
+	ctx := t.Context()
+	if err := db.CreateUser(ctx, user); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.CreateClient(ctx, app); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.CreateFamily(ctx, fam, tok); err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+
+	schema := func(raw *bbolt.DB) uint64 {
+		var v uint64
+		raw.View(func(tx *bbolt.Tx) error {
+			if b := tx.Bucket(bucketMeta).Get(keySchemaVersion); len(b) == 8 {
+				v = binary.BigEndian.Uint64(b)
+			}
+			return nil
+		})
+		return v
+	}
+	// As a schema-2 binary wrote it.
+	raw, err := bbolt.Open(path, 0o600, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = raw.Update(func(tx *bbolt.Tx) error {
+		if err := tx.Bucket(bucketMeta).Put(keySchemaVersion, binary.BigEndian.AppendUint64(nil, 2)); err != nil {
+			return err
+		}
+		return tx.Bucket(bucketFamilies).Put([]byte(fam.ID), olderFamily(t, fam, familyFormat2))
+	})
+	raw.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	db, err = Open(path, &Options{NoSync: true})
+	if err != nil {
+		t.Fatalf("Open: %v", err)
+	}
+	got, err := db.GetFamily(ctx, "f1")
+	if err != nil || !got.IdleExpiresAt.IsZero() || got.ClientInstance != "i1" {
+		t.Fatalf("format 2 family after migration: %+v, %v: want it read with a zero idle expiry", got, err)
+	}
+	next := storage.RefreshToken{Hash: "h2", FamilyID: "f1", IssuedAt: t0.Add(time.Minute), IdleExpiresAt: t0.Add(time.Minute + time.Hour)}
+	err = db.UpdateRefresh(ctx, "h1", func(st storage.RefreshState) (storage.RefreshChange, error) {
+		tok, fam := st.Token, st.Family
+		tok.SpentAt, tok.SuccessorHash = next.IssuedAt, next.Hash
+		fam.LastUsedAt, fam.IdleExpiresAt = next.IssuedAt, next.IdleExpiresAt
+		return storage.RefreshChange{Token: &tok, Family: &fam, Insert: &next}, nil
+	})
+	if err != nil {
+		t.Fatalf("UpdateRefresh: %v", err)
+	}
+	db.Close()
+
+	raw, err = bbolt.Open(path, 0o600, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer raw.Close()
+	if v := schema(raw); v != SchemaVersion() || v <= 2 {
+		t.Errorf("schema version after Open: %d, want %d (> 2: a schema-2 binary cannot read format 3 families)", v, SchemaVersion())
+	}
+	raw.View(func(tx *bbolt.Tx) error {
+		v := tx.Bucket(bucketFamilies).Get([]byte("f1"))
+		f, err := decodeFamily(v)
+		if len(v) == 0 || v[0] != familyFormat || err != nil || !f.IdleExpiresAt.Equal(next.IdleExpiresAt) {
+			t.Errorf("family after rotation: %x (%+v, %v): want format %d with the successor's idle expiry", v, f, err, familyFormat)
+		}
+		return nil
+	})
 }

@@ -120,7 +120,8 @@ func newFamily(id, userID string) (storage.Family, storage.RefreshToken) {
 		LastUsedAt: t0,
 		ExpiresAt:  t0.Add(30 * 24 * time.Hour),
 
-		ClientInstance: "inst-app", // newClient("app")'s
+		ClientInstance: "inst-app",                 // newClient("app")'s
+		IdleExpiresAt:  t0.Add(7 * 24 * time.Hour), // the first token's
 	}
 	tok := storage.RefreshToken{
 		Hash:          hash(id + "/0"),
@@ -567,6 +568,7 @@ func rotate(at time.Time, next string) storage.RefreshFunc {
 		tok.SpentAt, tok.SuccessorHash = at, next
 		fam.LastUsedAt = at
 		ins := storage.RefreshToken{Hash: next, FamilyID: fam.ID, IssuedAt: at, IdleExpiresAt: at.Add(7 * 24 * time.Hour)}
+		fam.IdleExpiresAt = ins.IdleExpiresAt
 		return storage.RefreshChange{Token: &tok, Family: &fam, Insert: &ins}, nil
 	}
 }
@@ -601,6 +603,7 @@ func testUpdateRefreshRotate(t *testing.T, s storage.Storage) {
 	wantTok.SpentAt, wantTok.SuccessorHash = at, next
 	wantFam := f
 	wantFam.LastUsedAt = at
+	wantFam.IdleExpiresAt = at.Add(7 * 24 * time.Hour) // the successor's
 	gotTok, gotFam, err := s.GetRefreshToken(ctx, tok.Hash)
 	if err != nil {
 		t.Fatalf("GetRefreshToken(old): %v", err)
