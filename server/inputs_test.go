@@ -6,11 +6,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/authd/authd/server/internal/growth"
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
 	"net/url"
-	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -314,34 +314,13 @@ func TestToken_CheapChecksFirst(t *testing.T) {
 	}
 }
 
-// cost is what one request costs in measures that do not depend on the
-// machine's speed or load: allocations and bytes allocated.
-type cost struct{ allocs, bytes float64 }
-
-// costOf measures f, run runs times after one warm-up run, with
-// runtime.MemStats as testing.AllocsPerRun does.
-func costOf(runs int, f func()) cost {
-	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(1))
-	f()
-	var before, after runtime.MemStats
-	runtime.ReadMemStats(&before)
-	for range runs {
-		f()
-	}
-	runtime.ReadMemStats(&after)
-	return cost{
-		allocs: float64(after.Mallocs-before.Mallocs) / float64(runs),
-		bytes:  float64(after.TotalAlloc-before.TotalAlloc) / float64(runs),
-	}
-}
-
 // costOfToken is the cost of one token request through the server's
 // handler.
-func costOfToken(t *testing.T, e *testEnv, body, id, secret string, wantStatus int) cost {
+func costOfToken(t *testing.T, e *testEnv, body, id, secret string, wantStatus int) growth.Cost {
 	t.Helper()
 	h := e.srv.Handler()
 	auth := basicAuth(id, secret)
-	return costOf(10, func() {
+	return growth.Of(10, func() {
 		req := httptest.NewRequest(http.MethodPost, "/token", strings.NewReader(body))
 		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 		req.Header.Set("Authorization", auth)
@@ -351,29 +330,6 @@ func costOfToken(t *testing.T, e *testEnv, body, id, secret string, wantStatus i
 			t.Fatalf("status %d, want %d: %s", w.Code, wantStatus, w.Body)
 		}
 	})
-}
-
-// assertLinear fails unless the costs measured at ns grow linearly: the
-// cost per added value, between successive points, must be about the same
-// throughout (quadratic growth would multiply it by the ratio of the last
-// N to the first), within a factor of two and an absolute slack for the
-// measure's steps (maps and slices grow by doubling).
-func assertLinear(t *testing.T, what string, ns []int, costs []cost) {
-	t.Helper()
-	for _, m := range []struct {
-		name  string
-		get   func(cost) float64
-		slack float64
-	}{{"allocations", func(c cost) float64 { return c.allocs }, 2}, {"bytes", func(c cost) float64 { return c.bytes }, 256}} {
-		var slopes []float64
-		for i := 1; i < len(ns); i++ {
-			slopes = append(slopes, (m.get(costs[i])-m.get(costs[i-1]))/float64(ns[i]-ns[i-1]))
-		}
-		overall := (m.get(costs[len(ns)-1]) - m.get(costs[0])) / float64(ns[len(ns)-1]-ns[0])
-		if hi := slices.Max(slopes); hi > 2*overall+m.slack {
-			t.Errorf("%s: %s per added value %v, overall %.1f: not linear", what, m.name, slopes, overall)
-		}
-	}
 }
 
 // TestToken_ScopeCostLinear: the cost of a token request grows linearly
@@ -390,12 +346,12 @@ func TestToken_ScopeCostLinear(t *testing.T) {
 		return url.Values{"grant_type": {"client_credentials"}, "scope": {strings.Join(scopeList(n), " ")}}.Encode()
 	}
 	ns := []int{1, 16, 32, 48, 64}
-	costs := make([]cost, len(ns))
+	costs := make([]growth.Cost, len(ns))
 	for i, n := range ns {
 		costs[i] = costOfToken(t, e, body(n), "svc", rsSecret, 200)
 	}
 	t.Logf("N = %v scope values: %v", ns, costs)
-	assertLinear(t, "scope values", ns, costs)
+	growth.AssertLinear(t, "scope values", ns, costs)
 
 	small := costs[0]
 	for _, n := range []int{65, 1000, 16366} {
@@ -407,7 +363,7 @@ func TestToken_ScopeCostLinear(t *testing.T) {
 		t.Logf("N = %d (%d bytes): %v", n, len(b), c)
 		// Reading and unescaping the body is all the work: a few
 		// copies of it, and fewer allocations than a small request.
-		if c.allocs > small.allocs || c.bytes > small.bytes+8*float64(len(b)) {
+		if c.Allocs > small.Allocs || c.Bytes > small.Bytes+8*float64(len(b)) {
 			t.Errorf("N = %d: %+v, want at most the allocations of a small request (%+v) and a few copies of the body", n, c, small)
 		}
 	}
@@ -468,17 +424,17 @@ func TestClientIP_Cost(t *testing.T) {
 		r.Header.Add("X-Forwarded-For", "10.9.9.9")
 		return r
 	}
-	var first cost
+	var first growth.Cost
 	for _, n := range []int{0, 1, 100, 2000} {
 		r := req(n)
 		if got := s.clientIP(r).String(); got != "203.0.113.9" {
 			t.Fatalf("N = %d: clientIP = %s, want 203.0.113.9", n, got)
 		}
-		c := costOf(20, func() { s.clientIP(r) })
+		c := growth.Of(20, func() { s.clientIP(r) })
 		if n == 0 {
 			first = c
 		}
-		if c.allocs > first.allocs || c.bytes > first.bytes {
+		if c.Allocs > first.Allocs || c.Bytes > first.Bytes {
 			t.Errorf("N = %d earlier hops: %+v, want the cost of none (%+v)", n, c, first)
 		}
 	}
@@ -541,7 +497,7 @@ func TestEtagMatch(t *testing.T) {
 	}
 	for _, n := range []int{1, 100, 3000} {
 		h := strings.Repeat(`"nope", `, n) + `"abc"`
-		if c := costOf(20, func() { etagMatch(h, etag) }); c.allocs != 0 {
+		if c := growth.Of(20, func() { etagMatch(h, etag) }); c.Allocs != 0 {
 			t.Errorf("%d entries: %+v, want no allocation", n, c)
 		}
 	}
@@ -560,20 +516,20 @@ func TestParseForm_Cost(t *testing.T) {
 		return b.String()
 	}
 	ns := []int{512, 1024, 2048, 4096}
-	costs := make([]cost, len(ns))
+	costs := make([]growth.Cost, len(ns))
 	for i, n := range ns {
 		b := body(n)
 		if len(b) > maxFormBytes {
 			t.Fatalf("%d parameters are %d bytes", n, len(b))
 		}
-		costs[i] = costOf(5, func() {
+		costs[i] = growth.Of(5, func() {
 			if _, e := parseForm(b); e != nil {
 				t.Fatal(e)
 			}
 		})
 	}
 	t.Logf("N = %v parameters: %v", ns, costs)
-	assertLinear(t, "form parameters", ns, costs)
+	growth.AssertLinear(t, "form parameters", ns, costs)
 
 	res := strings.Repeat("resource=https%3A%2F%2Fa.example&", 1500)
 	f, e := parseForm(res)
@@ -603,28 +559,28 @@ func TestVerifyAccessToken_Cost(t *testing.T) {
 		return at
 	}
 	ns := []int{1 << 10, 4 << 10, 8 << 10, 11 << 10}
-	costs := make([]cost, len(ns))
+	costs := make([]growth.Cost, len(ns))
 	for i, n := range ns {
 		at := token(n)
 		if len(at) > keys.MaxTokenSize {
 			t.Fatalf("a token with %d bytes of padding is %d bytes long", n, len(at))
 		}
-		costs[i] = costOf(10, func() {
+		costs[i] = growth.Of(10, func() {
 			if _, err := e.srv.verifyAccessToken(t.Context(), at); err != nil {
 				t.Fatal(err)
 			}
 		})
 	}
 	t.Logf("padding %v bytes: %v", ns, costs)
-	assertLinear(t, "token bytes", ns, costs)
+	growth.AssertLinear(t, "token bytes", ns, costs)
 	for _, n := range []int{keys.MaxTokenSize, 1 << 20} {
 		at := token(n)
-		c := costOf(10, func() {
+		c := growth.Of(10, func() {
 			if _, err := e.srv.verifyAccessToken(t.Context(), at); !errors.Is(err, errTokenInvalid) {
 				t.Fatalf("%d bytes: %v, want errTokenInvalid", len(at), err)
 			}
 		})
-		if c.allocs > costs[0].allocs || c.bytes > costs[0].bytes {
+		if c.Allocs > costs[0].Allocs || c.Bytes > costs[0].Bytes {
 			t.Errorf("%d bytes: %+v, want less than a small token (%+v)", len(at), c, costs[0])
 		}
 	}
