@@ -88,12 +88,14 @@ func (s *Server) authenticateClient(ctx context.Context, r *http.Request, f form
 	addr := s.clientIP(r)
 	d := s.clientThrottle.Check(id, addr)
 	if d.Block {
+		s.metrics.clientAuthThrottled.Inc()
 		// Debug: a blocked attacker sends thousands of these; the request
-		// line (429) tells the story.
+		// line (429) and the metric tell the story.
 		s.log.Debug("client authentication throttled", "event", "client_auth_throttled", "client_id", logClientID(id), "client_ip", addr.String())
 		return storage.Client{}, &Error{Code: "slow_down", Description: "too many failed client authentications; retry later", Status: http.StatusTooManyRequests, RetryAfter: d.RetryAfter}
 	}
 	if d.Delay > 0 {
+		s.metrics.clientAuthThrottled.Inc()
 		if err := s.sleep(ctx, d.Delay); err != nil {
 			return storage.Client{}, serverError(err)
 		}
@@ -129,6 +131,7 @@ func (s *Server) authenticateClient(ctx context.Context, r *http.Request, f form
 	}
 	if !ok || hash == "" {
 		s.clientThrottle.Failure(id, addr)
+		s.metrics.clientAuthRejected.Inc()
 		s.log.Info("client authentication failed", "event", "client_auth_failed", "client_id", logClientID(id), "client_ip", addr.String())
 		return storage.Client{}, invalidClient("client authentication failed", basic)
 	}

@@ -80,6 +80,13 @@ func TestClientAuth_Throttle(t *testing.T) {
 				if len(delays) != 5 || !slices.IsSorted(delays) || delays[0] <= 0 || delays[4] <= delays[0] {
 					t.Errorf("delays before the block %v, want 5 growing ones", delays)
 				}
+				// 10 refusals (401), 5 delays and 2 blocks, counted.
+				metrics := e.get("/metrics")
+				for _, want := range []string{"authd_client_auth_rejected_total 10\n", "authd_client_auth_throttled_total 7\n"} {
+					if !strings.Contains(metrics, want) {
+						t.Errorf("/metrics lacks %q", want)
+					}
+				}
 				if id != "svc" {
 					return
 				}

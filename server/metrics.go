@@ -23,9 +23,12 @@ type metrics struct {
 	loginsThrottled  prometheus.Counter
 	loginsRejected   prometheus.Counter
 	loginsOverloaded prometheus.Counter
-	revocations      *prometheus.CounterVec
-	requestDuration  *prometheus.HistogramVec
-	swept            *prometheus.CounterVec
+	// Client authentication on /token, /revoke and /introspect.
+	clientAuthThrottled prometheus.Counter
+	clientAuthRejected  prometheus.Counter
+	revocations         *prometheus.CounterVec
+	requestDuration     *prometheus.HistogramVec
+	swept               *prometheus.CounterVec
 	// observers caches requestDuration's children by label values.
 	observers sync.Map // observerKey → prometheus.Observer
 }
@@ -73,6 +76,12 @@ func newMetrics(s *Server) *metrics {
 		loginsOverloaded: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "authd_logins_overloaded_total", Help: "Password grants refused with 503 because every hashing slot stayed busy.",
 		}),
+		clientAuthThrottled: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "authd_client_auth_throttled_total", Help: "Client authentications delayed or refused by throttling.",
+		}),
+		clientAuthRejected: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "authd_client_auth_rejected_total", Help: "Client authentications with an unknown client or a wrong secret.",
+		}),
 		revocations: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "authd_revocations_total", Help: "Tokens revoked through /revoke, by token type.",
 		}, []string{"token_type"}),
@@ -85,7 +94,7 @@ func newMetrics(s *Server) *metrics {
 		}, []string{"kind"}),
 	}
 	m.reg.MustRegister(m.swept, m.tokensIssued, m.tokenErrors, m.refreshReuse, m.loginsThrottled,
-		m.loginsRejected, m.loginsOverloaded, m.revocations, m.requestDuration,
+		m.loginsRejected, m.loginsOverloaded, m.clientAuthThrottled, m.clientAuthRejected, m.revocations, m.requestDuration,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "authd_signing_key_age_seconds", Help: "Seconds since the active signing key began to sign.",
