@@ -2,12 +2,12 @@ package account
 
 import (
 	"fmt"
-	"runtime"
 	"strings"
 	"testing"
 
 	"golang.org/x/crypto/bcrypt"
 
+	"github.com/authd/authd/server/internal/growth"
 	"github.com/authd/authd/server/password"
 )
 
@@ -108,13 +108,6 @@ func TestParseImport_Cost(t *testing.T) {
 
 // costOfRuns is the allocations and bytes allocated by one run of f.
 func costOfRuns(runs int, f func()) (allocs, bytes float64) {
-	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(1))
-	f()
-	var before, after runtime.MemStats
-	runtime.ReadMemStats(&before)
-	for range runs {
-		f()
-	}
-	runtime.ReadMemStats(&after)
-	return float64(after.Mallocs-before.Mallocs) / float64(runs), float64(after.TotalAlloc-before.TotalAlloc) / float64(runs)
+	c := growth.Of(runs, f)
+	return c.Allocs, c.Bytes
 }

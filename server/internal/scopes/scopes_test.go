@@ -2,8 +2,8 @@ package scopes
 
 import (
 	"errors"
+	"github.com/authd/authd/server/internal/growth"
 	"reflect"
-	"runtime"
 	"strconv"
 	"strings"
 	"testing"
@@ -117,16 +117,8 @@ func TestValid(t *testing.T) {
 // costOf is the allocations and bytes allocated by one run of f: measures
 // of work that do not depend on the machine's speed or load.
 func costOf(f func()) (allocs, bytes float64) {
-	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(1))
-	const runs = 20
-	f()
-	var before, after runtime.MemStats
-	runtime.ReadMemStats(&before)
-	for range runs {
-		f()
-	}
-	runtime.ReadMemStats(&after)
-	return float64(after.Mallocs-before.Mallocs) / runs, float64(after.TotalAlloc-before.TotalAlloc) / runs
+	c := growth.Of(20, f)
+	return c.Allocs, c.Bytes
 }
 
 // TestParse_Cost: the cost of Parse grows linearly with the number of
