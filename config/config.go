@@ -49,6 +49,12 @@ type Settings struct {
 	// token gets the same answer again; 0 disables the grace.
 	RefreshReuseGrace time.Duration
 
+	// LoginSessionTTL is the absolute lifetime of a browser sign-in
+	// session (the __Host-authd_session cookie of the authorization code
+	// flow); LoginSessionIdleTTL ends one unused this long.
+	LoginSessionTTL     time.Duration
+	LoginSessionIdleTTL time.Duration
+
 	// KeyRotation is how often a new signing key becomes active.
 	KeyRotation time.Duration
 	// KeyBits is the RSA modulus size of new keys: 2048, 3072 or 4096.
@@ -82,17 +88,19 @@ type Settings struct {
 // password hashing defaults.
 func Default() Settings {
 	return Settings{
-		Addr:              "127.0.0.1:8080",
-		AccessTTL:         15 * time.Minute,
-		RefreshTTL:        720 * time.Hour,
-		RefreshIdleTTL:    168 * time.Hour,
-		RefreshReuseGrace: 10 * time.Second,
-		KeyRotation:       24 * time.Hour,
-		KeyBits:           2048,
-		JWKSMaxAge:        5 * time.Minute,
-		LogFormat:         "text",
-		Argon2:            password.DefaultParams,
-		HashWait:          2 * time.Second,
+		Addr:                "127.0.0.1:8080",
+		AccessTTL:           15 * time.Minute,
+		RefreshTTL:          720 * time.Hour,
+		RefreshIdleTTL:      168 * time.Hour,
+		RefreshReuseGrace:   10 * time.Second,
+		LoginSessionTTL:     12 * time.Hour,
+		LoginSessionIdleTTL: time.Hour,
+		KeyRotation:         24 * time.Hour,
+		KeyBits:             2048,
+		JWKSMaxAge:          5 * time.Minute,
+		LogFormat:           "text",
+		Argon2:              password.DefaultParams,
+		HashWait:            2 * time.Second,
 	}
 }
 
@@ -113,6 +121,7 @@ func (s Settings) Validate() error {
 		{"--access-ttl", s.AccessTTL}, {"--refresh-ttl", s.RefreshTTL},
 		{"--refresh-idle-ttl", s.RefreshIdleTTL}, {"--key-rotation", s.KeyRotation},
 		{"--jwks-max-age", s.JWKSMaxAge},
+		{"--login-session-ttl", s.LoginSessionTTL}, {"--login-session-idle-ttl", s.LoginSessionIdleTTL},
 	} {
 		if d.v <= 0 {
 			add("%s must be positive", d.flag)

@@ -45,6 +45,11 @@
 //   - UpdateRefresh reads the token, its family, its successor and the
 //     family's user and client, and writes the token, the family and one
 //     new token;
+//   - RedeemCode reads the code, its user, its client and the family its
+//     exchange created, and writes the code and one family with its first
+//     token (or the existing family, revoked);
+//   - RevokeConsent the consent and each of the user's families of that
+//     client (found through the per-user index, like DeleteUser);
 //   - UpdateKeys the whole key set, which the keys package keeps to a few
 //     keys;
 //   - DeleteUser the user and each of the user's families (one per login
@@ -134,6 +139,11 @@ type Client struct {
 	// Audiences the client's access tokens may carry; the first is the
 	// default. Empty means the server's default audience.
 	Audiences []string
+	// RedirectURIs are the client's registered redirect URIs for the
+	// authorization code flow (absolute, no fragment), compared exactly.
+	RedirectURIs []string
+	// FirstParty clients skip the consent page.
+	FirstParty bool
 	// BuiltIn clients (authd-console) cannot be deleted.
 	BuiltIn   bool
 	CreatedAt time.Time
@@ -188,6 +198,11 @@ type Family struct {
 	// CreateFamily and by each rotation's UpdateRefresh. Zero in families
 	// stored before the field existed.
 	IdleExpiresAt time.Time
+
+	// LoginSessionID is the ID (the OpenID sid) of the browser sign-in
+	// session a family issued by the authorization code grant descends
+	// from; empty for other grants. Its refreshes' ID tokens carry it.
+	LoginSessionID string
 }
 
 // Revoked reports whether the family has been revoked explicitly (by its
@@ -330,6 +345,142 @@ type Key struct {
 	RevokedAt   time.Time
 }
 
+// LoginSession is a browser's sign-in session (the authorization code
+// flow's __Host-authd_session cookie). The cookie's value is never
+// stored: Hash is its SHA-256, hex encoded.
+type LoginSession struct {
+	Hash string
+	// ID is random and public: the sid claim of ID tokens, and what
+	// families and codes record.
+	ID     string
+	UserID string
+	// UserGen is the user's SessionGen at sign-in: a password change,
+	// disable or revocation of the user's sessions ends the sign-in
+	// session too (LoginSession.State).
+	UserGen uint64
+	// AuthTime is when the user entered their password.
+	AuthTime  time.Time
+	CreatedAt time.Time
+	// LastSeenAt is the last time the session was used, IdleExpiresAt
+	// when it ends if unused, ExpiresAt its absolute end.
+	LastSeenAt    time.Time
+	IdleExpiresAt time.Time
+	ExpiresAt     time.Time
+}
+
+// State says whether the sign-in session may be used at now, with u its
+// user as it is now (nil when deleted). It uses the reasons of the family
+// states that apply (FamilyLive, FamilyUserDeleted, FamilyUserDisabled,
+// FamilySessionsEnded, FamilyExpired; idle expiry counts as expired).
+func (s LoginSession) State(u *User, now time.Time) FamilyState {
+	switch {
+	case u == nil || u.ID != s.UserID:
+		return FamilyUserDeleted
+	case u.Disabled:
+		return FamilyUserDisabled
+	case u.SessionGen != s.UserGen:
+		return FamilySessionsEnded
+	case !now.Before(s.ExpiresAt) || !now.Before(s.IdleExpiresAt):
+		return FamilyExpired
+	}
+	return FamilyLive
+}
+
+// AuthCode is the stored state of an authorization code (SPEC 2.6). The
+// code is never stored: Hash is its SHA-256, hex encoded.
+type AuthCode struct {
+	Hash string
+	// ClientID and ClientInstance name the client the code was issued to.
+	ClientID       string
+	ClientInstance string
+	// UserID and UserGen name the user (UserGen: SessionGen at issue).
+	UserID  string
+	UserGen uint64
+	// RedirectURI is the redirect URI the code was sent to;
+	// RedirectURIGiven says whether the authorization request named it
+	// (then the token request must repeat it).
+	RedirectURI      string
+	RedirectURIGiven bool
+	// CodeChallenge is the PKCE S256 challenge (RFC 7636).
+	CodeChallenge string
+	Scope         []string
+	// Audience of the access tokens issued from the code.
+	Audience string
+	Nonce    string
+	// AuthTime is the sign-in time, LoginSessionID the sign-in session's ID.
+	AuthTime       time.Time
+	LoginSessionID string
+	IssuedAt       time.Time
+	// ExpiresAt: the code may be exchanged until then (60 s).
+	ExpiresAt time.Time
+	// SpentAt is zero until the code is exchanged. FamilyID is the family
+	// created by the exchange (empty if none), AccessTokenID and
+	// AccessTokenExpiresAt the jti and exp of the access token issued by
+	// it, so that a second presentation can revoke both.
+	SpentAt              time.Time
+	FamilyID             string
+	AccessTokenID        string
+	AccessTokenExpiresAt time.Time
+	// ForgetAt is when the record may be swept: a spent code is remembered
+	// (and its replay recognised) until then, at least 10 minutes after
+	// issue.
+	ForgetAt time.Time
+}
+
+// Spent reports whether the code has been exchanged.
+func (c AuthCode) Spent() bool { return !c.SpentAt.IsZero() }
+
+// CodeState is what RedeemCode reads, in one transaction, for its function
+// to decide with.
+type CodeState struct {
+	Code AuthCode
+	// User and Client are the code's user (by UserID) and client (by
+	// ClientID) as committed; nil when deleted.
+	User   *User
+	Client *Client
+	// Family is the family the code's exchange created (Code.FamilyID),
+	// nil if none or no longer stored.
+	Family *Family
+}
+
+// CodeChange is what a CodeFunc wants written, atomically. Nil fields are
+// left as they are.
+type CodeChange struct {
+	// Code is the new state of the code (spent).
+	Code *AuthCode
+	// Create is a new family to store with its first token First
+	// (ErrExists if either exists).
+	Create *Family
+	First  *RefreshToken
+	// Family is the new state of the existing family State.Family (revoked
+	// on a replay).
+	Family *Family
+}
+
+// CodeFunc decides a code exchange from the state RedeemCode read. It may
+// run more than once. An error aborts the redeem (nothing is written) and
+// is returned from RedeemCode as is.
+type CodeFunc func(st CodeState) (CodeChange, error)
+
+// Consent is a user's remembered approval of a client's scopes (SPEC 2.6).
+// It is keyed by (UserID, ClientID).
+type Consent struct {
+	UserID   string
+	ClientID string
+	// ClientInstance is the client's Instance when consent was given: a
+	// client deleted and created again with the same ID inherits no
+	// consent (Client.Issued).
+	ClientInstance string
+	Scopes         []string
+	GrantedAt      time.Time
+	UpdatedAt      time.Time
+}
+
+// ConsentFilter selects consents in ListConsents. Zero fields match all.
+type ConsentFilter struct {
+	UserID string
+}
+
 // FamilyFilter selects families in ListFamilies. Zero fields match all.
 // Whether a listed family is alive is Family.State's to say.
 type FamilyFilter struct {
@@ -377,6 +528,10 @@ type SweepStats struct {
 	Tokens   int
 	Families int
 	Denied   int
+	// Codes and LoginSessions count authorization codes past ForgetAt and
+	// sign-in sessions past their absolute or idle expiry.
+	Codes         int
+	LoginSessions int
 	// More is true when the limit was reached and more expired items remain.
 	More bool
 	// WriteTime is what the call's write cost the store's other writes:
@@ -446,6 +601,38 @@ type Storage interface {
 	// AccessTokenDenied reports whether jti is on the deny list.
 	AccessTokenDenied(ctx context.Context, jti string) (bool, error)
 
+	// Sign-in sessions (the browser's cookie of the authorization code
+	// flow), found by Hash.
+	CreateLoginSession(ctx context.Context, s LoginSession) error
+	GetLoginSession(ctx context.Context, hash string) (LoginSession, error)
+	// TouchLoginSession records a use of the session at seen: LastSeenAt
+	// = seen and IdleExpiresAt = idleExpires (capped at ExpiresAt).
+	// ErrNotFound if absent.
+	TouchLoginSession(ctx context.Context, hash string, seen, idleExpires time.Time) (LoginSession, error)
+	// DeleteLoginSession ends one session (logout); nil if already gone.
+	DeleteLoginSession(ctx context.Context, hash string) error
+
+	// Authorization codes. CreateCode stores a new code (ErrExists if its
+	// hash is taken). RedeemCode is the one compare-and-swap of the
+	// authorization code grant: it reads the code, its user, its client
+	// and the family its exchange created (CodeState), calls fn and
+	// applies the change atomically, committing only if none of what it
+	// read has changed in between. ErrNotFound if no such code.
+	CreateCode(ctx context.Context, c AuthCode) error
+	RedeemCode(ctx context.Context, hash string, fn CodeFunc) error
+
+	// Consents. PutConsent stores c, replacing the consent of the same
+	// (UserID, ClientID). GetConsent: ErrNotFound if none. ListConsents
+	// pages like ListFamilies, in order of (UserID, ClientID); the cursor
+	// is opaque. RevokeConsent removes the consent and marks the user's
+	// families of that client revoked at at with reason "consent revoked"
+	// in the same write (ErrNotFound if there was no consent). DeleteUser
+	// removes the user's consents.
+	PutConsent(ctx context.Context, c Consent) error
+	GetConsent(ctx context.Context, userID, clientID string) (Consent, error)
+	ListConsents(ctx context.Context, filter ConsentFilter, page Page) ([]Consent, string, error)
+	RevokeConsent(ctx context.Context, userID, clientID string, at time.Time) error
+
 	// Signing keys. UpdateKeys applies fn to the whole key set atomically, so
 	// invariants across keys (exactly one active) hold in every committed
 	// state. fn returns the complete new set.
@@ -457,8 +644,9 @@ type Storage interface {
 	Secret(ctx context.Context, name string, gen func() ([]byte, error)) ([]byte, error)
 
 	// Sweep removes refresh tokens past their idle or family expiry, families
-	// past their absolute expiry (with their tokens) and deny-list entries
-	// past their exp, as of now, at most limit items per call. Its cost
+	// past their absolute expiry (with their tokens), deny-list entries
+	// past their exp, authorization codes past ForgetAt and sign-in
+	// sessions past their absolute or idle expiry, as of now, at most limit items per call. Its cost
 	// follows what expired, not the size of the database. A family is kept
 	// until its ExpiresAt even when dead earlier (revoked, user deleted):
 	// a revoked family's tokens must still be recognised when presented.

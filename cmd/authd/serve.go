@@ -68,6 +68,8 @@ func serveFlags(c *serveConfig) *flag.FlagSet {
 	fs.DurationVar(&s.AccessTTL, "access-ttl", s.AccessTTL, "access token lifetime")
 	fs.DurationVar(&s.RefreshTTL, "refresh-ttl", s.RefreshTTL, "absolute lifetime of a refresh-token family")
 	fs.DurationVar(&s.RefreshIdleTTL, "refresh-idle-ttl", s.RefreshIdleTTL, "a refresh token unused this long expires")
+	fs.DurationVar(&s.LoginSessionTTL, "login-session-ttl", s.LoginSessionTTL, "absolute lifetime of a browser sign-in session")
+	fs.DurationVar(&s.LoginSessionIdleTTL, "login-session-idle-ttl", s.LoginSessionIdleTTL, "a browser sign-in session unused this long ends")
 	fs.DurationVar(&s.RefreshReuseGrace, "refresh-reuse-grace", s.RefreshReuseGrace, "window in which a just-rotated refresh token gets the same answer")
 	fs.DurationVar(&s.KeyRotation, "key-rotation", s.KeyRotation, "how often a new signing key becomes active")
 	fs.IntVar(&s.KeyBits, "key-bits", s.KeyBits, "RSA key size (2048, 3072, 4096)")

@@ -310,6 +310,8 @@ type clientRecord struct {
 	Grants         []string  `json:"grants"`
 	Scopes         []string  `json:"scopes,omitempty"`
 	Audiences      []string  `json:"audiences,omitempty"`
+	RedirectURIs   []string  `json:"redirect_uris,omitempty"`
+	FirstParty     bool      `json:"first_party,omitempty"`
 	BuiltIn        bool      `json:"built_in,omitempty"`
 	CreatedAt      time.Time `json:"created_at"`
 	Instance       string    `json:"instance,omitempty"`
