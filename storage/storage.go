@@ -631,7 +631,9 @@ type Storage interface {
 	RedeemCode(ctx context.Context, hash string, fn CodeFunc) error
 
 	// Consents. PutConsent stores c, replacing the consent of the same
-	// (UserID, ClientID). GetConsent: ErrNotFound if none. ListConsents
+	// (UserID, ClientID); ErrNotFound if no user has c.UserID (checked in
+	// the same write, so that a consent racing DeleteUser is not left
+	// behind). GetConsent: ErrNotFound if none. ListConsents
 	// pages like ListFamilies, in order of (UserID, ClientID); the cursor
 	// is opaque. RevokeConsent removes the consent and marks the user's
 	// families of that client revoked at at with reason "consent revoked"

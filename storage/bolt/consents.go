@@ -19,6 +19,8 @@ import (
 // DeleteUser read only that range.
 
 // PutConsent stores c, replacing the consent of the same user and client.
+// ErrNotFound if no user has c.UserID: checked in the same write, so that
+// a consent given while its user is deleted is not left behind for good.
 // The user id must not hold a NUL byte (the key's separator).
 func (db *DB) PutConsent(ctx context.Context, c storage.Consent) error {
 	switch {
@@ -29,6 +31,9 @@ func (db *DB) PutConsent(ctx context.Context, c storage.Consent) error {
 	}
 	v := encodeConsent(c)
 	err := db.update(ctx, func(tx *bbolt.Tx) error {
+		if tx.Bucket(bucketUserIDs).Get([]byte(c.UserID)) == nil {
+			return fmt.Errorf("user: %w", storage.ErrNotFound)
+		}
 		return tx.Bucket(bucketConsents).Put(consentKey(c.UserID, c.ClientID), v)
 	})
 	if err != nil {

@@ -628,8 +628,17 @@ func testConcurrentRedeem(t *testing.T, s storage.Storage) {
 	}
 }
 
+// mustCreateUsers creates newUser(name) for each name (id "id-"+name).
+func mustCreateUsers(t *testing.T, s storage.Storage, names ...string) {
+	t.Helper()
+	for _, name := range names {
+		mustCreateUser(t, s, newUser(name))
+	}
+}
+
 func testConsentCRUD(t *testing.T, s storage.Storage) {
 	ctx := t.Context()
+	mustCreateUsers(t, s, "alice", "bob")
 	a := newConsent("id-alice", "app", "read")
 	mustPutConsent(t, s, a)
 	mustPutConsent(t, s, newConsent("id-alice", "other", "read"))
@@ -665,6 +674,9 @@ func testConsentCRUD(t *testing.T, s storage.Storage) {
 			t.Errorf("PutConsent with %s: got nil error", tt.name)
 		}
 	}
+	// A consent of a user that does not exist (deleted while the consent
+	// page was open) would never be removed: refused.
+	wantErr(t, "PutConsent of an unknown user", s.PutConsent(ctx, newConsent("id-carol", "app", "read")), storage.ErrNotFound)
 	list, _, err := s.ListConsents(ctx, storage.ConsentFilter{}, storage.Page{})
 	if err != nil || len(list) != 3 {
 		t.Errorf("ListConsents after refused puts: got %d consents, %v, want 3", len(list), err)
@@ -679,6 +691,7 @@ func testListConsentsPages(t *testing.T, s storage.Storage) {
 	ctx := t.Context()
 	type key struct{ user, client string }
 	var all []key
+	mustCreateUsers(t, s, "alice", "al", "bob")
 	for _, user := range []string{"id-alice", "id-al", "id-bob"} { // out of order
 		for _, client := range []string{"c3", "c1", "c2"} {
 			mustPutConsent(t, s, newConsent(user, client, "read"))
@@ -756,6 +769,7 @@ func testRevokeConsent(t *testing.T, s storage.Storage) {
 	fc := fam("fc", "id-alice", "other")
 	fd := fam("fd", "id-bob", "app")
 	fe := fam("fe", "id-carol", "app")
+	mustCreateUsers(t, s, "alice", "bob", "carol")
 	fb, _ = s.RevokeFamily(ctx, "fb", t0, "logout")
 	for _, c := range []storage.Consent{
 		newConsent("id-alice", "app", "read"), newConsent("id-alice", "other", "read"), newConsent("id-bob", "app", "read"),
@@ -946,6 +960,7 @@ func testAuthCodeCopies(t *testing.T, s storage.Storage) {
 	}
 	check(t, "code after editing copies", mustPeekCode(t, s, code.Hash).Code, newCode(hash("c1"), "id-alice"))
 
+	mustCreateUsers(t, s, "alice")
 	c := newConsent("id-alice", "app", "read", "write")
 	mustPutConsent(t, s, c)
 	c.Scopes[0] = "changed after put"
