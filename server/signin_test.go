@@ -290,7 +290,9 @@ func TestSignIn_SessionEnds(t *testing.T) {
 		{"password change", func(e *testEnv, b *uaBrowser, start time.Time) {
 			e.updateUser(aliceName, func(u *storage.User) { u.EndSessions(e.clock.Now(), "password changed") })
 		}},
-		{"disabled", func(e *testEnv, b *uaBrowser, start time.Time) { e.updateUser(aliceName, func(u *storage.User) { u.Disabled = true }) }},
+		{"disabled", func(e *testEnv, b *uaBrowser, start time.Time) {
+			e.updateUser(aliceName, func(u *storage.User) { u.Disabled = true })
+		}},
 		{"deleted", func(e *testEnv, b *uaBrowser, start time.Time) {
 			if err := e.store.DeleteUser(context.Background(), aliceName, e.clock.Now()); err != nil {
 				e.t.Fatal(err)
