@@ -269,8 +269,11 @@ func TestSignIn_PromptLoginAndMaxAge(t *testing.T) {
 		}
 		e.clock.Advance(11 * time.Minute)
 	}
-	// A max_age the sign-in is within: no page.
+	// A max_age the sign-in is within: no page; one too large for a
+	// time.Duration too.
 	b.authorize(map[string]string{"max_age": "3600"}).redirected(t, appRedirect+"?code=")
+	b.authorize(map[string]string{"max_age": "99999999999"}).redirected(t, appRedirect+"?code=")
+	b.authorize(map[string]string{"max_age": "9223372036854775807"}).redirected(t, appRedirect+"?code=")
 	// prompt=none with an exceeded max_age: login_required.
 	e.clock.Advance(2 * time.Hour)
 	b2 := e.signedInBrowser()
