@@ -1,6 +1,8 @@
 package storage
 
 import (
+	"context"
+	"errors"
 	"reflect"
 	"testing"
 	"time"
@@ -60,6 +62,46 @@ func TestFamily_State(t *testing.T) {
 	}
 }
 
+// TestLoginSession_State is the table of the rule for whether a sign-in
+// session may be used: the user's changes end it (a password change,
+// disable or delete), and so do its idle and absolute expiry, from the
+// instant itself on (when storage's Sweep may remove it).
+func TestLoginSession_State(t *testing.T) {
+	t0 := time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)
+	base := LoginSession{Hash: "h", ID: "sid", UserID: "u", UserGen: 2, AuthTime: t0, CreatedAt: t0,
+		LastSeenAt: t0, IdleExpiresAt: t0.Add(time.Hour), ExpiresAt: t0.Add(12 * time.Hour)}
+	user := User{ID: "u", Username: "alice", SessionGen: 2}
+	withUser := func(f func(*User)) *User { x := user; f(&x); return &x }
+	touched := base
+	touched.IdleExpiresAt = t0.Add(2 * time.Hour)
+	tests := []struct {
+		name string
+		s    LoginSession
+		u    *User
+		now  time.Time
+		want FamilyState
+	}{
+		{"live", base, &user, t0, FamilyLive},
+		{"live until the last instant of its idle time", base, &user, t0.Add(time.Hour - time.Nanosecond), FamilyLive},
+		{"idle expired at the instant", base, &user, t0.Add(time.Hour), FamilyExpired},
+		{"touched: live past the old idle expiry", touched, &user, t0.Add(time.Hour), FamilyLive},
+		{"past its absolute end though not idle", LoginSession{UserID: "u", UserGen: 2, IdleExpiresAt: t0.Add(13 * time.Hour), ExpiresAt: t0.Add(12 * time.Hour)}, &user, t0.Add(12 * time.Hour), FamilyExpired},
+		{"user deleted", base, nil, t0, FamilyUserDeleted},
+		{"another user", base, withUser(func(u *User) { u.ID = "v" }), t0, FamilyUserDeleted},
+		{"user disabled", base, withUser(func(u *User) { u.Disabled = true }), t0, FamilyUserDisabled},
+		{"password changed", base, withUser(func(u *User) { u.EndSessions(t0, "password changed") }), t0, FamilySessionsEnded},
+		{"user ended beats expiry", base, withUser(func(u *User) { u.SessionGen++ }), t0.Add(24 * time.Hour), FamilySessionsEnded},
+		{"zero expiry: never valid", LoginSession{UserID: "u", UserGen: 2}, &user, t0, FamilyExpired},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := tt.s.State(tt.u, tt.now); got != tt.want {
+				t.Errorf("State: got %v, want %v", got, tt.want)
+			}
+		})
+	}
+}
+
 func TestFamilyState_String(t *testing.T) {
 	seen := map[string]bool{}
 	for s := FamilyLive; s <= FamilyExpired; s++ {
@@ -104,12 +146,53 @@ func TestClient_Issued(t *testing.T) {
 // TestValueTypes_NoCodec: the value types are the contract, not a storage
 // format; each backend keeps its own encoding (storage/bolt's codec.go).
 func TestValueTypes_NoCodec(t *testing.T) {
-	for _, v := range []any{User{}, Client{}, Family{}, RefreshToken{}, Key{}} {
+	for _, v := range []any{User{}, Client{}, Family{}, RefreshToken{}, Key{}, LoginSession{}, AuthCode{}, Consent{}} {
 		typ := reflect.TypeOf(v)
 		for i := range typ.NumField() {
 			if f := typ.Field(i); f.Tag != "" {
 				t.Errorf("%s.%s has tag %q: encodings belong to the backends", typ.Name(), f.Name, f.Tag)
 			}
 		}
+	}
+}
+
+// consentPages is a ConsentLister serving fixed pages keyed by cursor.
+type consentPages map[string]struct {
+	items []Consent
+	next  string
+	err   error
+}
+
+func (p consentPages) ListConsents(_ context.Context, f ConsentFilter, page Page) ([]Consent, string, error) {
+	pg := p[f.UserID+"|"+page.After]
+	return pg.items, pg.next, pg.err
+}
+
+func TestListAllConsents(t *testing.T) {
+	a, b, c := Consent{UserID: "u", ClientID: "a"}, Consent{UserID: "u", ClientID: "b"}, Consent{UserID: "u", ClientID: "c"}
+	errBroken := errors.New("broken")
+	tests := []struct {
+		name    string
+		pages   consentPages
+		want    []Consent
+		wantErr bool
+	}{
+		{"one page", consentPages{"u|": {items: []Consent{a, b}}}, []Consent{a, b}, false},
+		{"pages, opaque cursors in any order", consentPages{"u|": {items: []Consent{a}, next: "z"}, "u|z": {items: []Consent{b}, next: "A"}, "u|A": {items: []Consent{c}}},
+			[]Consent{a, b, c}, false},
+		{"an empty last page", consentPages{"u|": {items: []Consent{a}, next: "x"}, "u|x": {}}, []Consent{a}, false},
+		{"an error", consentPages{"u|": {items: []Consent{a}, next: "x"}, "u|x": {err: errBroken}}, nil, true},
+		{"a cursor that does not move on", consentPages{"u|": {items: []Consent{a}, next: "x"}, "u|x": {items: []Consent{b}, next: "x"}}, nil, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := ListAllConsents(t.Context(), tt.pages, ConsentFilter{UserID: "u"})
+			if (err != nil) != tt.wantErr || !reflect.DeepEqual(got, tt.want) {
+				t.Errorf("ListAllConsents: got %v, %v, want %v (error: %v)", got, err, tt.want, tt.wantErr)
+			}
+			if tt.name == "an error" && !errors.Is(err, errBroken) {
+				t.Errorf("error: got %v, want the lister's", err)
+			}
+		})
 	}
 }
