@@ -44,7 +44,7 @@ type codeEnv struct {
 
 func newCodeEnv(t testing.TB, opts ...envOption) *codeEnv {
 	t.Helper()
-	e := &codeEnv{testEnv: newWrappedEnv(t, withMemCodes, opts...)}
+	e := &codeEnv{testEnv: newEnv(t, opts...)}
 	codeClient := func(uris ...string) func(*storage.Client) {
 		return func(c *storage.Client) {
 			c.Grants = []string{GrantAuthorizationCode, GrantRefreshToken}
