@@ -24,8 +24,6 @@ import (
 // inputs and a step input naming the form; whatever they carry is
 // validated again, entirely, as a new request.
 
-// grantAuthorizationCode is the grant a client needs to use /authorize.
-const grantAuthorizationCode = "authorization_code"
 
 // codePrefix marks authd authorization codes so that secret scanners find
 // leaked ones.
@@ -242,7 +240,7 @@ func (s *Server) handleAuthorize(c *gin.Context) {
 		s.redirectError(c, ar, e)
 		return
 	}
-	if !slices.Contains(cl.Grants, grantAuthorizationCode) {
+	if !slices.Contains(cl.Grants, GrantAuthorizationCode) {
 		s.redirectError(c, ar, unauthorizedClient("the client may not use the authorization code flow"))
 		return
 	}

@@ -45,7 +45,7 @@ func checkPageHeaders(t *testing.T, h http.Header) {
 func TestAuthorize_ErrorPage(t *testing.T) {
 	e := newAuthEnv(t)
 	e.addClient("two", "", func(c *storage.Client) {
-		c.Grants = []string{grantAuthorizationCode}
+		c.Grants = []string{GrantAuthorizationCode}
 		c.RedirectURIs = []string{"https://two.example/a", "https://two.example/b"}
 	})
 	attacker := "evil.example"
@@ -130,7 +130,7 @@ func TestAuthorize_RedirectErrors(t *testing.T) {
 		c.RedirectURIs = []string{"https://pw.example/cb?tenant=7"}
 	})
 	e.addClient("aud", "", func(c *storage.Client) {
-		c.Grants = []string{grantAuthorizationCode}
+		c.Grants = []string{GrantAuthorizationCode}
 		c.Scopes = []string{"read"}
 		c.Audiences = []string{"https://api.example"}
 		c.RedirectURIs = []string{"https://aud.example/cb"}
@@ -216,7 +216,7 @@ func TestAuthorize_RedirectURI(t *testing.T) {
 		t.Errorf("code's redirect %q given %v", ac.RedirectURI, ac.RedirectURIGiven)
 	}
 	e.addClient("one", "", func(c *storage.Client) {
-		c.Grants = []string{grantAuthorizationCode}
+		c.Grants = []string{GrantAuthorizationCode}
 		c.Scopes = []string{"read"}
 		c.RedirectURIs = []string{"https://one.example/cb?x=1"}
 		c.FirstParty = true
@@ -300,7 +300,7 @@ func TestAuthorize_StorageFailure(t *testing.T) {
 	e := newWrappedEnv(t, func(s storage.Storage) storage.Storage { fs.Storage = s; return fs })
 	e.addUser(aliceName, alicePassword, nil)
 	e.addClient("app", "", func(c *storage.Client) {
-		c.Grants = []string{grantAuthorizationCode}
+		c.Grants = []string{GrantAuthorizationCode}
 		c.Scopes = []string{"openid", "read"}
 		c.RedirectURIs = []string{appRedirect}
 	})

@@ -202,7 +202,7 @@ func newAuthEnv(t testing.TB, opts ...envOption) *testEnv {
 	e := newEnv(t, opts...)
 	e.addUser(aliceName, alicePassword, nil)
 	e.addClient("app", "", func(c *storage.Client) {
-		c.Grants = []string{grantAuthorizationCode, GrantRefreshToken}
+		c.Grants = []string{GrantAuthorizationCode, GrantRefreshToken}
 		c.Scopes = []string{"openid", "profile", "read", "write"}
 		c.RedirectURIs = []string{appRedirect, loopbackCB}
 	})
@@ -215,7 +215,7 @@ func (e *testEnv) signedInBrowser() *uaBrowser {
 	e.t.Helper()
 	if _, err := e.store.GetClient(context.Background(), "fp"); err != nil {
 		e.addClient("fp", "", func(c *storage.Client) {
-			c.Grants = []string{grantAuthorizationCode}
+			c.Grants = []string{GrantAuthorizationCode}
 			c.Scopes = []string{"openid", "read"}
 			c.RedirectURIs = []string{"https://fp.example/cb"}
 			c.FirstParty = true

@@ -60,7 +60,7 @@ func TestConsent_Remembered(t *testing.T) {
 		t.Fatal(err)
 	}
 	e.addClient("app", "", func(c *storage.Client) {
-		c.Grants = []string{grantAuthorizationCode}
+		c.Grants = []string{GrantAuthorizationCode}
 		c.Scopes = []string{"openid", "read"}
 		c.RedirectURIs = []string{appRedirect}
 	})

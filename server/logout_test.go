@@ -32,7 +32,7 @@ func TestLogout(t *testing.T) {
 	e := newAuthEnv(t)
 	e.updateClient("app", func(c *storage.Client) { c.FirstParty = true })
 	e.addClient("other", "", func(c *storage.Client) {
-		c.Grants = []string{grantAuthorizationCode}
+		c.Grants = []string{GrantAuthorizationCode}
 		c.RedirectURIs = []string{"https://other.example/bye"}
 	})
 	now := e.clock.Now().Unix()

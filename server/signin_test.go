@@ -224,7 +224,7 @@ func TestSignIn_SSO(t *testing.T) {
 	e := newAuthEnv(t)
 	e.updateClient("app", func(c *storage.Client) { c.FirstParty = true })
 	e.addClient("other", "", func(c *storage.Client) {
-		c.Grants = []string{grantAuthorizationCode}
+		c.Grants = []string{GrantAuthorizationCode}
 		c.Scopes = []string{"read"}
 		c.RedirectURIs = []string{"https://other.example/cb"}
 		c.FirstParty = true
