@@ -24,7 +24,6 @@ import (
 // inputs and a step input naming the form; whatever they carry is
 // validated again, entirely, as a new request.
 
-
 // codePrefix marks authd authorization codes so that secret scanners find
 // leaked ones.
 const codePrefix = "authd_ac_"
