@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"errors"
 	"slices"
 	"strings"
 	"testing"
@@ -135,3 +136,121 @@ func TestAdminAPI_ClientRedirectURIs(t *testing.T) {
 		t.Error("the audit lines do not record the redirect URIs")
 	}
 }
+
+// putConsent stores a consent of user for client, as the consent page
+// does.
+func (e *testEnv) putConsent(u storage.User, clientID string, scopes ...string) {
+	e.t.Helper()
+	cl, err := e.store.GetClient(context.Background(), clientID)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	now := e.clock.Now()
+	if err := e.store.PutConsent(context.Background(), storage.Consent{UserID: u.ID, ClientID: clientID, ClientInstance: cl.Instance,
+		Scopes: scopes, GrantedAt: now, UpdatedAt: now}); err != nil {
+		e.t.Fatal(err)
+	}
+}
+
+// TestAdminAPI_Consents: the consents of SPEC 2.5 are listed (those of a
+// client deleted and created again are not) and revoked, which ends the
+// user's sessions of that client and no other; every bad request is
+// answered with the status of SPEC 2.5 and changes nothing.
+func TestAdminAPI_Consents(t *testing.T) {
+	e := newEnv(t)
+	alice := e.addUser("alice", "pw", nil)
+	bob := e.addUser("bob", "pw", nil)
+	for _, id := range []string{"third", "other", "gone"} {
+		e.addClient(id, appSecret, nil)
+	}
+	e.putConsent(alice, "third", "read")
+	e.putConsent(alice, "other", "read", "write")
+	e.putConsent(bob, "third", "write")
+	e.putConsent(alice, "gone", "read")
+	if err := e.store.DeleteClient(context.Background(), "gone"); err != nil {
+		t.Fatal(err)
+	}
+	e.addClient("gone", appSecret, nil) // another instance: inherits no consent
+
+	var list []admin.Consent
+	r := e.direct("GET", "/admin/api/consents", "")
+	if r.Status != 200 {
+		t.Fatalf("list: %d %s", r.Status, r.Body)
+	}
+	r.json(t, &list)
+	var got []string
+	for _, c := range list {
+		got = append(got, c.User+"/"+c.Client+":"+strings.Join(c.Scopes, ","))
+		if c.GrantedAt.IsZero() || c.UpdatedAt.IsZero() || c.UserID == "" {
+			t.Errorf("consent %+v lacks its times or user id", c)
+		}
+	}
+	if want := []string{"alice/other:read,write", "alice/third:read", "bob/third:write"}; !slices.Equal(got, want) {
+		t.Errorf("list = %q, want %q", got, want)
+	}
+	r = e.direct("GET", "/admin/api/consents?user=ALICE", "")
+	r.json(t, &list)
+	if r.Status != 200 || len(list) != 2 || list[0].Client != "other" || list[1].Client != "third" {
+		t.Errorf("list of alice: %d %s", r.Status, r.Body)
+	}
+	if r := e.direct("GET", "/admin/api/consents?user=bob", ""); r.Status != 200 || strings.Contains(r.Body, "alice") {
+		t.Errorf("list of bob: %d %s", r.Status, r.Body)
+	}
+
+	refused := []struct {
+		name, method, path string
+		status             int
+		contains           string
+	}{
+		{"list: unknown user", "GET", "/admin/api/consents?user=nobody", 404, "not found"},
+		{"list: invalid user", "GET", "/admin/api/consents?user=a%20b", 404, "not found"},
+		{"list: unknown parameter", "GET", "/admin/api/consents?client=third", 400, "unknown query parameter"},
+		{"list: repeated user", "GET", "/admin/api/consents?user=alice&user=bob", 400, "repeated"},
+		{"revoke: unknown user", "DELETE", "/admin/api/consents/nobody/third", 404, "not found"},
+		{"revoke: invalid user", "DELETE", "/admin/api/consents/a%3Ab/third", 404, "not found"},
+		{"revoke: unknown client", "DELETE", "/admin/api/consents/alice/nope", 404, "no consent"},
+		{"revoke: invalid client", "DELETE", "/admin/api/consents/alice/a%20b", 404, "no consent"},
+		{"revoke: no consent", "DELETE", "/admin/api/consents/bob/other", 404, "no consent"},
+		{"revoke: client created again", "DELETE", "/admin/api/consents/alice/gone", 404, "no consent"},
+		{"revoke: no client", "DELETE", "/admin/api/consents/alice", 404, "no such admin endpoint"},
+		{"revoke: wrong method", "POST", "/admin/api/consents/alice/third", 405, "method not allowed"},
+	}
+	for _, tt := range refused {
+		t.Run(tt.name, func(t *testing.T) {
+			if r := e.direct(tt.method, tt.path, ""); r.Status != tt.status || !strings.Contains(r.Body, tt.contains) {
+				t.Fatalf("got %d %s, want %d containing %q", r.Status, r.Body, tt.status, tt.contains)
+			}
+		})
+	}
+	if _, err := e.store.GetConsent(context.Background(), alice.ID, "third"); err != nil {
+		t.Fatalf("a refused request removed alice's consent: %v", err)
+	}
+
+	// Revoking ends alice's sessions of that client, and only those.
+	rtThird := e.login("third", appSecret, "alice", "pw").str("refresh_token")
+	rtOther := e.login("other", appSecret, "alice", "pw").str("refresh_token")
+	rtBob := e.login("third", appSecret, "bob", "pw").str("refresh_token")
+	if r := e.direct("DELETE", "/admin/api/consents/Alice/third", ""); r.Status != 204 || r.Body != "" {
+		t.Fatalf("revoke: %d %s, want 204", r.Status, r.Body)
+	}
+	if _, err := e.store.GetConsent(context.Background(), alice.ID, "third"); !errorsIsNotFound(err) {
+		t.Errorf("consent still stored after revocation: %v", err)
+	}
+	if r := e.refresh("third", appSecret, rtThird); r.Status != 400 || r.str("error") != "invalid_grant" {
+		t.Errorf("refresh of alice's session of the revoked client: %d %s, want invalid_grant", r.Status, r.Raw)
+	}
+	if r := e.refresh("other", appSecret, rtOther); r.Status != 200 {
+		t.Errorf("refresh of alice's session of another client: %d %s", r.Status, r.Raw)
+	}
+	if r := e.refresh("third", appSecret, rtBob); r.Status != 200 {
+		t.Errorf("refresh of bob's session of the client: %d %s", r.Status, r.Raw)
+	}
+	if r := e.direct("DELETE", "/admin/api/consents/alice/third", ""); r.Status != 404 {
+		t.Errorf("second revoke: %d %s, want 404", r.Status, r.Body)
+	}
+	if !strings.Contains(e.logBuf.String(), "action=consent.revoke") {
+		t.Error("no audit line for the consent revocation")
+	}
+}
+
+func errorsIsNotFound(err error) bool { return errors.Is(err, storage.ErrNotFound) }
