@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/authd/authd/server/admin"
+	"github.com/authd/authd/server/internal/httpapi"
 	"github.com/authd/authd/storage"
 )
 
@@ -71,7 +72,7 @@ func TestAdminAPI_PatchClient(t *testing.T) {
 	for id, want := range map[string]storage.Client{
 		"app":           {Grants: []string{GrantPassword, GrantRefreshToken}, Scopes: []string{"read", "write"}, Audiences: []string{apiAudience, "https://other.example"}},
 		"spa":           {Grants: []string{GrantPassword, GrantRefreshToken}, Scopes: []string{"read", "write"}},
-		ConsoleClientID: {Grants: []string{GrantPassword, GrantRefreshToken}, Scopes: []string{AdminScope}},
+		ConsoleClientID: {Grants: []string{httpapi.GrantAuthorizationCode, GrantRefreshToken, GrantPassword}, Scopes: []string{AdminScope}},
 	} {
 		cl, err := e.store.GetClient(context.Background(), id)
 		if err != nil {
