@@ -53,7 +53,9 @@ func sameRegistration(a, b storage.Client) bool {
 // built-in client: a management command changes only what it asks to
 // change, and the next server start gives the console the registration
 // its issuer needs (ensureBuiltins).
-func (s *Server) EnsureBuiltins(ctx context.Context) error { return s.createBuiltins(ctx, s.cfg.Issuer) }
+func (s *Server) EnsureBuiltins(ctx context.Context) error {
+	return s.createBuiltins(ctx, s.cfg.Issuer)
+}
 
 // ensureBuiltins creates the built-in console client if it is missing and
 // gives an existing one the registration this server needs (consoleClient

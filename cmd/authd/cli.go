@@ -279,7 +279,7 @@ func (l *listFlag) Set(v string) error {
 
 // repeatFlag is a repeatable flag whose values are taken whole (redirect
 // URIs may hold commas). An empty value adds nothing, so that
-// --redirect-uri '' empties the list in an update.
+// an empty --redirect-uri empties the list in an update.
 type repeatFlag []string
 
 func (l *repeatFlag) String() string { return strings.Join(*l, " ") }
