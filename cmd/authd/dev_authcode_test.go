@@ -4,6 +4,10 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
+	"html"
+	"io"
+	"net/http"
+	"net/http/cookiejar"
 	"net/url"
 	"regexp"
 	"slices"
@@ -88,7 +92,96 @@ func TestServe_DevAuthorizationCode(t *testing.T) {
 		!slices.Equal(cl.Scopes, []string{"openid", "profile"}) || !slices.Equal(cl.RedirectURIs, []string{"http://127.0.0.1:8765/callback"}) {
 		t.Errorf("demo-app is %+v", cl)
 	}
+
+	// The flow as a newcomer walks it: open the URL, sign in as the demo
+	// user, allow, copy the code, run the exchange.
+	pw := regexp.MustCompile(`password:\s+(\S+)`).FindStringSubmatch(out)[1]
+	jar, err := cookiejar.New(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var callback *url.URL
+	hc := &http.Client{Jar: jar, CheckRedirect: func(req *http.Request, _ []*http.Request) error {
+		if strings.HasPrefix(req.URL.String(), devAppRedirect) {
+			callback = req.URL
+			return http.ErrUseLastResponse
+		}
+		return nil
+	}}
+	page := fetchPage(t, hc, http.MethodGet, m[1], nil)
+	page = fetchPage(t, hc, http.MethodPost, page.action, page.with("username", "demo", "password", pw))
+	if callback == nil {
+		fetchPage(t, hc, http.MethodPost, page.action, page.with("decision", "allow"))
+	}
+	if callback == nil || callback.Query().Get("state") != q.Get("state") || callback.Query().Get("code") == "" {
+		t.Fatalf("the flow did not come back to %s with the code and state: %v", devAppRedirect, callback)
+	}
+	resp, err := http.PostForm(tokenURL, url.Values{"grant_type": {"authorization_code"}, "client_id": {clientID},
+		"redirect_uri": {redirect}, "code_verifier": {verifier}, "code": {callback.Query().Get("code")}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var tok map[string]any
+	json.NewDecoder(resp.Body).Decode(&tok)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || tok["access_token"] == nil || tok["id_token"] == nil || tok["refresh_token"] == nil {
+		t.Errorf("the printed code exchange: %d %v, want access, ID and refresh tokens", resp.StatusCode, tok)
+	}
 	if code := s.stop(t); code != 0 {
 		t.Fatalf("serve exited %d", code)
 	}
+}
+
+// page is an HTML form of authd's pages: where it posts, and its hidden
+// inputs.
+type page struct {
+	action string
+	hidden url.Values
+}
+
+func (p page) with(kv ...string) url.Values {
+	v := url.Values{}
+	for k, vs := range p.hidden {
+		v[k] = vs
+	}
+	for i := 0; i+1 < len(kv); i += 2 {
+		v.Set(kv[i], kv[i+1])
+	}
+	return v
+}
+
+var (
+	formActionRE  = regexp.MustCompile(`<form method="post" action="([^"]*)"`)
+	hiddenInputRE = regexp.MustCompile(`<input type="hidden" name="([^"]*)" value="([^"]*)">`)
+)
+
+// fetchPage sends a request and reads the form of the page it ends on;
+// the zero page if it has none.
+func fetchPage(t *testing.T, hc *http.Client, method, target string, form url.Values) page {
+	t.Helper()
+	var resp *http.Response
+	var err error
+	if method == http.MethodGet {
+		resp, err = hc.Get(target)
+	} else {
+		resp, err = hc.PostForm(target, form)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	var p page
+	if m := formActionRE.FindSubmatch(b); m != nil {
+		u, err := resp.Request.URL.Parse(html.UnescapeString(string(m[1])))
+		if err != nil {
+			t.Fatal(err)
+		}
+		p.action = u.String()
+	}
+	p.hidden = url.Values{}
+	for _, m := range hiddenInputRE.FindAllSubmatch(b, -1) {
+		p.hidden.Add(html.UnescapeString(string(m[1])), html.UnescapeString(string(m[2])))
+	}
+	return p
 }
