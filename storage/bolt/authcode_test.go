@@ -1,11 +1,13 @@
 package bolt_test
 
 import (
+	"context"
 	"fmt"
 	"testing"
 	"time"
 
 	"github.com/authd/authd/storage"
+	"github.com/authd/authd/storage/bolt"
 )
 
 // testCode is code number i of user u1 for client app, unspent.
@@ -76,4 +78,64 @@ func TestDB_ListConsents_Cursor(t *testing.T) {
 	if err != nil || len(cs) != 0 || next != "" {
 		t.Errorf("page after every key: %+v, next %q, %v: want none", cs, next, err)
 	}
+}
+
+// FuzzListConsentsCursor: whatever cursor a caller passes back, a listing
+// never panics, and what it returns is in (user, client) order, of the
+// filtered user only, after the page it resumes, and at most the limit.
+func FuzzListConsentsCursor(f *testing.F) {
+	db, _ := openTemp(f, &bolt.Options{NoSync: true})
+	ctx := context.Background()
+	users := []string{"u", "u1", "u\xff", "v"}
+	for _, u := range users {
+		if err := db.CreateUser(ctx, storage.User{ID: u, Username: "name-" + u}); err != nil {
+			f.Fatal(err)
+		}
+		for _, c := range []string{"a", "b", "b\x00", "\xff"} {
+			if err := db.PutConsent(ctx, storage.Consent{UserID: u, ClientID: c}); err != nil {
+				f.Fatal(err)
+			}
+		}
+	}
+	_, next, err := db.ListConsents(ctx, storage.ConsentFilter{}, storage.Page{Limit: 3})
+	if err != nil || next == "" {
+		f.Fatalf("first page: next %q, %v", next, err)
+	}
+	f.Add(next, "", 2)
+	f.Add(next, "u1", 0)
+	f.Add("", "u", 1)
+	f.Add("_w", "v", 5)
+	f.Add("dQ", "u\x00", 3)
+	f.Fuzz(func(t *testing.T, after, user string, limit int) {
+		cs, next, err := db.ListConsents(ctx, storage.ConsentFilter{UserID: user}, storage.Page{After: after, Limit: limit})
+		if err != nil {
+			return // a cursor that does not decode
+		}
+		if limit > 0 && len(cs) > limit {
+			t.Errorf("limit %d: got %d consents", limit, len(cs))
+		}
+		for i, c := range cs {
+			if user != "" && c.UserID != user {
+				t.Errorf("filter %q: got a consent of %q", user, c.UserID)
+			}
+			if i > 0 {
+				p := cs[i-1]
+				if p.UserID > c.UserID || p.UserID == c.UserID && p.ClientID >= c.ClientID {
+					t.Errorf("out of order: (%q, %q) then (%q, %q)", p.UserID, p.ClientID, c.UserID, c.ClientID)
+				}
+			}
+		}
+		if next != "" {
+			more, _, err := db.ListConsents(ctx, storage.ConsentFilter{UserID: user}, storage.Page{After: next, Limit: 1})
+			if err != nil {
+				t.Fatalf("next page from the returned cursor: %v", err)
+			}
+			if len(more) == 1 && len(cs) > 0 {
+				l := cs[len(cs)-1]
+				if m := more[0]; m.UserID < l.UserID || m.UserID == l.UserID && m.ClientID <= l.ClientID {
+					t.Errorf("next page starts at (%q, %q), not after (%q, %q)", m.UserID, m.ClientID, l.UserID, l.ClientID)
+				}
+			}
+		}
+	})
 }
