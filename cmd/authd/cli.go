@@ -26,11 +26,16 @@ Commands:
   user passwd NAME [--password-stdin]      (revokes all of that user's refresh tokens)
   user import FILE                         import bcrypt users (htpasswd or JSON lines; - for stdin)
   client add ID [--public] [--secret-stdin] [--grant G ...] [--scope S ...] [--audience A ...]
-  client update ID [--grant G ...] [--scope S ...] [--audience A ...]
+                [--redirect-uri URI ...] [--first-party]
+  client update ID [--grant G ...] [--scope S ...] [--audience A ...] [--redirect-uri URI ...]
+                [--first-party=true|false]
                                            replace those lists; sessions live on
   client list | show ID | delete ID
   keys list | rotate [--when-safe] | revoke KID
   session list [--user NAME] | revoke FAMILY_ID | revoke --user NAME
+  consent list [--user NAME] | revoke --user NAME --client ID
+                                           remembered consents of the authorization code
+                                           flow; revoking ends that client's sessions of the user
   backup FILE                              consistent copy of the database
   version
 
@@ -133,6 +138,8 @@ func (a *app) dispatch(ctx context.Context, args []string) error {
 		return a.keys(ctx, rest)
 	case "session":
 		return a.session(ctx, rest)
+	case "consent":
+		return a.consent(ctx, rest)
 	case "backup":
 		return a.backup(ctx, rest)
 	case "version":
@@ -271,6 +278,20 @@ func (l *listFlag) Set(v string) error {
 		if p = strings.TrimSpace(p); p != "" {
 			*l = append(*l, p)
 		}
+	}
+	return nil
+}
+
+// repeatFlag is a repeatable flag whose values are taken whole (redirect
+// URIs may hold commas). An empty value adds nothing, so that
+// an empty --redirect-uri empties the list in an update.
+type repeatFlag []string
+
+func (l *repeatFlag) String() string { return strings.Join(*l, " ") }
+
+func (l *repeatFlag) Set(v string) error {
+	if v = strings.TrimSpace(v); v != "" {
+		*l = append(*l, v)
 	}
 	return nil
 }
