@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/netip"
 	"slices"
+	"sync"
 	"testing"
 	"time"
 )
@@ -133,8 +134,14 @@ func TestSlots_SourcesTakeTurns(t *testing.T) {
 		t.Fatal("first acquire failed")
 	}
 	order := make(chan string, 8)
+	// done counts the goroutines that have released their slot: each
+	// reports its turn before it releases, so the last report comes
+	// before the last release.
+	var done sync.WaitGroup
 	start := func(name, key string, n int) {
+		done.Add(1)
 		go func() {
+			defer done.Done()
 			if ok, err := s.acquireFrom(ctx, time.Hour, false, netip.MustParseAddr(key)); !ok || err != nil {
 				t.Errorf("%s: %v %v", name, ok, err)
 			}
@@ -157,6 +164,7 @@ func TestSlots_SourcesTakeTurns(t *testing.T) {
 	if !slices.Equal(got, want) {
 		t.Fatalf("order %v, want %v", got, want)
 	}
+	done.Wait()
 	if n := s.inUse(); n != 0 {
 		t.Errorf("%d slots in use at the end", n)
 	}
