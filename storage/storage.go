@@ -14,7 +14,7 @@
 //     may run more than once (on conflict, or when a backend retries a batch),
 //     so it must not have side effects beyond its return values.
 //   - When a function passed to a method (UpdateUser, UpdateClient,
-//     UpdateRefresh, UpdateKeys, Secret's gen) returns an error, nothing is
+//     UpdateRefresh, RedeemCode, UpdateKeys, Secret's gen) returns an error, nothing is
 //     written and the method returns that error as is, not wrapped, so a
 //     caller may compare it with ==.
 //   - Values returned are copies owned by the caller.
@@ -606,23 +606,34 @@ type Storage interface {
 	CreateLoginSession(ctx context.Context, s LoginSession) error
 	GetLoginSession(ctx context.Context, hash string) (LoginSession, error)
 	// TouchLoginSession records a use of the session at seen: LastSeenAt
-	// = seen and IdleExpiresAt = idleExpires (capped at ExpiresAt).
-	// ErrNotFound if absent.
+	// = seen and IdleExpiresAt = idleExpires (capped at ExpiresAt), and
+	// returns the session as stored. Neither moves back: a use older than
+	// the last recorded one (concurrent requests committing out of order)
+	// leaves them as they are. ErrNotFound if absent.
 	TouchLoginSession(ctx context.Context, hash string, seen, idleExpires time.Time) (LoginSession, error)
 	// DeleteLoginSession ends one session (logout); nil if already gone.
 	DeleteLoginSession(ctx context.Context, hash string) error
 
 	// Authorization codes. CreateCode stores a new code (ErrExists if its
-	// hash is taken). RedeemCode is the one compare-and-swap of the
-	// authorization code grant: it reads the code, its user, its client
-	// and the family its exchange created (CodeState), calls fn and
-	// applies the change atomically, committing only if none of what it
-	// read has changed in between. ErrNotFound if no such code.
+	// hash is taken); it needs a ForgetAt. RedeemCode is the one
+	// compare-and-swap of the authorization code grant: it reads the code,
+	// its user, its client and the family its exchange created
+	// (CodeState), calls fn and applies the change atomically, committing
+	// only if none of what it read has changed in between. ErrNotFound if
+	// no such code. A change keeps the code's Hash, ClientID and UserID
+	// (and a ForgetAt), and changes State.Family only when there is one,
+	// keeping its ID. CodeChange.Create is stored only with First, from a
+	// code that was unspent, by a change that spends the code with
+	// FamilyID = Create.ID, for the code's user and client: so one code
+	// creates at most one family. ErrExists if the family or the token
+	// exists. Any other change is refused and nothing is written.
 	CreateCode(ctx context.Context, c AuthCode) error
 	RedeemCode(ctx context.Context, hash string, fn CodeFunc) error
 
 	// Consents. PutConsent stores c, replacing the consent of the same
-	// (UserID, ClientID). GetConsent: ErrNotFound if none. ListConsents
+	// (UserID, ClientID); ErrNotFound if no user has c.UserID (checked in
+	// the same write, so that a consent racing DeleteUser is not left
+	// behind). GetConsent: ErrNotFound if none. ListConsents
 	// pages like ListFamilies, in order of (UserID, ClientID); the cursor
 	// is opaque. RevokeConsent removes the consent and marks the user's
 	// families of that client revoked at at with reason "consent revoked"

@@ -110,6 +110,9 @@ var (
 	bucketDeny         = []byte("deny")
 	bucketKeys         = []byte("keys")
 	bucketSecrets      = []byte("secrets")
+	bucketLogins       = []byte("login_sessions")
+	bucketCodes        = []byte("codes")
+	bucketConsents     = []byte("consents")
 
 	keySchemaVersion = []byte("schema_version")
 )
@@ -172,6 +175,18 @@ var migrations = []func(tx *bbolt.Tx) error{
 	// failing on each new family. Nothing is rewritten: older families
 	// read with a zero one and are written in format 3 when next changed.
 	func(*bbolt.Tx) error { return nil },
+	// 4: the authorization code flow (issue 14): buckets for sign-in
+	// sessions, codes and consents, whose expiry entries share the
+	// expiry index; families record their sign-in session (family format
+	// 4), which a schema-3 binary cannot decode. Nothing is rewritten.
+	func(tx *bbolt.Tx) error {
+		for _, name := range [][]byte{bucketLogins, bucketCodes, bucketConsents} {
+			if _, err := tx.CreateBucketIfNotExists(name); err != nil {
+				return fmt.Errorf("create bucket %s: %w", name, err)
+			}
+		}
+		return nil
+	},
 }
 
 // SchemaVersion is the schema version this binary writes.

@@ -22,18 +22,24 @@ import (
 
 // Family format 2 appends ClientInstance to format 1; format 1 records,
 // written before clients had instances, decode with an empty one. Format 3
-// appends IdleExpiresAt to format 2; older records decode with it zero.
+// appends IdleExpiresAt to format 2, format 4 LoginSessionID to format 3;
+// older records decode with the fields they lack zero.
 const (
 	familyFormat1 = 1
 	familyFormat2 = 2
-	familyFormat  = 3
+	familyFormat3 = 3
+	familyFormat  = 4
 	tokenFormat   = 1
+
+	loginSessionFormat = 1
+	codeFormat         = 1
+	consentFormat      = 1
 )
 
 var errCorrupt = errors.New("corrupt record")
 
 func encodeFamily(f storage.Family) []byte {
-	b := make([]byte, 0, 144+len(f.ID)+len(f.UserID)+len(f.ClientID)+len(f.Audience)+len(f.RevokeReason)+len(f.ClientInstance))
+	b := make([]byte, 0, 160+len(f.ID)+len(f.UserID)+len(f.ClientID)+len(f.Audience)+len(f.RevokeReason)+len(f.ClientInstance)+len(f.LoginSessionID))
 	b = append(b, familyFormat)
 	b = appendString(b, f.ID)
 	b = appendString(b, f.UserID)
@@ -52,28 +58,21 @@ func encodeFamily(f storage.Family) []byte {
 	b = appendString(b, f.RevokeReason)
 	b = appendString(b, f.ClientInstance)
 	b = appendTime(b, f.IdleExpiresAt)
+	b = appendString(b, f.LoginSessionID)
 	return b
 }
 
 func decodeFamily(v []byte) (storage.Family, error) {
 	d := decoder{b: v}
 	format := d.byte()
-	if format != familyFormat && format != familyFormat2 && format != familyFormat1 {
+	if format < familyFormat1 || format > familyFormat {
 		return storage.Family{}, fmt.Errorf("family: %w: unknown format", errCorrupt)
 	}
 	var f storage.Family
 	f.ID = d.string()
 	f.UserID = d.string()
 	f.ClientID = d.string()
-	if n := d.uvarint(); n > 0 {
-		if n > uint64(len(d.b)) {
-			return storage.Family{}, fmt.Errorf("family: %w: scope count", errCorrupt)
-		}
-		f.Scope = make([]string, n)
-		for i := range f.Scope {
-			f.Scope[i] = d.string()
-		}
-	}
+	f.Scope = d.strings()
 	f.Audience = d.string()
 	f.UserGen = d.uvarint()
 	f.AuthTime = d.time()
@@ -85,8 +84,11 @@ func decodeFamily(v []byte) (storage.Family, error) {
 	if format >= familyFormat2 {
 		f.ClientInstance = d.string()
 	}
-	if format >= familyFormat {
+	if format >= familyFormat3 {
 		f.IdleExpiresAt = d.time()
+	}
+	if format >= familyFormat {
+		f.LoginSessionID = d.string()
 	}
 	if err := d.done(); err != nil {
 		return storage.Family{}, fmt.Errorf("family: %w", err)
@@ -120,6 +122,157 @@ func decodeToken(hash, v []byte) (storage.RefreshToken, error) {
 		return storage.RefreshToken{}, fmt.Errorf("token: %w", err)
 	}
 	return t, nil
+}
+
+// Sign-in sessions, codes and consents have a compact binary encoding of
+// their own, like families: a format byte, then the fields in order. A
+// session's and a code's hash is its key and is not repeated.
+
+func encodeLoginSession(s storage.LoginSession) []byte {
+	b := make([]byte, 0, 80+len(s.ID)+len(s.UserID))
+	b = append(b, loginSessionFormat)
+	b = appendString(b, s.ID)
+	b = appendString(b, s.UserID)
+	b = binary.AppendUvarint(b, s.UserGen)
+	b = appendTime(b, s.AuthTime)
+	b = appendTime(b, s.CreatedAt)
+	b = appendTime(b, s.LastSeenAt)
+	b = appendTime(b, s.IdleExpiresAt)
+	b = appendTime(b, s.ExpiresAt)
+	return b
+}
+
+func decodeLoginSession(hash, v []byte) (storage.LoginSession, error) {
+	d := decoder{b: v}
+	if d.byte() != loginSessionFormat {
+		return storage.LoginSession{}, fmt.Errorf("sign-in session: %w: unknown format", errCorrupt)
+	}
+	s := storage.LoginSession{Hash: string(hash)}
+	s.ID = d.string()
+	s.UserID = d.string()
+	s.UserGen = d.uvarint()
+	s.AuthTime = d.time()
+	s.CreatedAt = d.time()
+	s.LastSeenAt = d.time()
+	s.IdleExpiresAt = d.time()
+	s.ExpiresAt = d.time()
+	if err := d.done(); err != nil {
+		return storage.LoginSession{}, fmt.Errorf("sign-in session: %w", err)
+	}
+	return s, nil
+}
+
+func encodeCode(c storage.AuthCode) []byte {
+	n := 200 + len(c.ClientID) + len(c.ClientInstance) + len(c.UserID) + len(c.RedirectURI) + len(c.CodeChallenge) +
+		len(c.Audience) + len(c.Nonce) + len(c.LoginSessionID) + len(c.FamilyID) + len(c.AccessTokenID)
+	for _, s := range c.Scope {
+		n += 2 + len(s)
+	}
+	b := make([]byte, 0, n)
+	b = append(b, codeFormat)
+	b = appendString(b, c.ClientID)
+	b = appendString(b, c.ClientInstance)
+	b = appendString(b, c.UserID)
+	b = binary.AppendUvarint(b, c.UserGen)
+	b = appendString(b, c.RedirectURI)
+	b = appendBool(b, c.RedirectURIGiven)
+	b = appendString(b, c.CodeChallenge)
+	b = appendStrings(b, c.Scope)
+	b = appendString(b, c.Audience)
+	b = appendString(b, c.Nonce)
+	b = appendTime(b, c.AuthTime)
+	b = appendString(b, c.LoginSessionID)
+	b = appendTime(b, c.IssuedAt)
+	b = appendTime(b, c.ExpiresAt)
+	b = appendTime(b, c.SpentAt)
+	b = appendString(b, c.FamilyID)
+	b = appendString(b, c.AccessTokenID)
+	b = appendTime(b, c.AccessTokenExpiresAt)
+	b = appendTime(b, c.ForgetAt)
+	return b
+}
+
+func decodeCode(hash, v []byte) (storage.AuthCode, error) {
+	d := decoder{b: v}
+	if d.byte() != codeFormat {
+		return storage.AuthCode{}, fmt.Errorf("code: %w: unknown format", errCorrupt)
+	}
+	c := storage.AuthCode{Hash: string(hash)}
+	c.ClientID = d.string()
+	c.ClientInstance = d.string()
+	c.UserID = d.string()
+	c.UserGen = d.uvarint()
+	c.RedirectURI = d.string()
+	c.RedirectURIGiven = d.bool()
+	c.CodeChallenge = d.string()
+	c.Scope = d.strings()
+	c.Audience = d.string()
+	c.Nonce = d.string()
+	c.AuthTime = d.time()
+	c.LoginSessionID = d.string()
+	c.IssuedAt = d.time()
+	c.ExpiresAt = d.time()
+	c.SpentAt = d.time()
+	c.FamilyID = d.string()
+	c.AccessTokenID = d.string()
+	c.AccessTokenExpiresAt = d.time()
+	c.ForgetAt = d.time()
+	if err := d.done(); err != nil {
+		return storage.AuthCode{}, fmt.Errorf("code: %w", err)
+	}
+	return c, nil
+}
+
+func encodeConsent(c storage.Consent) []byte {
+	n := 40 + len(c.UserID) + len(c.ClientID) + len(c.ClientInstance)
+	for _, s := range c.Scopes {
+		n += 2 + len(s)
+	}
+	b := make([]byte, 0, n)
+	b = append(b, consentFormat)
+	b = appendString(b, c.UserID)
+	b = appendString(b, c.ClientID)
+	b = appendString(b, c.ClientInstance)
+	b = appendStrings(b, c.Scopes)
+	b = appendTime(b, c.GrantedAt)
+	b = appendTime(b, c.UpdatedAt)
+	return b
+}
+
+func decodeConsent(v []byte) (storage.Consent, error) {
+	d := decoder{b: v}
+	if d.byte() != consentFormat {
+		return storage.Consent{}, fmt.Errorf("consent: %w: unknown format", errCorrupt)
+	}
+	var c storage.Consent
+	c.UserID = d.string()
+	c.ClientID = d.string()
+	c.ClientInstance = d.string()
+	c.Scopes = d.strings()
+	c.GrantedAt = d.time()
+	c.UpdatedAt = d.time()
+	if err := d.done(); err != nil {
+		return storage.Consent{}, fmt.Errorf("consent: %w", err)
+	}
+	return c, nil
+}
+
+// appendStrings encodes a list as uvarint(count) then each string; an
+// empty list (nil or not) is one 0 byte and decodes as nil.
+func appendStrings(b []byte, ss []string) []byte {
+	b = binary.AppendUvarint(b, uint64(len(ss)))
+	for _, s := range ss {
+		b = appendString(b, s)
+	}
+	return b
+}
+
+// appendBool encodes false as 0 and true as 1.
+func appendBool(b []byte, v bool) []byte {
+	if v {
+		return append(b, 1)
+	}
+	return append(b, 0)
 }
 
 func appendString(b []byte, s string) []byte {
@@ -187,6 +340,37 @@ func (d *decoder) string() string {
 	return s
 }
 
+// strings reads what appendStrings wrote; a count larger than the bytes
+// left (each string takes at least one) is corrupt, so a damaged count
+// cannot make it allocate much.
+func (d *decoder) strings() []string {
+	n := d.uvarint()
+	if n == 0 {
+		return nil
+	}
+	if n > uint64(len(d.b)) {
+		d.fail()
+		return nil
+	}
+	ss := make([]string, n)
+	for i := range ss {
+		ss[i] = d.string()
+	}
+	return ss
+}
+
+// bool reads what appendBool wrote; any other byte is corrupt.
+func (d *decoder) bool() bool {
+	switch d.byte() {
+	case 0:
+		return false
+	case 1:
+		return true
+	}
+	d.fail()
+	return false
+}
+
 func (d *decoder) time() time.Time {
 	ns := d.uvarint()
 	if ns == 0 {
@@ -212,9 +396,11 @@ func (d *decoder) done() error {
 // item's id. Times outside the int64 nanosecond range (years 1678-2262) are
 // clamped to it.
 const (
-	kindDeny   byte = 'd'
-	kindFamily byte = 'f'
-	kindToken  byte = 't'
+	kindCode         byte = 'c'
+	kindDeny         byte = 'd'
+	kindFamily       byte = 'f'
+	kindLoginSession byte = 's'
+	kindToken        byte = 't'
 )
 
 var (
@@ -261,6 +447,20 @@ func userFamilyPrefix(userID string) []byte {
 	k := make([]byte, 0, binary.MaxVarintLen64+len(userID)+32)
 	k = binary.AppendUvarint(k, uint64(len(userID)))
 	return append(k, userID...)
+}
+
+// consentKey is userID | 0x00 | clientID: byte order is (user, client)
+// order, and a user's consents are the one range with prefix
+// consentPrefix(userID), since user ids hold no NUL (PutConsent refuses
+// one).
+func consentKey(userID, clientID string) []byte {
+	return append(consentPrefix(userID), clientID...)
+}
+
+func consentPrefix(userID string) []byte {
+	k := make([]byte, 0, len(userID)+1+32)
+	k = append(k, userID...)
+	return append(k, 0)
 }
 
 // Users, clients and the key set are stored as JSON, in the record types

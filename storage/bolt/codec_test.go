@@ -43,16 +43,23 @@ func TestCodec_RoundTrip(t *testing.T) {
 	}
 }
 
-// olderFamily encodes f as an earlier format wrote it: format 2 is format
-// 3 without the trailing idle expiry, format 1 is format 2 without the
-// trailing instance. f must have the fields the format lacks zero.
+// olderFamily encodes f as an earlier format wrote it: format 3 is format
+// 4 without the trailing sign-in session id, format 2 is format 3 without
+// the trailing idle expiry, format 1 is format 2 without the trailing
+// instance. f must have the fields the format lacks zero.
 func olderFamily(t testing.TB, f storage.Family, format byte) []byte {
 	t.Helper()
 	v := encodeFamily(f)
 	if v[0] != familyFormat || v[len(v)-1] != 0 {
-		t.Fatalf("encodeFamily: format %d, last byte %d: want format %d ending in a zero idle expiry", v[0], v[len(v)-1], familyFormat)
+		t.Fatalf("encodeFamily: format %d, last byte %d: want format %d ending in an empty sign-in session id", v[0], v[len(v)-1], familyFormat)
 	}
 	v = v[:len(v)-1]
+	if format <= familyFormat2 {
+		if v[len(v)-1] != 0 {
+			t.Fatalf("olderFamily: format %d has no idle expiry, family has %v", format, f.IdleExpiresAt)
+		}
+		v = v[:len(v)-1]
+	}
 	if format == familyFormat1 {
 		if v[len(v)-1] != 0 {
 			t.Fatalf("olderFamily: format 1 has no instance, family has %q", f.ClientInstance)
@@ -63,15 +70,17 @@ func olderFamily(t testing.TB, f storage.Family, format byte) []byte {
 }
 
 // TestCodec_OlderFamilyFormats decodes families as earlier schemas wrote
-// them: format 1 (no client instance) and format 2 (no idle expiry) read
-// back with those fields empty, are written again in the current format,
-// and are damaged with a byte more.
+// them: format 1 (no client instance), format 2 (no idle expiry) and
+// format 3 (no sign-in session id) read back with those fields empty, are
+// written again in the current format, and are damaged with a byte more.
 func TestCodec_OlderFamilyFormats(t *testing.T) {
 	at := time.Date(2030, 1, 2, 3, 4, 5, 6, time.UTC)
 	f := storage.Family{ID: "f", UserID: "u", ClientID: "c", Scope: []string{"read"}, UserGen: 2,
 		AuthTime: at, CreatedAt: at, LastUsedAt: at, ExpiresAt: at.Add(time.Hour)}
 	withInstance := f
 	withInstance.ClientInstance = "inst"
+	withIdle := withInstance
+	withIdle.IdleExpiresAt = at.Add(time.Minute)
 	for _, tc := range []struct {
 		name   string
 		format byte
@@ -80,6 +89,8 @@ func TestCodec_OlderFamilyFormats(t *testing.T) {
 		{"format 1", familyFormat1, f},
 		{"format 2", familyFormat2, withInstance},
 		{"format 2 without instance", familyFormat2, f},
+		{"format 3", familyFormat3, withIdle},
+		{"format 3 without idle expiry", familyFormat3, withInstance},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			v := olderFamily(t, tc.f, tc.format)
@@ -125,6 +136,8 @@ func FuzzDecodeFamily(f *testing.F) {
 	f.Add(encodeFamily(storage.Family{ID: "f", ClientInstance: "i", IdleExpiresAt: time.Unix(3, 4)}))
 	f.Add(olderFamily(f, storage.Family{ID: "f", Scope: []string{"a"}}, familyFormat1))
 	f.Add(olderFamily(f, storage.Family{ID: "f", ClientInstance: "i"}, familyFormat2))
+	f.Add(olderFamily(f, storage.Family{ID: "f", ClientInstance: "i", IdleExpiresAt: time.Unix(3, 4)}, familyFormat3))
+	f.Add(encodeFamily(storage.Family{ID: "f", IdleExpiresAt: time.Unix(3, 4), LoginSessionID: "sid"}))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		fam, err := decodeFamily(b)
 		if err != nil {
@@ -156,8 +169,11 @@ func FuzzDecodeToken(f *testing.F) {
 // written since must decode them to the same values and encode those
 // values to the same bytes, so that old and new databases read alike.
 // Families are the exception: goldenFamily2 is format 2 as written then,
-// which now decodes with a zero idle expiry and is written back in format
-// 3; goldenFamily is format 3, as this binary writes it.
+// which now decodes with a zero idle expiry and is written back in the
+// current format; goldenFamily3 is format 3, which decodes with an empty
+// sign-in session id; goldenFamily is format 4, as this binary writes it.
+// The sign-in session, code and consent records are as this binary writes
+// them (format 1 of each).
 var (
 	goldenAt         = time.Date(2030, 1, 2, 3, 4, 5, 6, time.UTC)
 	goldenUserMin    = `{"id":"u-min","username":"min","password_hash":"","admin":false,"disabled":false,"session_gen":0,"created_at":"0001-01-01T00:00:00Z","updated_at":"0001-01-01T00:00:00Z"}`
@@ -166,7 +182,8 @@ var (
 	goldenClientFull = `{"id":"c-full","public":true,"secret_hash":"$argon2id$x","grants":["password","refresh_token"],"scopes":["read"],"audiences":["https://api.example"],"built_in":true,"created_at":"2030-01-02T03:04:05.000000006Z","instance":"inst","legacy_families":true}`
 	goldenKeys       = `[{"kid":"k-min","state":"","private":null,"encrypted":false,"bits":0,"created_at":"0001-01-01T00:00:00Z"},{"kid":"k-full","state":"retired","private":"eyJrdHkiOiJSU0EifQ==","encrypted":true,"bits":2048,"created_at":"2030-01-02T03:04:05.000000006Z","published_at":"2030-01-02T03:04:05.000000007Z","activated_at":"2030-01-02T03:04:05.000000008Z","retired_at":"2030-01-02T03:04:05.000000009Z","remove_at":"2030-01-02T03:04:05.00000001Z","revoked_at":"2030-01-02T03:04:05.000000011Z"}]`
 	goldenFamily2    = "0206662d66756c6c06752d66756c6c06632d66756c6c0204726561640577726974651368747470733a2f2f6170692e6578616d706c650707cad4ea8d0e08cad4ea8d0e09cad4ea8d0e07ca88a7900e0acad4ea8d0e066c6f676f757404696e7374"
-	goldenFamily     = "0306662d66756c6c06752d66756c6c06632d66756c6c0204726561640577726974651368747470733a2f2f6170692e6578616d706c650707cad4ea8d0e08cad4ea8d0e09cad4ea8d0e07ca88a7900e0acad4ea8d0e066c6f676f757404696e737407ea8ceb8d0e"
+	goldenFamily3    = "0306662d66756c6c06752d66756c6c06632d66756c6c0204726561640577726974651368747470733a2f2f6170692e6578616d706c650707cad4ea8d0e08cad4ea8d0e09cad4ea8d0e07ca88a7900e0acad4ea8d0e066c6f676f757404696e737407ea8ceb8d0e"
+	goldenFamily     = "0406662d66756c6c06752d66756c6c06632d66756c6c0204726561640577726974651368747470733a2f2f6170692e6578616d706c650707cad4ea8d0e08cad4ea8d0e09cad4ea8d0e07ca88a7900e0acad4ea8d0e066c6f676f757404696e737407ea8ceb8d0e057369642d31"
 	goldenToken      = "0106662d66756c6c07cad4ea8d0e07ea8ceb8d0e07c2d5ea8d0e026832"
 	goldenDeny       = "07cad4ea8d0e"
 )
@@ -226,12 +243,22 @@ func TestCodec_Golden(t *testing.T) {
 	if got, err := decodeFamily(unhex(t, goldenFamily2)); err != nil || !reflect.DeepEqual(got, fam2) {
 		t.Errorf("format 2 family: decoded\n got %+v, %v\nwant %+v", got, err, fam2)
 	}
-	if got, want := encodeFamily(fam2), unhex(t, "03"+goldenFamily2[2:]+"00"); !bytes.Equal(got, want) {
+	if got, want := encodeFamily(fam2), unhex(t, "04"+goldenFamily2[2:]+"0000"); !bytes.Equal(got, want) {
 		t.Errorf("format 2 family: encoded again\n got %x\nwant %x", got, want)
 	}
+	// A format 3 family decodes with an empty sign-in session id; written
+	// again, an empty string (one 0 byte) follows the idle expiry.
 	fam3 := fam2
 	fam3.IdleExpiresAt = at.Add(time.Hour)
-	golden(t, "family", unhex(t, goldenFamily), fam3,
+	if got, err := decodeFamily(unhex(t, goldenFamily3)); err != nil || !reflect.DeepEqual(got, fam3) {
+		t.Errorf("format 3 family: decoded\n got %+v, %v\nwant %+v", got, err, fam3)
+	}
+	if got, want := encodeFamily(fam3), unhex(t, "04"+goldenFamily3[2:]+"00"); !bytes.Equal(got, want) {
+		t.Errorf("format 3 family: encoded again\n got %x\nwant %x", got, want)
+	}
+	fam4 := fam3
+	fam4.LoginSessionID = "sid-1"
+	golden(t, "family", unhex(t, goldenFamily), fam4,
 		decodeFamily, func(f storage.Family) ([]byte, error) { return encodeFamily(f), nil })
 	golden(t, "token", unhex(t, goldenToken), storage.RefreshToken{Hash: "h", FamilyID: "f-full", IssuedAt: at,
 		IdleExpiresAt: at.Add(time.Hour), SpentAt: at.Add(time.Minute), SuccessorHash: "h2"},

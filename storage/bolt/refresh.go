@@ -240,11 +240,12 @@ func (db *DB) RevokeFamily(ctx context.Context, id string, at time.Time, reason 
 }
 
 // revokeUserFamilies marks every family of the user not yet revoked
-// revoked, and returns how many.
-func revokeUserFamilies(tx *bbolt.Tx, userID string, at time.Time, reason string) (int, error) {
+// revoked, only those of client clientID unless it is empty, and returns
+// how many.
+func revokeUserFamilies(tx *bbolt.Tx, userID, clientID string, at time.Time, reason string) (int, error) {
 	var revoke []storage.Family
 	err := forUserFamilies(tx, userID, func(f storage.Family) error {
-		if !f.Revoked() {
+		if !f.Revoked() && (clientID == "" || f.ClientID == clientID) {
 			revoke = append(revoke, f)
 		}
 		return nil

@@ -17,8 +17,9 @@ const DefaultSweepLimit = 1000
 
 // Sweep removes what expired by now, reading the expiry index from its
 // start, in one transaction of at most limit index entries. Each token,
-// family and deny entry has one index entry; a family's tokens have their
-// own, never later than the family's.
+// family, deny entry, code (at its ForgetAt) and sign-in session (at the
+// earlier of its idle and absolute expiry) has one index entry; a
+// family's tokens have their own, never later than the family's.
 //
 // The rule for removing a family is not Family.State, and need not be: it
 // is how long the record is kept, not whether the family lives. A family
@@ -114,6 +115,34 @@ func sweepOne(tx *bbolt.Tx, k []byte, end uint64, st *storage.SweepStats) error 
 		}
 		st.Denied++
 		return deny.Delete([]byte(id))
+	case kindCode:
+		c, err := getCode(tx, id)
+		if errors.Is(err, storage.ErrNotFound) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		// putCode moves the entry with ForgetAt; should one be early
+		// anyway, index the code again where it belongs.
+		if nanos(c.ForgetAt) > end {
+			return idx.Put(expiryKey(c.ForgetAt, kindCode, id), nil)
+		}
+		st.Codes++
+		return tx.Bucket(bucketCodes).Delete([]byte(id))
+	case kindLoginSession:
+		s, err := getLoginSession(tx, id)
+		if errors.Is(err, storage.ErrNotFound) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		if at := loginSessionExpiry(s); nanos(at) > end {
+			return idx.Put(expiryKey(at, kindLoginSession, id), nil)
+		}
+		st.LoginSessions++
+		return tx.Bucket(bucketLogins).Delete([]byte(id))
 	}
 	return nil
 }

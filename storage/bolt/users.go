@@ -95,15 +95,21 @@ func (db *DB) UpdateUser(ctx context.Context, username string, fn func(storage.U
 
 // DeleteUser removes the user and, in the same transaction, marks every
 // family of the user not yet revoked revoked at at, with reason "user
-// deleted" (Family.State already counts them dead once the user is gone).
-// It reads the user's families through the user_families index.
+// deleted" (Family.State already counts them dead once the user is gone),
+// and removes the user's consents. It reads the user's families through
+// the user_families index and the consents as one key range. The user's
+// sign-in sessions die with the user (LoginSession.State) and are swept at
+// their expiry.
 func (db *DB) DeleteUser(ctx context.Context, username string, at time.Time) error {
 	err := db.update(ctx, func(tx *bbolt.Tx) error {
 		u, err := getUser(tx, username)
 		if err != nil {
 			return err
 		}
-		if _, err := revokeUserFamilies(tx, u.ID, at, "user deleted"); err != nil {
+		if _, err := revokeUserFamilies(tx, u.ID, "", at, "user deleted"); err != nil {
+			return err
+		}
+		if err := deleteUserConsents(tx, u.ID); err != nil {
 			return err
 		}
 		if err := tx.Bucket(bucketUsers).Delete([]byte(username)); err != nil {

@@ -71,6 +71,23 @@ func Run(t *testing.T, newStorage func(t *testing.T) storage.Storage, openBackup
 		{"ConcurrentRefresh", testConcurrentRefresh},
 		{"ConcurrentWriters", testConcurrentWriters},
 		{"ConcurrentRefreshAndUserChange", testConcurrentRefreshAndUserChange},
+
+		// The authorization code flow (authcode.go).
+		{"LoginSessionCRUD", testLoginSessionCRUD},
+		{"TouchLoginSession", testTouchLoginSession},
+		{"CreateCode", testCreateCode},
+		{"RedeemCode", testRedeemCode},
+		{"RedeemCodeFuncError", testRedeemCodeFuncError},
+		{"RedeemCodeInvalidChange", testRedeemCodeInvalidChange},
+		{"RedeemCodeUserAndClient", testRedeemCodeUserAndClient},
+		{"ConcurrentRedeem", testConcurrentRedeem},
+		{"ConsentCRUD", testConsentCRUD},
+		{"ListConsentsPages", testListConsentsPages},
+		{"RevokeConsent", testRevokeConsent},
+		{"DeleteUserRemovesConsents", testDeleteUserRemovesConsents},
+		{"SweepAuthCode", testSweepAuthCode},
+		{"SweepAuthCodeLimit", testSweepAuthCodeLimit},
+		{"AuthCodeCopies", testAuthCodeCopies},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -1307,7 +1324,8 @@ func testCopies(t *testing.T, s storage.Storage) {
 
 // testBackup: the copy Backup writes opens as a storage that holds what
 // the original held when Backup ran (users, clients, families and their
-// tokens, keys, secrets, deny entries), and nothing written afterwards.
+// tokens, keys, secrets, deny entries, sign-in sessions, codes, consents),
+// and nothing written afterwards.
 func testBackup(t *testing.T, s storage.Storage, openBackup func(t *testing.T, backup []byte) storage.Storage) {
 	ctx := t.Context()
 	alice := newUser("alice")
@@ -1346,8 +1364,27 @@ func testBackup(t *testing.T, s storage.Storage, openBackup func(t *testing.T, b
 	if err := s.DenyAccessToken(ctx, "jti-1", t0.Add(time.Hour)); err != nil {
 		t.Fatalf("DenyAccessToken: %v", err)
 	}
+	ls := newLoginSession(hash("ls-1"), alice.ID)
+	mustCreateLoginSession(t, s, ls)
+	if _, err := s.TouchLoginSession(ctx, ls.Hash, t0.Add(time.Minute), t0.Add(time.Hour+time.Minute)); err != nil {
+		t.Fatalf("TouchLoginSession: %v", err)
+	}
+	code, spent := newCode(hash("code-1"), alice.ID), newCode(hash("code-2"), alice.ID)
+	mustCreateCode(t, s, code)
+	mustCreateCode(t, s, spent)
+	if err := s.RedeemCode(ctx, spent.Hash, exchange(t0.Add(time.Second), "f3")); err != nil {
+		t.Fatalf("RedeemCode: %v", err)
+	}
+	mustPutConsent(t, s, newConsent(alice.ID, "app", "read"))
+	mustPutConsent(t, s, newConsent("id-bob", "app", "read", "write"))
 	hashes := []string{tok1.Hash, next, tok2.Hash}
 	want := readAll(t, s, hashes)
+	wantLS, _ := s.GetLoginSession(ctx, ls.Hash)
+	wantCodes := []storage.CodeState{mustPeekCode(t, s, code.Hash), mustPeekCode(t, s, spent.Hash)}
+	wantConsents, _, err := s.ListConsents(ctx, storage.ConsentFilter{}, storage.Page{})
+	if err != nil {
+		t.Fatalf("ListConsents: %v", err)
+	}
 
 	var buf bytes.Buffer
 	n, err := s.Backup(ctx, &buf)
@@ -1373,6 +1410,19 @@ func testBackup(t *testing.T, s storage.Storage, openBackup func(t *testing.T, b
 	if d, err := c.AccessTokenDenied(ctx, "jti-1"); err != nil || !d {
 		t.Errorf("deny entry in the copy: got %v, %v, want denied", d, err)
 	}
+	if got, err := c.GetLoginSession(ctx, ls.Hash); err != nil {
+		t.Errorf("sign-in session in the copy: %v", err)
+	} else {
+		check(t, "sign-in session in the copy", got, wantLS)
+	}
+	for i, h := range []string{code.Hash, spent.Hash} {
+		check(t, "code in the copy", mustPeekCode(t, c, h), wantCodes[i])
+	}
+	gotConsents, _, err := c.ListConsents(ctx, storage.ConsentFilter{}, storage.Page{})
+	if err != nil {
+		t.Fatalf("ListConsents in the copy: %v", err)
+	}
+	check(t, "consents in the copy", gotConsents, wantConsents)
 	_, err = c.GetUser(ctx, "carol")
 	wantErr(t, "user created after the backup, in the copy", err, storage.ErrNotFound)
 }
@@ -1434,6 +1484,23 @@ func testClosed(t *testing.T, s storage.Storage) {
 	wantErr(t, "UpdateRefresh after Close", err, storage.ErrClosed)
 	_, err = s.Sweep(ctx, t0, 10)
 	wantErr(t, "Sweep after Close", err, storage.ErrClosed)
+	wantErr(t, "CreateLoginSession after Close", s.CreateLoginSession(ctx, newLoginSession(hash("ls"), "u1")), storage.ErrClosed)
+	_, err = s.GetLoginSession(ctx, hash("ls"))
+	wantErr(t, "GetLoginSession after Close", err, storage.ErrClosed)
+	_, err = s.TouchLoginSession(ctx, hash("ls"), t0, t0)
+	wantErr(t, "TouchLoginSession after Close", err, storage.ErrClosed)
+	wantErr(t, "DeleteLoginSession after Close", s.DeleteLoginSession(ctx, hash("ls")), storage.ErrClosed)
+	wantErr(t, "CreateCode after Close", s.CreateCode(ctx, newCode(hash("c"), "u1")), storage.ErrClosed)
+	err = s.RedeemCode(ctx, hash("c"), func(storage.CodeState) (storage.CodeChange, error) {
+		return storage.CodeChange{}, nil
+	})
+	wantErr(t, "RedeemCode after Close", err, storage.ErrClosed)
+	wantErr(t, "PutConsent after Close", s.PutConsent(ctx, newConsent("u1", "app")), storage.ErrClosed)
+	_, err = s.GetConsent(ctx, "u1", "app")
+	wantErr(t, "GetConsent after Close", err, storage.ErrClosed)
+	_, _, err = s.ListConsents(ctx, storage.ConsentFilter{}, storage.Page{})
+	wantErr(t, "ListConsents after Close", err, storage.ErrClosed)
+	wantErr(t, "RevokeConsent after Close", s.RevokeConsent(ctx, "u1", "app", t0), storage.ErrClosed)
 	_, err = s.Backup(ctx, &bytes.Buffer{})
 	wantErr(t, "Backup after Close", err, storage.ErrClosed)
 }
