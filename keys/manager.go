@@ -32,9 +32,10 @@ const (
 	maxFresh = 4
 )
 
-// Manager owns the signing keys. Sign, Verify, JWKS and Ready are safe for
-// concurrent use and never block on storage or on each other; the other
-// methods are safe for concurrent use and serialise among themselves.
+// Manager owns the signing keys. Sign, SignIDToken, Verify, VerifyIDToken,
+// JWKS and Ready are safe for concurrent use and never block on storage or
+// on each other; the other methods are safe for concurrent use and
+// serialise among themselves.
 type Manager struct {
 	cfg   Config
 	store Store

@@ -27,6 +27,8 @@ type material struct {
 	kid    string
 	priv   *rsa.PrivateKey
 	signer jose.Signer
+	// idSigner signs ID tokens: the same key, typ JWT.
+	idSigner jose.Signer
 	// public is the key's JWKS entry (RFC 7517 §4), only public parts.
 	public []byte
 }
@@ -61,6 +63,13 @@ func newMaterial(kid string, priv *rsa.PrivateKey) (*material, error) {
 	if err != nil {
 		return nil, fmt.Errorf("keys: key %s: signer: %w", kid, err)
 	}
+	idSigner, err := jose.NewSigner(
+		jose.SigningKey{Algorithm: jose.RS256, Key: jose.JSONWebKey{Key: priv, KeyID: kid}},
+		(&jose.SignerOptions{}).WithType(idTokenType),
+	)
+	if err != nil {
+		return nil, fmt.Errorf("keys: key %s: ID token signer: %w", kid, err)
+	}
 	public, err := json.Marshal(publicJWK{
 		Kty: "RSA",
 		Use: "sig",
@@ -72,7 +81,7 @@ func newMaterial(kid string, priv *rsa.PrivateKey) (*material, error) {
 	if err != nil {
 		return nil, fmt.Errorf("keys: key %s: public JWK: %w", kid, err)
 	}
-	return &material{kid: kid, priv: priv, signer: signer, public: public}, nil
+	return &material{kid: kid, priv: priv, signer: signer, idSigner: idSigner, public: public}, nil
 }
 
 // thumbprint is the RFC 7638 SHA-256 thumbprint of pub, base64url without

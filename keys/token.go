@@ -11,13 +11,17 @@ import (
 // tokenType is the typ header of access tokens (RFC 9068 §2.1).
 const tokenType = "at+jwt"
 
+// idTokenType is the typ header of ID tokens (RFC 7519 §5.1).
+const idTokenType = "JWT"
+
 // MaxTokenSize is the largest token Verify parses.
 const MaxTokenSize = 16 << 10
 
-// ErrNotReady is returned by Sign when no key is active.
+// ErrNotReady is returned by Sign and SignIDToken when no key is active.
 var ErrNotReady = errors.New("keys: no active signing key")
 
-// ErrInvalidToken is wrapped by every error Verify returns.
+// ErrInvalidToken is wrapped by every error Verify and VerifyIDToken
+// return.
 var ErrInvalidToken = errors.New("keys: invalid token")
 
 // signingAlgs is the explicit list of algorithms Verify accepts (RFC 8725
@@ -30,9 +34,26 @@ var signingAlgs = []jose.SignatureAlgorithm{jose.RS256}
 // in-memory active key: no storage access, no lock. ErrNotReady if no key is
 // active.
 func (m *Manager) Sign(claims []byte) (string, error) {
+	return m.sign(claims, false)
+}
+
+// SignIDToken signs claims as an OpenID Connect ID token: like Sign, with
+// the same active key and the same bound on concurrent signatures, but the
+// protected header is exactly {"alg":"RS256","kid":...,"typ":"JWT"}, so that
+// an ID token is never taken for an access token (RFC 9068 §4, RFC 8725
+// §3.11) nor an access token for an ID token (VerifyIDToken).
+func (m *Manager) SignIDToken(claims []byte) (string, error) {
+	return m.sign(claims, true)
+}
+
+func (m *Manager) sign(claims []byte, idToken bool) (string, error) {
 	st := m.state.Load()
 	if st == nil || st.active == nil {
 		return "", ErrNotReady
+	}
+	signer := st.active.signer
+	if idToken {
+		signer = st.active.idSigner
 	}
 	// At most one signature per CPU at a time: a signature is a millisecond
 	// or more of pure CPU, and with more of them runnable than there are
@@ -40,7 +61,7 @@ func (m *Manager) Sign(claims []byte) (string, error) {
 	// goroutine holding the database's write lock (a commit, a sweep) waits
 	// behind a queue of signatures instead of behind one.
 	m.signSlots <- struct{}{}
-	obj, err := st.active.signer.Sign(claims)
+	obj, err := signer.Sign(claims)
 	<-m.signSlots
 	if err != nil {
 		return "", fmt.Errorf("keys: sign: %w", err)
@@ -58,6 +79,19 @@ func (m *Manager) Sign(claims []byte) (string, error) {
 // active (a next key has signed nothing). It does not look at the claims.
 // Every error wraps ErrInvalidToken.
 func (m *Manager) Verify(token string) ([]byte, error) {
+	return m.verify(token, tokenType)
+}
+
+// VerifyIDToken is Verify for ID tokens (SignIDToken): the typ header must
+// be "JWT" or "application/jwt" (any case); an access token (typ at+jwt) or
+// a token without typ is refused. Every error wraps ErrInvalidToken.
+func (m *Manager) VerifyIDToken(token string) ([]byte, error) {
+	return m.verify(token, idTokenType)
+}
+
+// verify checks token's signature and that its typ header is want or
+// "application/"+want, in any case.
+func (m *Manager) verify(token, want string) ([]byte, error) {
 	if len(token) > MaxTokenSize {
 		return nil, fmt.Errorf("%w: longer than %d bytes", ErrInvalidToken, MaxTokenSize)
 	}
@@ -70,8 +104,8 @@ func (m *Manager) Verify(token string) ([]byte, error) {
 	}
 	h := obj.Signatures[0].Protected
 	typ, _ := h.ExtraHeaders[jose.HeaderType].(string)
-	if !strings.EqualFold(typ, tokenType) && !strings.EqualFold(typ, "application/"+tokenType) {
-		return nil, fmt.Errorf("%w: typ %q, want %q", ErrInvalidToken, typ, tokenType)
+	if !strings.EqualFold(typ, want) && !strings.EqualFold(typ, "application/"+want) {
+		return nil, fmt.Errorf("%w: typ %q, want %q", ErrInvalidToken, typ, want)
 	}
 	if h.KeyID == "" {
 		return nil, fmt.Errorf("%w: no kid", ErrInvalidToken)

@@ -73,6 +73,7 @@ type tokenFixture struct {
 	activeKID, nextKID    string
 	revokedKID            string
 	revokedToken          string
+	revokedIDToken        string
 }
 
 func newTokenFixture(t testing.TB) tokenFixture {
@@ -80,16 +81,21 @@ func newTokenFixture(t testing.TB) tokenFixture {
 	s, c := &memStore{}, newClock()
 	m := mustNew(t, testConfig(t, s, c))
 	revokedToken := mustSign(t, m, testClaims)
+	revokedIDToken, err := m.SignIDToken([]byte(testClaims))
+	if err != nil {
+		t.Fatal(err)
+	}
 	if _, err := m.Rotate(t.Context(), true); err != nil {
 		t.Fatal(err)
 	}
 	keys, _ := s.snapshot()
 	f := tokenFixture{
-		m:            m,
-		revokedKID:   byState(keys, storage.KeyRetired)[0],
-		activeKID:    byState(keys, storage.KeyActive)[0],
-		nextKID:      byState(keys, storage.KeyNext)[0],
-		revokedToken: revokedToken,
+		m:              m,
+		revokedKID:     byState(keys, storage.KeyRetired)[0],
+		activeKID:      byState(keys, storage.KeyActive)[0],
+		nextKID:        byState(keys, storage.KeyNext)[0],
+		revokedToken:   revokedToken,
+		revokedIDToken: revokedIDToken,
 	}
 	m.mu.Lock()
 	f.active, f.next, f.revoked = m.cache[f.activeKID].priv, m.cache[f.nextKID].priv, m.cache[f.revokedKID].priv
@@ -224,6 +230,115 @@ func TestManager_SignVerify(t *testing.T) {
 	}
 }
 
+// TestManager_SignVerifyIDToken checks the header SignIDToken produces and
+// that ID tokens and access tokens cannot be taken for each other: Verify
+// refuses an ID token and VerifyIDToken an access token (RFC 8725 §3.11).
+func TestManager_SignVerifyIDToken(t *testing.T) {
+	t.Parallel()
+	f := newTokenFixture(t)
+	kid := f.activeKID
+	idTok, err := f.m.SignIDToken([]byte(testClaims))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Run("header", func(t *testing.T) {
+		parts := strings.Split(idTok, ".")
+		if len(parts) != 3 {
+			t.Fatalf("token has %d parts, want 3", len(parts))
+		}
+		raw, err := b64.DecodeString(parts[0])
+		if err != nil {
+			t.Fatal(err)
+		}
+		var header map[string]any
+		if err := json.Unmarshal(raw, &header); err != nil {
+			t.Fatal(err)
+		}
+		want := map[string]any{"alg": "RS256", "typ": "JWT", "kid": kid}
+		if !maps.Equal(header, want) {
+			t.Errorf("header %s, want exactly %v", raw, want)
+		}
+		payload, err := f.m.VerifyIDToken(idTok)
+		if err != nil || string(payload) != testClaims {
+			t.Errorf("VerifyIDToken = %s, %v; want %s", payload, err, testClaims)
+		}
+	})
+	t.Run("ID token refused by Verify", func(t *testing.T) {
+		if payload, err := f.m.Verify(idTok); !isInvalid(err) {
+			t.Errorf("Verify(ID token) = %q, %v; want ErrInvalidToken", payload, err)
+		}
+	})
+	t.Run("access token refused by VerifyIDToken", func(t *testing.T) {
+		at := mustSign(t, f.m, testClaims)
+		if payload, err := f.m.VerifyIDToken(at); !isInvalid(err) {
+			t.Errorf("VerifyIDToken(access token) = %q, %v; want ErrInvalidToken", payload, err)
+		}
+	})
+
+	attacker, err := generate(2048)
+	if err != nil {
+		t.Fatal(err)
+	}
+	parts := strings.Split(idTok, ".")
+	jwt := map[jose.HeaderKey]any{"kid": kid, jose.HeaderType: "JWT"}
+	rejected := map[string]string{
+		"empty":                  "",
+		"tampered payload":       parts[0] + "." + b64.EncodeToString([]byte(`{"sub":"admin"}`)) + "." + parts[2],
+		"no signature":           parts[0] + "." + parts[1] + ".",
+		"alg none":               rs256(t, `{"alg":"none","typ":"JWT","kid":"`+kid+`"}`, nil),
+		"HS256 with the modulus": signWith(t, jose.HS256, f.active.N.Bytes(), jwt),
+		"PS256":                  signWith(t, jose.PS256, jose.JSONWebKey{Key: f.active, KeyID: kid}, jwt),
+		"attacker with kid":      signWith(t, jose.RS256, jose.JSONWebKey{Key: attacker, KeyID: kid}, jwt),
+		"no kid":                 signWith(t, jose.RS256, f.active, map[jose.HeaderKey]any{jose.HeaderType: "JWT"}),
+		"no typ":                 signWith(t, jose.RS256, jose.JSONWebKey{Key: f.active, KeyID: kid}, nil),
+		"typ at+jwt":             signWith(t, jose.RS256, jose.JSONWebKey{Key: f.active, KeyID: kid}, map[jose.HeaderKey]any{jose.HeaderType: "at+jwt"}),
+		"typ application/at+jwt": signWith(t, jose.RS256, jose.JSONWebKey{Key: f.active, KeyID: kid},
+			map[jose.HeaderKey]any{jose.HeaderType: "application/at+jwt"}),
+		"typ JWS":     signWith(t, jose.RS256, jose.JSONWebKey{Key: f.active, KeyID: kid}, map[jose.HeaderKey]any{jose.HeaderType: "JWS"}),
+		"next key":    signWith(t, jose.RS256, jose.JSONWebKey{Key: f.next, KeyID: f.nextKID}, jwt),
+		"revoked key": f.revokedIDToken,
+		"too long":    parts[0] + "." + strings.Repeat("A", MaxTokenSize) + "." + parts[2],
+	}
+	for name, tok := range rejected {
+		t.Run("rejected/"+name, func(t *testing.T) {
+			if payload, err := f.m.VerifyIDToken(tok); !isInvalid(err) {
+				t.Errorf("VerifyIDToken = %q, %v; want ErrInvalidToken", payload, err)
+			}
+		})
+	}
+	accepted := map[string]string{
+		"SignIDToken":     idTok,
+		"typ lower case":  signWith(t, jose.RS256, jose.JSONWebKey{Key: f.active, KeyID: kid}, map[jose.HeaderKey]any{jose.HeaderType: "jwt"}),
+		"typ application": signWith(t, jose.RS256, jose.JSONWebKey{Key: f.active, KeyID: kid}, map[jose.HeaderKey]any{jose.HeaderType: "application/jwt"}),
+		"header order":    rs256(t, `{"kid":"`+kid+`","typ":"JWT","alg":"RS256"}`, f.active),
+	}
+	for name, tok := range accepted {
+		t.Run("accepted/"+name, func(t *testing.T) {
+			payload, err := f.m.VerifyIDToken(tok)
+			if err != nil || string(payload) != testClaims {
+				t.Errorf("VerifyIDToken = %q, %v; want %s", payload, err, testClaims)
+			}
+		})
+	}
+}
+
+// TestManager_VerifyIDToken_Retired: an ID token signed by a key that has
+// since been retired (still published, not revoked) still verifies.
+func TestManager_VerifyIDToken_Retired(t *testing.T) {
+	t.Parallel()
+	m := mustNew(t, testConfig(t, &memStore{}, newClock()))
+	tok, err := m.SignIDToken([]byte(testClaims))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := m.Rotate(t.Context(), true); err != nil {
+		t.Fatal(err)
+	}
+	if payload, err := m.VerifyIDToken(tok); err != nil || string(payload) != testClaims {
+		t.Errorf("VerifyIDToken after rotation = %q, %v; want %s", payload, err, testClaims)
+	}
+}
+
 func mustJSON(t testing.TB, v any) []byte {
 	t.Helper()
 	b, err := json.Marshal(v)
@@ -250,22 +365,26 @@ func FuzzVerify(f *testing.F) {
 		rs256(f, `{"alg":"RS256","typ":"at+jwt","kid":"`+kid+`"}`, fx.active),
 		signWith(f, jose.HS256, fx.active.N.Bytes(), map[jose.HeaderKey]any{"kid": kid, jose.HeaderType: "at+jwt"}),
 		fx.revokedToken,
+		fx.revokedIDToken,
+		rs256(f, `{"alg":"RS256","typ":"JWT","kid":"`+kid+`"}`, fx.active),
 		`{"payload":"e30","protected":"e30","signature":""}`,
 	} {
 		f.Add(seed)
 	}
 	f.Fuzz(func(t *testing.T, token string) {
-		payload, err := fx.m.Verify(token)
-		if err != nil {
-			if !isInvalid(err) {
-				t.Fatalf("Verify error %v does not wrap ErrInvalidToken", err)
+		for name, verify := range map[string]func(string) ([]byte, error){"Verify": fx.m.Verify, "VerifyIDToken": fx.m.VerifyIDToken} {
+			payload, err := verify(token)
+			if err != nil {
+				if !isInvalid(err) {
+					t.Fatalf("%s error %v does not wrap ErrInvalidToken", name, err)
+				}
+				continue
 			}
-			return
-		}
-		// Only tokens the active key signed verify, and every one of
-		// them carries testClaims.
-		if string(payload) != testClaims {
-			t.Fatalf("Verify accepted %q with payload %q", token, payload)
+			// Only tokens the active key signed verify, and every one
+			// of them carries testClaims.
+			if string(payload) != testClaims {
+				t.Fatalf("%s accepted %q with payload %q", name, token, payload)
+			}
 		}
 	})
 }
@@ -280,9 +399,16 @@ func TestSign_Concurrent(t *testing.T) {
 	for g := range 64 {
 		wg.Go(func() {
 			for i := range 4 {
-				tok, err := m.Sign(fmt.Appendf(nil, `{"g":%d,"i":%d}`, g, i))
+				claims := fmt.Appendf(nil, `{"g":%d,"i":%d}`, g, i)
+				tok, err := m.Sign(claims)
 				if err == nil {
 					_, err = m.Verify(tok)
+				}
+				if err == nil {
+					tok, err = m.SignIDToken(claims)
+				}
+				if err == nil {
+					_, err = m.VerifyIDToken(tok)
 				}
 				if err != nil {
 					errs <- err

@@ -17,6 +17,11 @@ type Keys interface {
 	// keys (explicit algorithm list, typ at+jwt) and returns its payload.
 	// It does not check claims such as exp.
 	Verify(token string) (payload []byte, err error)
+	// SignIDToken signs the JSON claims as an OpenID Connect ID token
+	// (header {"alg":"RS256","typ":"JWT","kid":...}) with the active key.
+	SignIDToken(claims []byte) (string, error)
+	// VerifyIDToken is Verify for ID tokens: typ JWT, never at+jwt.
+	VerifyIDToken(token string) (payload []byte, err error)
 	// JWKS returns the pre-serialised JWKS document and its ETag (quoted).
 	// The slice must not be modified.
 	JWKS() (body []byte, etag string)

@@ -68,6 +68,11 @@ type Server struct {
 	// requestIDs gives the ids of requests that come without one.
 	requestIDs *requestIDs
 
+	// pages renders the browser pages of the authorization code flow;
+	// csrfKey makes their forms' CSRF tokens (loginsession.go).
+	pages   *pages
+	csrfKey []byte
+
 	metadata         []byte
 	jwksCacheControl []string
 	jwksHeaders      atomic.Pointer[jwksHeaderValues]
@@ -133,6 +138,13 @@ func newServer(ctx context.Context, cfg Config, adminOnly bool) (*Server, error)
 			return nil, fmt.Errorf("server: refresh token secret: %w", err)
 		}
 		s.rtKey = key
+		if s.csrfKey, err = s.store.Secret(ctx, "csrf-token", func() ([]byte, error) {
+			b := make([]byte, 32)
+			_, err := rand.Read(b)
+			return b, err
+		}); err != nil {
+			return nil, fmt.Errorf("server: CSRF token secret: %w", err)
+		}
 	}
 	s.requestIDs = newRequestIDs()
 	s.throttle = throttle.New(throttle.Config{Now: cfg.Now})
@@ -184,6 +196,7 @@ func (s *Server) routes() http.Handler {
 	r.GET("/healthz", s.handleHealthz)
 	r.GET("/readyz", s.handleReadyz)
 	r.GET("/metrics", s.metrics.handler())
+	s.mountPages(r)
 	s.mountConsole(r)
 	s.mountAdmin(r)
 	return r

@@ -10,6 +10,7 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
+	"net/netip"
 	"slices"
 	"strings"
 	"time"
@@ -122,20 +123,12 @@ func (s *Server) tokenError(c *gin.Context, e *Error) {
 
 // passwordGrant implements RFC 6749 §4.3 with the defences of SPEC §2.1:
 // throttling per username and address, bounded hashing, and equal time and
-// answer for unknown users, disabled users and wrong passwords.
+// answer for unknown users, disabled users and wrong passwords, all in
+// checkPassword, which the sign-in page shares.
 func (s *Server) passwordGrant(ctx context.Context, r *http.Request, f form, cl storage.Client) (*tokenResponse, *Error) {
 	username, pw := f.get("username"), f.get("password")
 	if username == "" || pw == "" {
 		return nil, invalidRequest("username and password are required")
-	}
-	if len(pw) > password.MaxPasswordLen {
-		return nil, invalidRequest("password too long")
-	}
-	// A name that no user can have (the rule of creation) is refused
-	// without a hash: that it is not a username is no secret.
-	username, err := account.NormalizeUsername(username)
-	if err != nil {
-		return nil, invalidGrant("invalid username or password")
 	}
 	requested, ok := parseScope(f.get("scope"))
 	if !ok {
@@ -146,69 +139,9 @@ func (s *Server) passwordGrant(ctx context.Context, r *http.Request, f form, cl 
 		return nil, e
 	}
 	addr := s.clientIP(r)
-
-	d := s.throttle.Check(username, addr)
-	if d.Block {
-		s.metrics.loginsThrottled.Inc()
-		// Debug: a blocked attacker sends thousands of these; the metric
-		// and the request line (429) tell the story.
-		s.log.Debug("login throttled", "event", "login_throttled", "username", username, "client_ip", addr.String(), "client_id", cl.ID)
-		return nil, &Error{Code: "slow_down", Description: "too many failed attempts; retry later", Status: http.StatusTooManyRequests, RetryAfter: d.RetryAfter}
-	}
-	if d.Delay > 0 {
-		s.metrics.loginsThrottled.Inc()
-		if err := s.sleep(ctx, d.Delay); err != nil {
-			return nil, serverError(err)
-		}
-	}
-	// Wait for a hashing slot in turns with other addresses, not behind a
-	// burst from one.
-	ctx = password.FromAddress(ctx, addr)
-	if d.Suspect {
-		// Hash after everyone without failures on record.
-		ctx = password.Deprioritize(ctx)
-	}
-
-	fail := func() (*tokenResponse, *Error) {
-		s.throttle.Failure(username, addr)
-		s.metrics.loginsRejected.Inc()
-		s.log.Info("login failed", "event", "login_failed", "username", username, "client_ip", addr.String(), "client_id", cl.ID)
-		return nil, invalidGrant("invalid username or password")
-	}
-	busy := func(err error) (*tokenResponse, *Error) {
-		if errors.Is(err, password.ErrBusy) {
-			s.metrics.loginsOverloaded.Inc()
-			return nil, &Error{Code: "temporarily_unavailable", Description: "the server is busy; retry later", Status: http.StatusServiceUnavailable, RetryAfter: time.Second, Cause: err}
-		}
-		return nil, serverError(err)
-	}
-
-	u, err := s.store.GetUser(ctx, username)
-	if err != nil && !errors.Is(err, storage.ErrNotFound) {
-		return nil, serverError(err)
-	}
-	if err != nil || u.Disabled {
-		if err := s.hasher.VerifyDummy(ctx, pw); err != nil {
-			return busy(err)
-		}
-		return fail()
-	}
-	match, rehash, err := s.hasher.Verify(ctx, u.PasswordHash, pw)
-	if errors.Is(err, password.ErrMalformedHash) {
-		// A damaged stored hash is the operator's problem to fix; the
-		// client sees a wrong password.
-		s.log.Error("stored password hash is malformed", "user_id", u.ID, "error", err)
-		return fail()
-	}
-	if err != nil {
-		return busy(err)
-	}
-	if !match {
-		return fail()
-	}
-	s.throttle.Success(username, addr)
-	if rehash {
-		s.rehash(ctx, u, pw)
+	u, e := s.checkPassword(ctx, username, pw, addr, cl.ID)
+	if e != nil {
+		return nil, e
 	}
 
 	scope, e := grantScope(cl, u, requested)
@@ -246,6 +179,95 @@ func (s *Server) passwordGrant(ctx context.Context, r *http.Request, f form, cl 
 	resp.RefreshToken = rt
 	s.log.Info("login ok", "event", "login_ok", "username", u.Username, "user_id", u.ID, "client_id", cl.ID, "client_ip", addr.String())
 	return resp, nil
+}
+
+// checkPassword is authd's one check of a user's credentials, shared by the
+// password grant and the sign-in page (SPEC 2.1, 2.6) so that both count
+// failures in one throttle (per username and address, per address) and
+// take the same time for unknown users, disabled users and wrong
+// passwords: throttle → bounded hashing → verify → failure or success
+// accounting (and the rehash of an old hash). clientID is only logged.
+//
+// The answers: invalid_grant "invalid username or password" for wrong
+// credentials (whether the user exists is never said), slow_down 429 with
+// RetryAfter when throttled, temporarily_unavailable 503 when no hashing
+// slot freed in time, invalid_request for a password over the length
+// limit, the 503 of serverError for a storage failure.
+func (s *Server) checkPassword(ctx context.Context, username, pw string, addr netip.Addr, clientID string) (storage.User, *Error) {
+	if len(pw) > password.MaxPasswordLen {
+		return storage.User{}, invalidRequest("password too long")
+	}
+	// A name that no user can have (the rule of creation) is refused
+	// without a hash: that it is not a username is no secret.
+	username, err := account.NormalizeUsername(username)
+	if err != nil {
+		return storage.User{}, invalidGrant("invalid username or password")
+	}
+
+	d := s.throttle.Check(username, addr)
+	if d.Block {
+		s.metrics.loginsThrottled.Inc()
+		// Debug: a blocked attacker sends thousands of these; the metric
+		// and the request line (429) tell the story.
+		s.log.Debug("login throttled", "event", "login_throttled", "username", username, "client_ip", addr.String(), "client_id", clientID)
+		return storage.User{}, &Error{Code: "slow_down", Description: "too many failed attempts; retry later", Status: http.StatusTooManyRequests, RetryAfter: d.RetryAfter}
+	}
+	if d.Delay > 0 {
+		s.metrics.loginsThrottled.Inc()
+		if err := s.sleep(ctx, d.Delay); err != nil {
+			return storage.User{}, serverError(err)
+		}
+	}
+	// Wait for a hashing slot in turns with other addresses, not behind a
+	// burst from one.
+	ctx = password.FromAddress(ctx, addr)
+	if d.Suspect {
+		// Hash after everyone without failures on record.
+		ctx = password.Deprioritize(ctx)
+	}
+
+	fail := func() (storage.User, *Error) {
+		s.throttle.Failure(username, addr)
+		s.metrics.loginsRejected.Inc()
+		s.log.Info("login failed", "event", "login_failed", "username", username, "client_ip", addr.String(), "client_id", clientID)
+		return storage.User{}, invalidGrant("invalid username or password")
+	}
+	busy := func(err error) (storage.User, *Error) {
+		if errors.Is(err, password.ErrBusy) {
+			s.metrics.loginsOverloaded.Inc()
+			return storage.User{}, &Error{Code: "temporarily_unavailable", Description: "the server is busy; retry later", Status: http.StatusServiceUnavailable, RetryAfter: time.Second, Cause: err}
+		}
+		return storage.User{}, serverError(err)
+	}
+
+	u, err := s.store.GetUser(ctx, username)
+	if err != nil && !errors.Is(err, storage.ErrNotFound) {
+		return storage.User{}, serverError(err)
+	}
+	if err != nil || u.Disabled {
+		if err := s.hasher.VerifyDummy(ctx, pw); err != nil {
+			return busy(err)
+		}
+		return fail()
+	}
+	match, rehash, err := s.hasher.Verify(ctx, u.PasswordHash, pw)
+	if errors.Is(err, password.ErrMalformedHash) {
+		// A damaged stored hash is the operator's problem to fix; the
+		// client sees a wrong password.
+		s.log.Error("stored password hash is malformed", "user_id", u.ID, "error", err)
+		return fail()
+	}
+	if err != nil {
+		return busy(err)
+	}
+	if !match {
+		return fail()
+	}
+	s.throttle.Success(username, addr)
+	if rehash {
+		s.rehash(ctx, u, pw)
+	}
+	return u, nil
 }
 
 // rehash replaces a hash made with older parameters (or an imported bcrypt

@@ -260,6 +260,20 @@ func (k *offlineKeys) Verify(token string) ([]byte, error) {
 	return nil, errKeysNotLoaded
 }
 
+func (k *offlineKeys) SignIDToken(claims []byte) (string, error) {
+	if m := k.manager(); m != nil {
+		return m.SignIDToken(claims)
+	}
+	return "", errKeysNotLoaded
+}
+
+func (k *offlineKeys) VerifyIDToken(token string) ([]byte, error) {
+	if m := k.manager(); m != nil {
+		return m.VerifyIDToken(token)
+	}
+	return nil, errKeysNotLoaded
+}
+
 func (k *offlineKeys) JWKS() ([]byte, string) {
 	if m := k.manager(); m != nil {
 		return m.JWKS()
