@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/authd/authd/server/admin"
+	"github.com/authd/authd/server/internal/httpapi"
 	"github.com/authd/authd/storage"
 )
 
@@ -37,7 +38,7 @@ func TestAdminAPI_PatchClient(t *testing.T) {
 		{"empty body", "/admin/api/clients/app", ``, 400, "empty"},
 		{"nothing to change", "/admin/api/clients/app", `{}`, 400, "nothing to change"},
 		{"unknown field", "/admin/api/clients/app", `{"secret":"x"}`, 400, "unknown field"},
-		{"redirect_uris not here", "/admin/api/clients/app", `{"redirect_uris":["https://x/cb"]}`, 400, "unknown field"},
+		{"bad redirect_uris", "/admin/api/clients/app", `{"redirect_uris":["http://x/cb"]}`, 400, "loopback"},
 		{"public flag not changeable", "/admin/api/clients/app", `{"public":true}`, 400, "unknown field"},
 		{"wrong type", "/admin/api/clients/app", `{"grants":"password"}`, 400, "must be a list"},
 		{"unknown grant", "/admin/api/clients/app", `{"grants":["implicit"]}`, 400, "known grants"},
@@ -71,7 +72,7 @@ func TestAdminAPI_PatchClient(t *testing.T) {
 	for id, want := range map[string]storage.Client{
 		"app":           {Grants: []string{GrantPassword, GrantRefreshToken}, Scopes: []string{"read", "write"}, Audiences: []string{apiAudience, "https://other.example"}},
 		"spa":           {Grants: []string{GrantPassword, GrantRefreshToken}, Scopes: []string{"read", "write"}},
-		ConsoleClientID: {Grants: []string{GrantPassword, GrantRefreshToken}, Scopes: []string{AdminScope}},
+		ConsoleClientID: {Grants: []string{httpapi.GrantAuthorizationCode, GrantRefreshToken, GrantPassword}, Scopes: []string{AdminScope}},
 	} {
 		cl, err := e.store.GetClient(context.Background(), id)
 		if err != nil {

@@ -1,5 +1,5 @@
 // Package admin is authd's admin API (SPEC §2.5): users, clients,
-// sessions, signing keys and backups, under /admin/api/. It is one gin
+// sessions, consents, signing keys and backups, under /admin/api/. It is one gin
 // engine, built by New from a Config that names the few things it needs of
 // the rest of authd: the store's records, the key manager's management
 // methods, a password hasher, the server's acceptance of bearer tokens and
@@ -60,6 +60,10 @@ type Store interface {
 
 	ListFamilies(ctx context.Context, f storage.FamilyFilter, p storage.Page) ([]storage.Family, string, error)
 	RevokeFamily(ctx context.Context, id string, at time.Time, reason string) (storage.Family, error)
+
+	GetConsent(ctx context.Context, userID, clientID string) (storage.Consent, error)
+	ListConsents(ctx context.Context, f storage.ConsentFilter, p storage.Page) ([]storage.Consent, string, error)
+	RevokeConsent(ctx context.Context, userID, clientID string, at time.Time) error
 
 	Backup(ctx context.Context, w io.Writer) (int64, error)
 }
@@ -192,6 +196,9 @@ func New(cfg Config) http.Handler {
 
 	g.GET("/sessions", h.do(h.listSessions))
 	g.DELETE("/sessions/:id", h.do(h.revokeSession))
+
+	g.GET("/consents", h.do(h.listConsents))
+	g.DELETE("/consents/:username/:client", h.do(h.revokeConsent))
 
 	g.GET("/keys", h.do(h.listKeys))
 	g.POST("/keys/rotate", h.do(h.rotateKeys))

@@ -12,13 +12,14 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"github.com/authd/authd/server/internal/httpapi"
+	"github.com/authd/authd/server/internal/redirecturi"
 	"github.com/authd/authd/server/internal/scopes"
 	"github.com/authd/authd/server/password"
 	"github.com/authd/authd/storage"
 )
 
 // grants are the grant types a client may be registered for.
-var knownGrants = []string{httpapi.GrantPassword, httpapi.GrantRefreshToken, httpapi.GrantClientCredentials}
+var knownGrants = []string{httpapi.GrantPassword, httpapi.GrantRefreshToken, httpapi.GrantClientCredentials, httpapi.GrantAuthorizationCode}
 
 // Bounds of a client secret given by the operator instead of generated.
 // Short secrets are accepted but hashed with argon2id (password.HashSecret),
@@ -31,25 +32,29 @@ const (
 // Client is a client as the admin API shows it: no secret hash. Secret
 // is set only in the answer to the creation that generated it.
 type Client struct {
-	ID        string    `json:"id"`
-	Public    bool      `json:"public"`
-	Grants    []string  `json:"grants"`
-	Scopes    []string  `json:"scopes"`
-	Audiences []string  `json:"audiences"`
-	BuiltIn   bool      `json:"built_in"`
-	CreatedAt time.Time `json:"created_at"`
-	Secret    string    `json:"secret,omitempty"`
+	ID           string    `json:"id"`
+	Public       bool      `json:"public"`
+	Grants       []string  `json:"grants"`
+	Scopes       []string  `json:"scopes"`
+	Audiences    []string  `json:"audiences"`
+	RedirectURIs []string  `json:"redirect_uris"`
+	FirstParty   bool      `json:"first_party"`
+	BuiltIn      bool      `json:"built_in"`
+	CreatedAt    time.Time `json:"created_at"`
+	Secret       string    `json:"secret,omitempty"`
 }
 
 func clientView(cl storage.Client) Client {
 	return Client{
-		ID:        cl.ID,
-		Public:    cl.Public,
-		Grants:    orEmpty(cl.Grants),
-		Scopes:    orEmpty(cl.Scopes),
-		Audiences: orEmpty(cl.Audiences),
-		BuiltIn:   cl.BuiltIn,
-		CreatedAt: cl.CreatedAt.UTC(),
+		ID:           cl.ID,
+		Public:       cl.Public,
+		Grants:       orEmpty(cl.Grants),
+		Scopes:       orEmpty(cl.Scopes),
+		Audiences:    orEmpty(cl.Audiences),
+		RedirectURIs: orEmpty(cl.RedirectURIs),
+		FirstParty:   cl.FirstParty,
+		BuiltIn:      cl.BuiltIn,
+		CreatedAt:    cl.CreatedAt.UTC(),
 	}
 }
 
@@ -83,15 +88,33 @@ func validAudience(a string) bool {
 	return true
 }
 
+// redirectURIs applies the registration rule of redirect URIs
+// (redirecturi.CheckList) with the admin API's messages.
+func redirectURIs(in []string) ([]string, *Error) {
+	out, err := redirecturi.CheckList(in)
+	if err != nil {
+		return nil, badRequest("redirect_uris: %v", err)
+	}
+	return out, nil
+}
+
+// errNoRedirectURI refuses a client that may use the authorization code
+// grant without a redirect URI to send its codes to (SPEC §1).
+var errNoRedirectURI = badRequest("the authorization_code grant needs at least one redirect URI (redirect_uris)")
+
 // CreateClient is the body of POST /admin/api/clients. Secret is
 // optional: without it a confidential client gets a generated secret.
+// RedirectURIs are required with the authorization_code grant; FirstParty
+// clients skip the consent page.
 type CreateClient struct {
-	ID        string   `json:"id"`
-	Public    bool     `json:"public"`
-	Grants    []string `json:"grants"`
-	Scopes    []string `json:"scopes"`
-	Audiences []string `json:"audiences"`
-	Secret    *string  `json:"secret,omitempty"`
+	ID           string   `json:"id"`
+	Public       bool     `json:"public"`
+	Grants       []string `json:"grants"`
+	Scopes       []string `json:"scopes"`
+	Audiences    []string `json:"audiences"`
+	RedirectURIs []string `json:"redirect_uris"`
+	FirstParty   bool     `json:"first_party"`
+	Secret       *string  `json:"secret,omitempty"`
 }
 
 func (h *handler) listClients(c *gin.Context) *Error {
@@ -144,6 +167,13 @@ func (h *handler) createClient(c *gin.Context) *Error {
 	if e != nil {
 		return e
 	}
+	uris, e := redirectURIs(req.RedirectURIs)
+	if e != nil {
+		return e
+	}
+	if slices.Contains(grants, httpapi.GrantAuthorizationCode) && len(uris) == 0 {
+		return errNoRedirectURI
+	}
 	var secret string
 	generated := false
 	switch {
@@ -160,12 +190,14 @@ func (h *handler) createClient(c *gin.Context) *Error {
 		generated = true
 	}
 	cl := storage.Client{
-		ID:        req.ID,
-		Public:    req.Public,
-		Grants:    grants,
-		Scopes:    scopes,
-		Audiences: auds,
-		CreatedAt: h.now().UTC(),
+		ID:           req.ID,
+		Public:       req.Public,
+		Grants:       grants,
+		Scopes:       scopes,
+		Audiences:    auds,
+		RedirectURIs: uris,
+		FirstParty:   req.FirstParty,
+		CreatedAt:    h.now().UTC(),
 	}
 	if !req.Public {
 		cl.SecretHash = password.HashSecret(secret)
@@ -176,6 +208,7 @@ func (h *handler) createClient(c *gin.Context) *Error {
 	h.clients.ForgetClient(cl.ID)
 	h.audit(c, "client.create", slog.String("client_id", cl.ID), slog.Bool("public", cl.Public),
 		slog.Any("grants", grants), slog.Any("scopes", scopes), slog.Any("audiences", auds),
+		slog.Any("redirect_uris", uris), slog.Bool("first_party", cl.FirstParty),
 		slog.Bool("secret_generated", generated))
 	v := clientView(cl)
 	if generated {
@@ -204,13 +237,16 @@ func clientScopes(in []string) ([]string, *Error) {
 // is public, and its secret, do not change: a client that needs another
 // kind is a new client.
 type PatchClient struct {
-	Grants    *[]string `json:"grants,omitempty"`
-	Scopes    *[]string `json:"scopes,omitempty"`
-	Audiences *[]string `json:"audiences,omitempty"`
+	Grants       *[]string `json:"grants,omitempty"`
+	Scopes       *[]string `json:"scopes,omitempty"`
+	Audiences    *[]string `json:"audiences,omitempty"`
+	RedirectURIs *[]string `json:"redirect_uris,omitempty"`
+	FirstParty   *bool     `json:"first_party,omitempty"`
 }
 
-// patchClient changes a client's grants, scopes or audiences, with the
-// checks of creation. It takes effect at the client's next request (the
+// patchClient changes a client's grants, scopes, audiences, redirect URIs
+// or first-party flag, with the checks of creation (the authorization
+// code grant needs a redirect URI in the result). It takes effect at the client's next request (the
 // cache entry is dropped) and, for refresh tokens already issued, at their
 // next refresh (SPEC 2.1); sessions are not ended, so an operator can narrow
 // a client without logging its users out.
@@ -225,14 +261,14 @@ func (h *handler) patchClient(c *gin.Context) *Error {
 	if e := decode(c, MaxBody, false, &req); e != nil {
 		return e
 	}
-	if req.Grants == nil && req.Scopes == nil && req.Audiences == nil {
-		return badRequest("nothing to change: give grants, scopes or audiences")
+	if req.Grants == nil && req.Scopes == nil && req.Audiences == nil && req.RedirectURIs == nil && req.FirstParty == nil {
+		return badRequest("nothing to change: give grants, scopes, audiences, redirect_uris or first_party")
 	}
 	errBuiltIn := conflict("client %q is built in and cannot be changed", id)
 	if id == httpapi.ConsoleClientID {
 		return errBuiltIn
 	}
-	var grants, scopes, auds []string
+	var grants, scopes, auds, uris []string
 	var e *Error
 	if req.Grants != nil {
 		grants, e = cleanList("grants", *req.Grants, func(g string) bool { return slices.Contains(knownGrants, g) })
@@ -253,6 +289,11 @@ func (h *handler) patchClient(c *gin.Context) *Error {
 			return e
 		}
 	}
+	if req.RedirectURIs != nil {
+		if uris, e = redirectURIs(*req.RedirectURIs); e != nil {
+			return e
+		}
+	}
 	errPublicCC := badRequest("a public client cannot use the client_credentials grant")
 	cl, err := h.store.UpdateClient(c.Request.Context(), id, func(cl storage.Client) (storage.Client, error) {
 		if cl.BuiltIn || cl.ID == httpapi.ConsoleClientID {
@@ -269,6 +310,15 @@ func (h *handler) patchClient(c *gin.Context) *Error {
 		}
 		if req.Audiences != nil {
 			cl.Audiences = auds
+		}
+		if req.RedirectURIs != nil {
+			cl.RedirectURIs = uris
+		}
+		if req.FirstParty != nil {
+			cl.FirstParty = *req.FirstParty
+		}
+		if slices.Contains(cl.Grants, httpapi.GrantAuthorizationCode) && len(cl.RedirectURIs) == 0 {
+			return cl, errNoRedirectURI
 		}
 		return cl, nil
 	})
@@ -289,6 +339,12 @@ func (h *handler) patchClient(c *gin.Context) *Error {
 	}
 	if req.Audiences != nil {
 		attrs = append(attrs, slog.Any("audiences", auds))
+	}
+	if req.RedirectURIs != nil {
+		attrs = append(attrs, slog.Any("redirect_uris", uris))
+	}
+	if req.FirstParty != nil {
+		attrs = append(attrs, slog.Bool("first_party", *req.FirstParty))
 	}
 	h.audit(c, "client.update", attrs...)
 	c.JSON(http.StatusOK, clientView(cl))
