@@ -63,7 +63,7 @@ func listHas(list, item string) bool {
 func TestAuthCode_SPA_CORS(t *testing.T) {
 	e := newEnv(t)
 	e.fixture()
-	p := e.provider()
+	var p *oidc.Provider // the endpoints of SPEC §2, no discovery
 	spa := e.config(p, "spa", "/spa/cb", oidc.ScopeOpenID, "profile", "read")
 	origin := e.app.URL // http://127.0.0.1:PORT, the origin of spa's redirect URI
 	const evil = "http://evil.example"

@@ -155,10 +155,14 @@ func (e *env) provider() *oidc.Provider {
 }
 
 // config is the x/oauth2 configuration of a client with the endpoints of
-// the discovery document. A public client sends its id in the body (what
-// x/oauth2 calls AuthStyleInParams: no secret).
+// the discovery document, or those of SPEC §2 when p is nil (for the tests
+// that are not about discovery). A public client sends its id in the body
+// (what x/oauth2 calls AuthStyleInParams: no secret).
 func (e *env) config(p *oidc.Provider, id, redirectPath string, scopes ...string) *oauth2.Config {
-	ep := p.Endpoint()
+	ep := oauth2.Endpoint{AuthURL: e.issuer + "/authorize", TokenURL: e.issuer + "/token"}
+	if p != nil {
+		ep = p.Endpoint()
+	}
 	secret := e.secrets[id]
 	ep.AuthStyle = oauth2.AuthStyleInHeader
 	if secret == "" {
@@ -230,7 +234,7 @@ type hop struct {
 }
 
 func (h hop) String() string {
-	return fmt.Sprintf("%s %s → %d %s", h.Method, h.URL.Redacted(), h.Status, h.Header.Get("Location"))
+	return fmt.Sprintf("%s %s → %d %s", h.Method, truncate(h.URL.Redacted(), 300), h.Status, truncate(h.Header.Get("Location"), 300))
 }
 
 // browser is a browser without JavaScript: a cookie jar, and redirects
@@ -264,7 +268,7 @@ func (b *browser) do(req *http.Request) []hop {
 		}
 		resp, err := b.hc.Do(req)
 		if err != nil {
-			b.t.Fatalf("%s %s: %v", req.Method, req.URL.Redacted(), err)
+			b.t.Fatalf("%s %s: %v", req.Method, truncate(req.URL.Redacted(), 300), err)
 		}
 		body, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
 		resp.Body.Close()
@@ -368,6 +372,9 @@ func (b *browser) authorize(authURL, user, password, decision string) walk {
 			return w
 		}
 		if f, ok := signInForm(last); ok {
+			if w.SignIn && w.SignInPost.Status != 0 {
+				return w // the page again: wrong credentials
+			}
 			w.SignIn = true
 			if user == "" {
 				return w

@@ -252,7 +252,7 @@ func TestAuthCode_GoLibraries(t *testing.T) {
 func TestAuthCode_Prompt(t *testing.T) {
 	e := newEnv(t)
 	e.fixture()
-	p := e.provider()
+	var p *oidc.Provider // the endpoints of SPEC §2, no discovery
 	narrow := e.config(p, "web", "/cb", oidc.ScopeOpenID, "read")
 	wide := e.config(p, "web", "/cb", oidc.ScopeOpenID, "profile", "read")
 	tool := e.config(p, "tool", "/tool/cb", oidc.ScopeOpenID)
@@ -340,7 +340,7 @@ func TestAuthCode_Prompt(t *testing.T) {
 func TestAuthCode_UserChangeEndsSignIn(t *testing.T) {
 	e := newEnv(t)
 	e.fixture()
-	p := e.provider()
+	var p *oidc.Provider // the endpoints of SPEC §2, no discovery
 	web := e.config(p, "web", "/cb", oidc.ScopeOpenID, "read")
 	for _, tc := range []struct {
 		name   string
@@ -375,7 +375,7 @@ func TestAuthCode_UserChangeEndsSignIn(t *testing.T) {
 func TestAuthCode_SessionCookie(t *testing.T) {
 	e := newEnv(t)
 	e.fixture()
-	p := e.provider()
+	var p *oidc.Provider // the endpoints of SPEC §2, no discovery
 	web := e.config(p, "web", "/cb", oidc.ScopeOpenID, "read")
 	b := e.browser()
 	r := newRequest()
