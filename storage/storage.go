@@ -50,11 +50,13 @@
 //     token (or the existing family, revoked);
 //   - RevokeConsent the consent and each of the user's families of that
 //     client (found through the per-user index, like DeleteUser);
+//   - PutConsent the consent, reading its user (which must exist);
 //   - UpdateKeys the whole key set, which the keys package keeps to a few
 //     keys;
-//   - DeleteUser the user and each of the user's families (one per login
+//   - DeleteUser the user, each of the user's families (one per login
 //     of that user not yet swept; a backend finds them through a per-user
-//     index, never by a scan);
+//     index, never by a scan) and the user's consents (one per client the
+//     user approved; a key range or index, never a scan);
 //   - Sweep at most limit expired items and the records they name.
 //
 // A backend whose transactions have a size cap (etcd's max-txn-ops) may

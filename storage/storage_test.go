@@ -60,6 +60,46 @@ func TestFamily_State(t *testing.T) {
 	}
 }
 
+// TestLoginSession_State is the table of the rule for whether a sign-in
+// session may be used: the user's changes end it (a password change,
+// disable or delete), and so do its idle and absolute expiry, from the
+// instant itself on (when storage's Sweep may remove it).
+func TestLoginSession_State(t *testing.T) {
+	t0 := time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)
+	base := LoginSession{Hash: "h", ID: "sid", UserID: "u", UserGen: 2, AuthTime: t0, CreatedAt: t0,
+		LastSeenAt: t0, IdleExpiresAt: t0.Add(time.Hour), ExpiresAt: t0.Add(12 * time.Hour)}
+	user := User{ID: "u", Username: "alice", SessionGen: 2}
+	withUser := func(f func(*User)) *User { x := user; f(&x); return &x }
+	touched := base
+	touched.IdleExpiresAt = t0.Add(2 * time.Hour)
+	tests := []struct {
+		name string
+		s    LoginSession
+		u    *User
+		now  time.Time
+		want FamilyState
+	}{
+		{"live", base, &user, t0, FamilyLive},
+		{"live until the last instant of its idle time", base, &user, t0.Add(time.Hour - time.Nanosecond), FamilyLive},
+		{"idle expired at the instant", base, &user, t0.Add(time.Hour), FamilyExpired},
+		{"touched: live past the old idle expiry", touched, &user, t0.Add(time.Hour), FamilyLive},
+		{"past its absolute end though not idle", LoginSession{UserID: "u", UserGen: 2, IdleExpiresAt: t0.Add(13 * time.Hour), ExpiresAt: t0.Add(12 * time.Hour)}, &user, t0.Add(12 * time.Hour), FamilyExpired},
+		{"user deleted", base, nil, t0, FamilyUserDeleted},
+		{"another user", base, withUser(func(u *User) { u.ID = "v" }), t0, FamilyUserDeleted},
+		{"user disabled", base, withUser(func(u *User) { u.Disabled = true }), t0, FamilyUserDisabled},
+		{"password changed", base, withUser(func(u *User) { u.EndSessions(t0, "password changed") }), t0, FamilySessionsEnded},
+		{"user ended beats expiry", base, withUser(func(u *User) { u.SessionGen++ }), t0.Add(24 * time.Hour), FamilySessionsEnded},
+		{"zero expiry: never valid", LoginSession{UserID: "u", UserGen: 2}, &user, t0, FamilyExpired},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := tt.s.State(tt.u, tt.now); got != tt.want {
+				t.Errorf("State: got %v, want %v", got, tt.want)
+			}
+		})
+	}
+}
+
 func TestFamilyState_String(t *testing.T) {
 	seen := map[string]bool{}
 	for s := FamilyLive; s <= FamilyExpired; s++ {

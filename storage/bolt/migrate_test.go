@@ -3,6 +3,7 @@ package bolt
 import (
 	"encoding/binary"
 	"path/filepath"
+	"reflect"
 	"testing"
 	"time"
 
@@ -231,6 +232,113 @@ func TestMigrate_FamilyIdleExpiry(t *testing.T) {
 		f, err := decodeFamily(v)
 		if len(v) == 0 || v[0] != familyFormat || err != nil || !f.IdleExpiresAt.Equal(next.IdleExpiresAt) {
 			t.Errorf("family after rotation: %x (%+v, %v): want format %d with the successor's idle expiry", v, f, err, familyFormat)
+		}
+		return nil
+	})
+}
+
+// TestMigrate_AuthCodeBuckets opens a schema-3 file, as the binary before
+// the authorization code flow wrote it: no buckets for sign-in sessions,
+// codes and consents, a family in format 3. Open creates the buckets and
+// moves the schema on (a schema-3 binary cannot read format 4 families,
+// and would ignore the new buckets: it must refuse the file); the old
+// family reads with an empty sign-in session id, and the new methods
+// work on the migrated file.
+func TestMigrate_AuthCodeBuckets(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "authd.db")
+	t0 := time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)
+	user := storage.User{ID: "u1", Username: "alice", SessionGen: 1, CreatedAt: t0.Add(-48 * time.Hour)}
+	fam := storage.Family{ID: "f1", UserID: "u1", ClientID: "app", Scope: []string{"read"}, UserGen: 1,
+		AuthTime: t0, CreatedAt: t0, LastUsedAt: t0, ExpiresAt: t0.Add(24 * time.Hour), ClientInstance: "i1",
+		IdleExpiresAt: t0.Add(time.Hour)}
+	tok := storage.RefreshToken{Hash: "h1", FamilyID: "f1", IssuedAt: t0, IdleExpiresAt: t0.Add(time.Hour)}
+
+	raw, err := bbolt.Open(path, 0o600, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = raw.Update(func(tx *bbolt.Tx) error {
+		for _, m := range migrations[:3] {
+			if err := m(tx); err != nil {
+				return err
+			}
+		}
+		meta, err := tx.CreateBucket(bucketMeta)
+		if err != nil {
+			return err
+		}
+		if err := meta.Put(keySchemaVersion, binary.BigEndian.AppendUint64(nil, 3)); err != nil {
+			return err
+		}
+		uv, _ := encodeUser(user)
+		if err := tx.Bucket(bucketUsers).Put([]byte(user.Username), uv); err != nil {
+			return err
+		}
+		if err := tx.Bucket(bucketUserIDs).Put([]byte(user.ID), []byte(user.Username)); err != nil {
+			return err
+		}
+		if err := tx.Bucket(bucketFamilies).Put([]byte(fam.ID), olderFamily(t, fam, familyFormat3)); err != nil {
+			return err
+		}
+		if err := tx.Bucket(bucketUserFamilies).Put(userFamilyKey(fam.UserID, fam.ID), nil); err != nil {
+			return err
+		}
+		return putToken(tx, nil, fam, tok, fam)
+	})
+	raw.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	db, err := Open(path, &Options{NoSync: true})
+	if err != nil {
+		t.Fatalf("Open of a schema-3 file: %v", err)
+	}
+	ctx := t.Context()
+	if got, err := db.GetFamily(ctx, "f1"); err != nil || !reflect.DeepEqual(got, fam) {
+		t.Fatalf("format 3 family after migration: %+v, %v: want %+v (empty sign-in session id)", got, err, fam)
+	}
+	ls := storage.LoginSession{Hash: "lh", ID: "sid-1", UserID: "u1", UserGen: 1, AuthTime: t0, CreatedAt: t0,
+		LastSeenAt: t0, IdleExpiresAt: t0.Add(time.Hour), ExpiresAt: t0.Add(12 * time.Hour)}
+	if err := db.CreateLoginSession(ctx, ls); err != nil {
+		t.Fatalf("CreateLoginSession on the migrated file: %v", err)
+	}
+	code := storage.AuthCode{Hash: "ch", ClientID: "app", ClientInstance: "i1", UserID: "u1", UserGen: 1,
+		Scope: []string{"read"}, LoginSessionID: "sid-1", IssuedAt: t0, ExpiresAt: t0.Add(time.Minute), ForgetAt: t0.Add(10 * time.Minute)}
+	if err := db.CreateCode(ctx, code); err != nil {
+		t.Fatalf("CreateCode on the migrated file: %v", err)
+	}
+	f2 := fam
+	f2.ID, f2.LoginSessionID = "f2", "sid-1"
+	err = db.RedeemCode(ctx, "ch", func(st storage.CodeState) (storage.CodeChange, error) {
+		c := st.Code
+		c.SpentAt, c.FamilyID = t0, "f2"
+		return storage.CodeChange{Code: &c, Create: &f2, First: &storage.RefreshToken{Hash: "h2", FamilyID: "f2", IssuedAt: t0, IdleExpiresAt: t0.Add(time.Hour)}}, nil
+	})
+	if err != nil {
+		t.Fatalf("RedeemCode on the migrated file: %v", err)
+	}
+	if err := db.PutConsent(ctx, storage.Consent{UserID: "u1", ClientID: "app", Scopes: []string{"read"}, GrantedAt: t0}); err != nil {
+		t.Fatalf("PutConsent on the migrated file: %v", err)
+	}
+	db.Close()
+
+	raw, err = bbolt.Open(path, 0o600, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer raw.Close()
+	raw.View(func(tx *bbolt.Tx) error {
+		if b := tx.Bucket(bucketMeta).Get(keySchemaVersion); len(b) != 8 || binary.BigEndian.Uint64(b) != SchemaVersion() || SchemaVersion() <= 3 {
+			t.Errorf("schema version after Open: %x, want %d (> 3)", b, SchemaVersion())
+		}
+		for _, name := range [][]byte{bucketLogins, bucketCodes, bucketConsents} {
+			if tx.Bucket(name) == nil || tx.Bucket(name).Stats().KeyN != 1 {
+				t.Errorf("bucket %s after migration and one write: missing or not one record", name)
+			}
+		}
+		if v := tx.Bucket(bucketFamilies).Get([]byte("f2")); len(v) == 0 || v[0] != familyFormat {
+			t.Errorf("family written after migration: %x, want format %d", v, familyFormat)
 		}
 		return nil
 	})
