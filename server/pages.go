@@ -162,6 +162,8 @@ func (s *Server) mountPages(r *gin.Engine) {
 	s.pages = p
 	r.GET("/authorize", s.handleAuthorize)
 	r.POST("/authorize", s.handleAuthorize)
+	r.GET("/logout", s.handleLogout)
+	r.POST("/logout", s.handleLogout)
 	r.GET(pagesStylePath, p.serveStyle)
 	r.HEAD(pagesStylePath, p.serveStyle)
 }
