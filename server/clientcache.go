@@ -59,4 +59,5 @@ func (s *Server) forgetClient(id string) {
 	s.clients.mu.Lock()
 	delete(s.clients.m, id)
 	s.clients.mu.Unlock()
+	s.cors.forget()
 }

@@ -251,9 +251,12 @@ func TestJWKS_Caching(t *testing.T) {
 
 func TestMetadata_Golden(t *testing.T) {
 	e := newEnv(t)
-	for _, p := range []string{"/.well-known/oauth-authorization-server", "/.well-known/openid-configuration"} {
+	for p, file := range map[string]string{
+		"/.well-known/oauth-authorization-server": "metadata.golden.json",
+		"/.well-known/openid-configuration":       "openid-configuration.golden.json",
+	} {
 		got := []byte(strings.ReplaceAll(e.get(p), e.url, "http://ISSUER"))
-		golden := filepath.Join("testdata", "metadata.golden.json")
+		golden := filepath.Join("testdata", file)
 		if *update {
 			os.MkdirAll("testdata", 0o755)
 			if err := os.WriteFile(golden, got, 0o644); err != nil {

@@ -138,6 +138,8 @@ func checkTokenParams(grant string, f form) *Error {
 		if f.get("refresh_token") == "" {
 			return invalidRequest("missing refresh_token")
 		}
+	case GrantAuthorizationCode:
+		return checkCodeParams(f)
 	}
 	return nil
 }

@@ -29,6 +29,11 @@ type metrics struct {
 	revocations         *prometheus.CounterVec
 	requestDuration     *prometheus.HistogramVec
 	swept               *prometheus.CounterVec
+
+	// codeReplays counts spent authorization codes presented again (code
+	// exchanges are tokensIssued{grant_type="authorization_code"}).
+	codeReplays prometheus.Counter
+
 	// observers caches requestDuration's children by label values.
 	observers sync.Map // observerKey → prometheus.Observer
 }
@@ -93,6 +98,10 @@ func newMetrics(s *Server) *metrics {
 			Name: "authd_swept_total", Help: "Expired items removed by the background sweep, by kind.",
 		}, []string{"kind"}),
 	}
+	m.codeReplays = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "authd_code_replay_detected_total", Help: "Spent authorization codes presented again; each revoked the tokens issued from it.",
+	})
+	m.reg.MustRegister(m.codeReplays)
 	m.reg.MustRegister(m.swept, m.tokensIssued, m.tokenErrors, m.refreshReuse, m.loginsThrottled,
 		m.loginsRejected, m.loginsOverloaded, m.clientAuthThrottled, m.clientAuthRejected, m.revocations, m.requestDuration,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),

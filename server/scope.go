@@ -39,10 +39,15 @@ func scopeParam(s string) ([]string, *Error) {
 // a user or a client, or requested (scopes.Valid).
 func validScopeToken(tok string) bool { return scopes.Valid(tok) }
 
-// userMay reports whether u may be granted scope.
+// userMay reports whether u may be granted scope. openid and profile are
+// not permissions of the user: every user may have them, when the client
+// does (SPEC 2.7).
 func userMay(u storage.User, scope string) bool {
-	if scope == AdminScope {
+	switch scope {
+	case AdminScope:
 		return u.Admin
+	case ScopeOpenID, ScopeProfile:
+		return true
 	}
 	return len(u.Scopes) == 0 || slices.Contains(u.Scopes, scope)
 }

@@ -74,8 +74,13 @@ type Server struct {
 	csrfKey []byte
 
 	metadata         []byte
+	openIDMetadata   []byte
 	jwksCacheControl []string
 	jwksHeaders      atomic.Pointer[jwksHeaderValues]
+
+	// cors holds the origins allowed to call /token, /revoke and
+	// /userinfo from a browser (cors.go).
+	cors corsState
 
 	handler      http.Handler
 	adminHandler http.Handler
@@ -152,6 +157,7 @@ func newServer(ctx context.Context, cfg Config, adminOnly bool) (*Server, error)
 	s.secrets = password.NewSecretVerifier(s.hasher, password.Params{})
 	s.metrics = newMetrics(s)
 	s.metadata = metadataDocument(cfg.Issuer)
+	s.openIDMetadata = openIDDocument(cfg.Issuer)
 	s.jwksCacheControl = cacheControl(cfg.JWKSMaxAge)
 	if !adminOnly {
 		if err := s.ensureBuiltins(ctx); err != nil {
@@ -186,13 +192,21 @@ func (s *Server) routes() http.Handler {
 		c.JSON(http.StatusMethodNotAllowed, gin.H{"error": "invalid_request", "error_description": "method not allowed"})
 	})
 
-	r.POST("/token", s.handleToken)
-	r.POST("/revoke", s.handleRevoke)
+	r.POST("/token", s.clientCORS, s.handleToken)
+	r.OPTIONS("/token", s.clientPreflight("POST"))
+	r.POST("/revoke", s.clientCORS, s.handleRevoke)
+	r.OPTIONS("/revoke", s.clientPreflight("POST"))
 	r.POST("/introspect", s.handleIntrospect)
-	r.GET("/.well-known/jwks.json", s.handleJWKS)
-	r.HEAD("/.well-known/jwks.json", s.handleJWKS)
-	r.GET("/.well-known/oauth-authorization-server", s.handleMetadata)
-	r.GET("/.well-known/openid-configuration", s.handleMetadata)
+	r.GET("/userinfo", s.clientCORS, s.handleUserInfo)
+	r.POST("/userinfo", s.clientCORS, s.handleUserInfo)
+	r.OPTIONS("/userinfo", s.clientPreflight("GET, POST"))
+	r.GET("/.well-known/jwks.json", publicCORS, s.handleJWKS)
+	r.HEAD("/.well-known/jwks.json", publicCORS, s.handleJWKS)
+	r.GET("/.well-known/oauth-authorization-server", publicCORS, s.handleMetadata)
+	r.GET("/.well-known/openid-configuration", publicCORS, s.handleOpenIDMetadata)
+	for _, p := range []string{"/.well-known/jwks.json", "/.well-known/oauth-authorization-server", "/.well-known/openid-configuration"} {
+		r.OPTIONS(p, publicPreflight)
+	}
 	r.GET("/healthz", s.handleHealthz)
 	r.GET("/readyz", s.handleReadyz)
 	r.GET("/metrics", s.metrics.handler())

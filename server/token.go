@@ -28,6 +28,7 @@ const (
 	GrantPassword          = httpapi.GrantPassword
 	GrantRefreshToken      = httpapi.GrantRefreshToken
 	GrantClientCredentials = httpapi.GrantClientCredentials
+	GrantAuthorizationCode = httpapi.GrantAuthorizationCode
 )
 
 // refreshPrefix marks authd refresh tokens so that secret scanners find
@@ -41,6 +42,8 @@ type tokenResponse struct {
 	ExpiresIn    int64  `json:"expires_in"`
 	RefreshToken string `json:"refresh_token,omitempty"`
 	Scope        string `json:"scope"`
+	// IDToken is the OpenID Connect ID token (idtoken.go).
+	IDToken string `json:"id_token,omitempty"`
 }
 
 // accessTokenClaims are the RFC 9068 claims authd issues.
@@ -75,7 +78,7 @@ func (s *Server) handleToken(c *gin.Context) {
 	case "":
 		s.tokenError(c, invalidRequest("missing grant_type"))
 		return
-	case GrantPassword, GrantRefreshToken, GrantClientCredentials:
+	case GrantPassword, GrantRefreshToken, GrantClientCredentials, GrantAuthorizationCode:
 	default:
 		s.tokenError(c, oauthErr(http.StatusBadRequest, "unsupported_grant_type", "the grant type is not supported"))
 		return
@@ -101,6 +104,8 @@ func (s *Server) handleToken(c *gin.Context) {
 		resp, e = s.refreshGrant(ctx, f, cl)
 	case GrantClientCredentials:
 		resp, e = s.clientCredentialsGrant(ctx, f, cl)
+	case GrantAuthorizationCode:
+		resp, e = s.authorizationCodeGrant(ctx, f, cl)
 	}
 	if e != nil {
 		s.tokenError(c, e)
@@ -352,7 +357,7 @@ func (s *Server) refreshGrant(ctx context.Context, f form, cl storage.Client) (*
 		if u0, err := s.store.GetUserByID(ctx, fam0.UserID); err == nil && fam0.State(&u0, &cl, now) == storage.FamilyLive {
 			if scope, e := refreshScope(requested, fam0.Scope, u0, cl); e == nil {
 				pre = accessGrant{u0, cl, scope}
-				signed = s.issueAsync(&u0, cl, aud, scope, fam0.AuthTime, now)
+				signed = s.issueAsyncWith("", familyIDToken(fam0, scope), &u0, cl, aud, scope, fam0.AuthTime, now)
 			}
 		}
 	}
@@ -434,7 +439,7 @@ func (s *Server) refreshGrant(ctx context.Context, f form, cl storage.Client) (*
 
 	resp, e := preIssued.resp, preIssued.e
 	if signed == nil || !pre.same(grant) {
-		resp, e = s.issue(&grant.user, grant.client, aud, grant.scope, famNow.AuthTime, now)
+		resp, e = s.issueWith("", familyIDToken(famNow, grant.scope), &grant.user, grant.client, aud, grant.scope, famNow.AuthTime, now)
 	}
 	if e != nil {
 		return nil, e
@@ -551,13 +556,18 @@ type issued struct {
 // issueAsync signs an access token in the background; the channel delivers
 // the result once and never blocks the signer. u is not kept.
 func (s *Server) issueAsync(u *storage.User, cl storage.Client, aud string, scope []string, authTime, now time.Time) <-chan issued {
+	return s.issueAsyncWith("", nil, u, cl, aud, scope, authTime, now)
+}
+
+// issueAsyncWith is issueAsync with issueWith's jti and ID token.
+func (s *Server) issueAsyncWith(jti string, id *idTokenSpec, u *storage.User, cl storage.Client, aud string, scope []string, authTime, now time.Time) <-chan issued {
 	ch := make(chan issued, 1)
 	if u != nil {
 		cp := *u
 		u = &cp
 	}
 	go func() {
-		r, e := s.issue(u, cl, aud, scope, authTime, now)
+		r, e := s.issueWith(jti, id, u, cl, aud, scope, authTime, now)
 		ch <- issued{r, e}
 	}()
 	return ch
@@ -566,10 +576,20 @@ func (s *Server) issueAsync(u *storage.User, cl storage.Client, aud string, scop
 // issue signs an access token of user u through client cl, or of cl
 // itself (client_credentials) when u is nil.
 func (s *Server) issue(u *storage.User, cl storage.Client, aud string, scope []string, authTime, now time.Time) (*tokenResponse, *Error) {
+	return s.issueWith("", nil, u, cl, aud, scope, authTime, now)
+}
+
+// issueWith is issue with the access token's jti decided by the caller
+// (a new one when empty) and, when id is not nil, an ID token of user u
+// signed after the access token (its at_hash needs it; idtoken.go).
+func (s *Server) issueWith(jti string, id *idTokenSpec, u *storage.User, cl storage.Client, aud string, scope []string, authTime, now time.Time) (*tokenResponse, *Error) {
+	if jti == "" {
+		jti = newID()
+	}
 	claims := accessTokenClaims{
 		Issuer: s.cfg.Issuer, Subject: cl.ID, Audience: aud,
 		Expiry: now.Add(s.cfg.AccessTTL).Unix(), IssuedAt: now.Unix(), NotBefore: now.Unix(),
-		JTI: newID(), ClientID: cl.ID, Scope: strings.Join(scope, " "),
+		JTI: jti, ClientID: cl.ID, Scope: strings.Join(scope, " "),
 		ClientInstance: cl.Instance,
 	}
 	if u != nil {
@@ -587,7 +607,13 @@ func (s *Server) issue(u *storage.User, cl storage.Client, aud string, scope []s
 	if err != nil {
 		return nil, serverError(err)
 	}
-	return &tokenResponse{AccessToken: at, TokenType: "Bearer", ExpiresIn: int64(s.cfg.AccessTTL / time.Second), Scope: claims.Scope}, nil
+	resp := &tokenResponse{AccessToken: at, TokenType: "Bearer", ExpiresIn: int64(s.cfg.AccessTTL / time.Second), Scope: claims.Scope}
+	if id != nil && u != nil {
+		if resp.IDToken, err = s.signIDToken(*id, *u, cl, scope, at, now); err != nil {
+			return nil, serverError(err)
+		}
+	}
+	return resp, nil
 }
 
 // newRefreshToken returns a fresh refresh token (256 bits of randomness)

@@ -88,7 +88,7 @@ func TestToken_Errors(t *testing.T) {
 		{"malformed escape", req{contentType: "application/x-www-form-urlencoded", body: "grant_type=password&username=%zz", auth: basicAuth("app", appSecret)}, 400, "invalid_request", false, ""},
 		{"NUL byte", req{contentType: "application/x-www-form-urlencoded", body: "grant_type=password&username=al%00ice&password=x", auth: basicAuth("app", appSecret)}, 400, "invalid_request", false, ""},
 		{"invalid UTF-8", req{contentType: "application/x-www-form-urlencoded", body: "grant_type=password&username=%ff%fe&password=x", auth: basicAuth("app", appSecret)}, 400, "invalid_request", false, ""},
-		{"unknown grant_type", form(url.Values{"grant_type": {"authorization_code"}}, "app", appSecret), 400, "unsupported_grant_type", false, ""},
+		{"unknown grant_type", form(url.Values{"grant_type": {"urn:ietf:params:oauth:grant-type:device_code"}}, "app", appSecret), 400, "unsupported_grant_type", false, ""},
 		{"no client authentication", form(pw("alice", "alice-pw"), "", ""), 401, "invalid_client", false, ""},
 		{"wrong secret, basic", form(pw("alice", "alice-pw"), "app", "wrong"), 401, "invalid_client", true, ""},
 		{"wrong secret, post", form(with(with(pw("alice", "alice-pw"), "client_id", "app"), "client_secret", "wrong"), "", ""), 401, "invalid_client", false, ""},
