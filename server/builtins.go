@@ -20,26 +20,16 @@ const ConsoleClientID = httpapi.ConsoleClientID
 // grants authorization_code (the console signs in with the code flow and
 // PKCE), refresh_token and password, scope authd:admin, and one redirect
 // URI, the console's own page ISSUER/admin/.
-//
-// With issuer empty (the offline admin server of the management commands,
-// which does not know the server's issuer) it has no redirect URI and so,
-// by the registration rule of redirect URIs, not the authorization_code
-// grant either; the next server start completes it.
 func consoleClient(issuer string) storage.Client {
-	c := storage.Client{
-		ID:         ConsoleClientID,
-		Public:     true,
-		FirstParty: true,
-		Grants:     []string{httpapi.GrantAuthorizationCode, GrantRefreshToken, GrantPassword},
-		Scopes:     []string{AdminScope},
-		BuiltIn:    true,
+	return storage.Client{
+		ID:           ConsoleClientID,
+		Public:       true,
+		FirstParty:   true,
+		Grants:       []string{httpapi.GrantAuthorizationCode, GrantRefreshToken, GrantPassword},
+		Scopes:       []string{AdminScope},
+		RedirectURIs: []string{ConsoleRedirectURI(issuer)},
+		BuiltIn:      true,
 	}
-	if issuer == "" {
-		c.Grants = c.Grants[1:]
-	} else {
-		c.RedirectURIs = []string{ConsoleRedirectURI(issuer)}
-	}
-	return c
 }
 
 // ConsoleRedirectURI is the redirect URI of the built-in console client
@@ -56,12 +46,16 @@ func sameRegistration(a, b storage.Client) bool {
 		slices.Equal(a.Grants, b.Grants) && slices.Equal(a.Scopes, b.Scopes) && slices.Equal(a.RedirectURIs, b.RedirectURIs)
 }
 
-// EnsureBuiltins creates the built-in clients if they are missing; for a
-// Server built with NewAdmin, which does not know the issuer the server
-// runs with. It never changes an existing built-in client (only a server
-// start does, ensureBuiltins): a management command changes only what it
-// asks to change.
-func (s *Server) EnsureBuiltins(ctx context.Context) error { return s.createBuiltins(ctx, "") }
+// EnsureBuiltins creates the built-in clients if they are missing, for the
+// Server's issuer; for a Server built with NewAdmin (the management
+// commands without a running server), whose issuer is only its best guess
+// of the one the server will run with. It never changes an existing
+// built-in client: a management command changes only what it asks to
+// change, and the next server start gives the console the registration
+// its issuer needs (ensureBuiltins).
+func (s *Server) EnsureBuiltins(ctx context.Context) error {
+	return s.createBuiltins(ctx, s.cfg.Issuer)
+}
 
 // ensureBuiltins creates the built-in console client if it is missing and
 // gives an existing one the registration this server needs (consoleClient

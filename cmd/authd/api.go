@@ -12,6 +12,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -135,8 +136,11 @@ func (a *app) directClient(ctx context.Context) (*adminClient, error) {
 	ks := &offlineKeys{cfg: cfg, db: db, dbPath: a.db, logger: logger}
 	scfg := cfg.serverConfig(db, ks, logger)
 	if scfg.Issuer == "" {
-		// The issuer does not matter to the admin API; it must be valid.
-		scfg.Issuer = "http://localhost"
+		// The issuer matters to the admin API only when it creates the
+		// built-in console client, whose redirect URI is ISSUER/admin/:
+		// serve's default for the configured address is the best guess,
+		// and serve corrects it at start if it was wrong.
+		scfg.Issuer = offlineIssuer(cfg.Addr, cfg.TLSCert != "")
 	}
 	srv, err := server.NewAdmin(ctx, scfg)
 	if err != nil {
@@ -151,6 +155,21 @@ func (a *app) directClient(ctx context.Context) (*adminClient, error) {
 		db.Close()
 	}
 	return c, nil
+}
+
+// offlineIssuer is the issuer serve would default to on addr
+// (defaultIssuer), without listening: http://localhost:PORT, https with
+// TLS; http://localhost when the port is not known before listening.
+func offlineIssuer(addr string, tls bool) string {
+	scheme := "http"
+	if tls {
+		scheme = "https"
+	}
+	_, port, err := net.SplitHostPort(addr)
+	if n, perr := strconv.Atoi(port); err != nil || perr != nil || n <= 0 || n > 65535 {
+		return scheme + "://localhost"
+	}
+	return scheme + "://localhost:" + port
 }
 
 // offlineHandler serves the admin API of a server built with

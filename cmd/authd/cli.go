@@ -26,7 +26,9 @@ Commands:
   user passwd NAME [--password-stdin]      (revokes all of that user's refresh tokens)
   user import FILE                         import bcrypt users (htpasswd or JSON lines; - for stdin)
   client add ID [--public] [--secret-stdin] [--grant G ...] [--scope S ...] [--audience A ...]
-  client update ID [--grant G ...] [--scope S ...] [--audience A ...]
+                [--redirect-uri URI ...] [--first-party]
+  client update ID [--grant G ...] [--scope S ...] [--audience A ...] [--redirect-uri URI ...]
+                [--first-party=true|false]
                                            replace those lists; sessions live on
   client list | show ID | delete ID
   keys list | rotate [--when-safe] | revoke KID
@@ -271,6 +273,20 @@ func (l *listFlag) Set(v string) error {
 		if p = strings.TrimSpace(p); p != "" {
 			*l = append(*l, p)
 		}
+	}
+	return nil
+}
+
+// repeatFlag is a repeatable flag whose values are taken whole (redirect
+// URIs may hold commas). An empty value adds nothing, so that
+// an empty --redirect-uri empties the list in an update.
+type repeatFlag []string
+
+func (l *repeatFlag) String() string { return strings.Join(*l, " ") }
+
+func (l *repeatFlag) Set(v string) error {
+	if v = strings.TrimSpace(v); v != "" {
+		*l = append(*l, v)
 	}
 	return nil
 }

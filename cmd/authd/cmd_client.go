@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"strings"
 
 	"github.com/authd/authd/server/admin"
 )
@@ -18,8 +19,9 @@ func (a *app) client(ctx context.Context, args []string) error {
 	}
 	sub, args := args[0], args[1:]
 	var (
-		asJSON, public, secretStdin bool
-		grants, scopes, audiences   listFlag
+		asJSON, public, secretStdin, firstParty bool
+		grants, scopes, audiences               listFlag
+		redirectURIs                            repeatFlag
 	)
 	fs := newFlagSet("client " + sub)
 	fs.BoolVar(&asJSON, "json", false, "print JSON")
@@ -30,10 +32,14 @@ func (a *app) client(ctx context.Context, args []string) error {
 		fs.Var(&grants, "grant", "a grant type: password, refresh_token, client_credentials (repeatable, comma-separated)")
 		fs.Var(&scopes, "scope", "a scope the client may request (repeatable, comma-separated)")
 		fs.Var(&audiences, "audience", "an audience of the client's tokens; the first is the default (repeatable, comma-separated)")
+		fs.Var(&redirectURIs, "redirect-uri", "a redirect URI of the authorization code flow (repeatable; not split at commas)")
+		fs.BoolVar(&firstParty, "first-party", false, "the client skips the consent page")
 	case "update":
 		fs.Var(&grants, "grant", "the client's grant types from now on (repeatable, comma-separated)")
 		fs.Var(&scopes, "scope", "the scopes the client may request from now on (repeatable, comma-separated)")
 		fs.Var(&audiences, "audience", "the audiences of the client's tokens from now on; the first is the default (repeatable, comma-separated)")
+		fs.Var(&redirectURIs, "redirect-uri", "the client's redirect URIs from now on (repeatable; not split at commas)")
+		fs.BoolVar(&firstParty, "first-party", false, "whether the client skips the consent page (--first-party=false to ask again)")
 	case "list", "show", "delete":
 	default:
 		return usagef("unknown client subcommand %q", sub)
@@ -55,9 +61,10 @@ func (a *app) client(ctx context.Context, args []string) error {
 			if err != nil || asJSON {
 				return a.emit(raw, err, asJSON)
 			}
-			t := newTable(a.stdout, "ID", "TYPE", "GRANTS", "SCOPES", "AUDIENCES", "CREATED")
+			t := newTable(a.stdout, "ID", "TYPE", "FIRST PARTY", "GRANTS", "SCOPES", "AUDIENCES", "REDIRECT URIS", "CREATED")
 			for _, cl := range cls {
-				t.row(cl.ID, clientType(cl), list(cl.Grants), list(cl.Scopes), list(cl.Audiences), fmtTime(cl.CreatedAt))
+				t.row(cl.ID, clientType(cl), yesNo(cl.FirstParty), list(cl.Grants), list(cl.Scopes), list(cl.Audiences),
+					uriList(cl.RedirectURIs), fmtTime(cl.CreatedAt))
 			}
 			return t.flush()
 		})
@@ -77,6 +84,8 @@ func (a *app) client(ctx context.Context, args []string) error {
 				"grants", list(cl.Grants),
 				"scopes", list(cl.Scopes),
 				"audiences", list(cl.Audiences),
+				"redirect URIs", uriList(cl.RedirectURIs),
+				"first party", yesNo(cl.FirstParty),
 				"created", fmtTime(cl.CreatedAt),
 			)
 		})
@@ -84,7 +93,8 @@ func (a *app) client(ctx context.Context, args []string) error {
 		if err := wantArgs(pos, 1, "the client id"); err != nil {
 			return err
 		}
-		req := admin.CreateClient{ID: pos[0], Public: public, Grants: grants, Scopes: scopes, Audiences: audiences}
+		req := admin.CreateClient{ID: pos[0], Public: public, Grants: grants, Scopes: scopes, Audiences: audiences,
+			RedirectURIs: redirectURIs, FirstParty: firstParty}
 		if secretStdin {
 			if public {
 				return usagef("a public client has no secret: drop --secret-stdin or --public")
@@ -125,8 +135,14 @@ func (a *app) client(ctx context.Context, args []string) error {
 		if given["audience"] {
 			req.Audiences = listOf(audiences)
 		}
-		if req.Grants == nil && req.Scopes == nil && req.Audiences == nil {
-			return usagef("nothing to change: give --grant, --scope or --audience")
+		if given["redirect-uri"] {
+			req.RedirectURIs = listOf(listFlag(redirectURIs))
+		}
+		if given["first-party"] {
+			req.FirstParty = &firstParty
+		}
+		if req.Grants == nil && req.Scopes == nil && req.Audiences == nil && req.RedirectURIs == nil && req.FirstParty == nil {
+			return usagef("nothing to change: give --grant, --scope, --audience, --redirect-uri or --first-party")
 		}
 		return a.withAPI(ctx, false, func(c *adminClient) error {
 			var cl admin.Client
@@ -141,7 +157,12 @@ func (a *app) client(ctx context.Context, args []string) error {
 			if auds == "" {
 				auds = "(the server's default)"
 			}
-			fmt.Fprintf(a.stdout, "updated client %s: grants %s, scopes %s, audiences %s\n", cl.ID, list(cl.Grants), scopes, auds)
+			uris := uriList(cl.RedirectURIs)
+			if uris == "" {
+				uris = "(none)"
+			}
+			fmt.Fprintf(a.stdout, "updated client %s: grants %s, scopes %s, audiences %s, redirect URIs %s, first party %s\n",
+				cl.ID, list(cl.Grants), scopes, auds, uris, yesNo(cl.FirstParty))
 			return nil
 		})
 	case "delete":
@@ -170,6 +191,9 @@ func listOf(l listFlag) *[]string {
 	}
 	return &out
 }
+
+// uriList joins URIs with spaces: a URI may hold a comma, never a space.
+func uriList(l []string) string { return strings.Join(l, " ") }
 
 func clientType(cl admin.Client) string {
 	switch {

@@ -137,7 +137,9 @@ func startServer(t *testing.T, dbPath string) *testServer {
 		t.Fatal(err)
 	}
 	settings := config.Default()
-	settings.Issuer = "http://localhost"
+	// The issuer a management command without a server assumes
+	// (offlineIssuer), so that the built-in console is the same either way.
+	settings.Issuer = "http://localhost:8080"
 	km, err := keys.New(ctx, keys.Config{Settings: settings, Store: db})
 	if err != nil {
 		db.Close()
