@@ -94,13 +94,24 @@ func (c *chromium) do(what string, steps ...chromedp.Action[chromedp.Void]) {
 	}
 }
 
-// waitFor polls the JavaScript expression until it is true.
+// waitFor evaluates the JavaScript expression until it is true, for up to
+// 15 seconds. An evaluation that fails because the page is navigating is
+// tried again in the next page.
 func (c *chromium) waitFor(what, expr string) {
 	c.t.Helper()
-	c.do("wait for "+what, chromedp.Action[chromedp.Void](func(ctx context.Context, t *chromedp.Target) (chromedp.Void, error) {
-		_, err := chromedp.Poll[bool](expr, chromedp.WithPollingTimeout(15*time.Second))(ctx, t)
-		return chromedp.Void{}, err
-	}))
+	deadline := time.Now().Add(15 * time.Second)
+	var last error
+	for time.Now().Before(deadline) {
+		ctx, cancel := context.WithTimeout(c.ctx, 2*time.Second)
+		ok, err := chromedp.Run(ctx, chromedp.Evaluate[bool](expr))
+		cancel()
+		if err == nil && ok {
+			return
+		}
+		last = err
+		time.Sleep(50 * time.Millisecond)
+	}
+	c.t.Fatalf("wait for %s: not true after 15 s (last error %v; page %s)", what, last, c.location())
 }
 
 // location is the tab's URL (empty when it cannot be read).
@@ -162,8 +173,8 @@ func TestAuthCode_Browser(t *testing.T) {
 		chromedp.SendKeys(chromedp.CSS(`input[name=password]`), "not alice's password\r"),
 	)
 	c.waitFor("the page again", `document.readyState === "complete" && !!document.querySelector("input[name=password]") && document.querySelector("input[name=password]").value === ""`)
+	c.waitFor("the username cleared", `(document.querySelector("input[name=username]").value = "") === ""`)
 	c.do("sign in",
-		chromedp.SetValue(chromedp.CSS(`input[name=username]`), ""),
 		chromedp.SendKeys(chromedp.CSS(`input[name=username]`), "alice"),
 		chromedp.SendKeys(chromedp.CSS(`input[name=password]`), alicePassword+"\r"),
 	)
