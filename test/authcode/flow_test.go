@@ -4,8 +4,11 @@ import (
 	"bytes"
 	"encoding/json"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"os"
+	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -13,6 +16,8 @@ import (
 
 	"github.com/coreos/go-oidc/v3/oidc"
 	"golang.org/x/oauth2"
+
+	"github.com/authd/authd/test/internal/authdtest"
 )
 
 // idClaims are the ID token claims of SPEC §2.7 beyond go-oidc's own.
@@ -459,4 +464,109 @@ func jsonOf(s string) map[string]any {
 	var m map[string]any
 	json.Unmarshal([]byte(s), &m)
 	return m
+}
+
+// TestAuthCode_ConsentRevoke: a consent is listed and revoked with the CLI
+// and with the admin API (SPEC §1, §2.5); revoking it ends that client's
+// refresh tokens for the user, and the next authorization asks again.
+func TestAuthCode_ConsentRevoke(t *testing.T) {
+	e := newEnv(t)
+	e.fixture()
+	var p *oidc.Provider // the endpoints of SPEC §2, no discovery
+	web := e.config(p, "web", "/cb", oidc.ScopeOpenID, "read")
+	b := e.browser()
+	consent := func(how string) *oauth2.Token {
+		t.Helper()
+		r := newRequest()
+		w := b.authorize(r.url(web), "alice", alicePassword, "allow")
+		if !w.Consent {
+			t.Fatalf("%s: want the consent page, got %v", how, w.Hops)
+		}
+		return e.exchange(web, r, w.code(t, r.state))
+	}
+	ended := func(how string, tok *oauth2.Token) {
+		t.Helper()
+		a := e.token("web", map[string]string{"grant_type": "refresh_token", "refresh_token": tok.RefreshToken})
+		if a.Status != http.StatusBadRequest || a.Str("error") != "invalid_grant" {
+			t.Errorf("%s: refresh after the consent was revoked: %d %s, want invalid_grant", how, a.Status, a.Raw)
+		}
+	}
+
+	tok := consent("first")
+	if out := e.cli("", "consent", "list", "--user", "alice"); !strings.Contains(out, "web") {
+		t.Errorf("authd consent list --user alice does not show web:\n%s", out)
+	}
+	e.cli("", "consent", "revoke", "--user", "alice", "--client", "web")
+	if out := e.cli("", "consent", "list", "--user", "alice"); strings.Contains(out, "web") {
+		t.Errorf("after revoke, authd consent list still shows web:\n%s", out)
+	}
+	ended("CLI", tok)
+
+	tok = consent("after the CLI's revoke")
+	st, body := e.p.ControlJSON(t, http.MethodGet, "/admin/api/consents?user=alice", nil)
+	if st != http.StatusOK || !strings.Contains(string(body), `"web"`) {
+		t.Errorf("GET /admin/api/consents?user=alice: %d %s, want web listed", st, body)
+	}
+	if st, body = e.p.ControlJSON(t, http.MethodDelete, "/admin/api/consents/alice/web", nil); st != http.StatusNoContent {
+		t.Errorf("DELETE /admin/api/consents/alice/web: %d %s, want 204", st, body)
+	}
+	ended("admin API", tok)
+	consent("after the API's revoke")
+}
+
+var (
+	devAuthURLRE  = regexp.MustCompile(`https?://[^\s'"]+/authorize\?[^\s'"]+`)
+	devVerifierRE = regexp.MustCompile(`code_verifier=([A-Za-z0-9._~-]{43,128})`)
+)
+
+// TestAuthCode_DevDemo: `serve --dev` prints a ready-to-open authorization
+// URL of a demo public client with a loopback redirect URI, and a curl for
+// the exchange with its code_verifier; following the URL as the demo user
+// gives a code that the verifier exchanges (SPEC §1).
+func TestAuthCode_DevDemo(t *testing.T) {
+	bin := authdtest.Binary(t)
+	db := filepath.Join(t.TempDir(), "authd.db")
+	port := authdtest.FreePort(t)
+	p := authdtest.Start(t, bin, authdtest.Options{DB: db, Port: port, Args: []string{"--dev"}})
+	dev := p.DevCredentials(t)
+	var out string
+	var m []string
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		out = p.Stdout()
+		if m = devAuthURLRE.FindStringSubmatch(out); m != nil && devVerifierRE.MatchString(out) {
+			break
+		}
+	}
+	if m == nil {
+		t.Fatalf("serve --dev printed no authorization URL:\n%s", out)
+	}
+	v := devVerifierRE.FindStringSubmatch(out)
+	if v == nil {
+		t.Fatalf("serve --dev printed no code_verifier for the exchange:\n%s", out)
+	}
+	auth, err := url.Parse(m[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	q := auth.Query()
+	if q.Get("code_challenge_method") != "S256" || q.Get("code_challenge") != oauth2.S256ChallengeFromVerifier(v[1]) {
+		t.Errorf("the printed URL's challenge %q (%s) is not S256 of the printed verifier", q.Get("code_challenge"), q.Get("code_challenge_method"))
+	}
+	// The URL names the issuer's host (localhost by default); this test's
+	// browser goes to the same server at 127.0.0.1.
+	e := &env{t: t, bin: bin, db: db, p: p, issuer: p.URL, app: httptest.NewServer(http.NotFoundHandler()), secrets: map[string]string{}}
+	defer e.app.Close()
+	auth.Scheme, auth.Host = "http", p.Addr
+	w := e.browser().authorize(auth.String(), dev.Username, dev.Password, "allow")
+	if w.Callback == nil || w.Callback.Get("code") == "" {
+		t.Fatalf("the demo URL did not end at the demo app with a code: %v", w.Hops)
+	}
+	if !strings.HasPrefix(w.At, "http://127.0.0.1") && !strings.HasPrefix(w.At, "http://[::1]") && !strings.HasPrefix(w.At, "http://localhost") {
+		t.Errorf("the demo redirect URI %s is not loopback", w.At)
+	}
+	e.secrets = map[string]string{} // the demo client is public
+	a := e.token(q.Get("client_id"), map[string]string{"grant_type": "authorization_code", "code": w.Callback.Get("code"), "redirect_uri": q.Get("redirect_uri"), "code_verifier": v[1]})
+	if a.Status != http.StatusOK || a.Str("access_token") == "" {
+		t.Errorf("exchange of the demo code: %d %s", a.Status, a.Raw)
+	}
 }
