@@ -230,6 +230,7 @@ func TestAuthCode_ErrorPageBeforeClientKnown(t *testing.T) {
 	e.fixture()
 	e.addExt()
 	b := e.browser()
+	const xss = `"><script>alert(1)</script>`
 	cases := []struct {
 		name string
 		q    url.Values
@@ -246,10 +247,16 @@ func TestAuthCode_ErrorPageBeforeClientKnown(t *testing.T) {
 		{"long client_id", authorizeQuery(strings.Repeat("x", 8000), extRedirect, nil)},
 		{"NUL in client_id", authorizeQuery("ext\x00", extRedirect, nil)},
 		{"invalid UTF-8 redirect_uri", authorizeQuery("ext", "https://app.example/cb\xff", nil)},
+		{"markup in client_id", authorizeQuery(xss, extRedirect, nil)},
+		{"markup in redirect_uri", authorizeQuery("ext", "https://app.example/cb"+xss, nil)},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			errorPage(t, b.once(http.MethodGet, e.issuer+"/authorize?"+tc.q.Encode(), nil))
+			h := b.once(http.MethodGet, e.issuer+"/authorize?"+tc.q.Encode(), nil)
+			errorPage(t, h)
+			if strings.Contains(h.Body, xss) {
+				t.Errorf("the error page echoes markup unescaped")
+			}
 		})
 	}
 }
@@ -659,4 +666,123 @@ func TestAuthCode_PasswordFloodThrottled(t *testing.T) {
 		t.Errorf("signed in while blocked")
 	}
 	t.Logf("blocked at the %d. grant attempt; the blocked page answered in %v", blockedAt, time.Since(start))
+}
+
+// TestAuthCode_SessionFixation: a session cookie planted in the browser
+// before the sign-in (by a sibling subdomain, or a script on plain http)
+// does not become the signed-in session: the sign-in sets a new value, and
+// the planted one signs nobody in.
+func TestAuthCode_SessionFixation(t *testing.T) {
+	e := newEnv(t)
+	e.fixture()
+	var p *oidc.Provider // the endpoints of SPEC §2, no discovery
+	web := e.config(p, "web", "/cb", oidc.ScopeOpenID, "read")
+	planted := randString(32)
+	iss, _ := url.Parse(e.issuer)
+	victim := e.browser()
+	victim.jar.SetCookies(iss, []*http.Cookie{{Name: "authd_session", Value: planted, Path: "/"}})
+	r := newRequest()
+	victim.authorize(r.url(web), "alice", alicePassword, "allow").code(t, r.state)
+	if got := victim.cookie("authd_session"); got == planted || got == "" {
+		t.Fatalf("after the sign-in the session cookie is %q, want a new value", truncate(got, 12))
+	}
+	attacker := e.browser()
+	attacker.jar.SetCookies(iss, []*http.Cookie{{Name: "authd_session", Value: planted, Path: "/"}})
+	if w := attacker.authorize(newRequest().url(web), "", "", ""); !w.SignIn {
+		t.Fatalf("the planted cookie is signed in: %v", w.Hops)
+	}
+}
+
+// TestAuthCode_LogoutRedirects: /logout redirects only to a redirect URI
+// registered for the client of a valid id_token_hint of this issuer;
+// anything else ends the session and shows the signed-out page, never a
+// Location (SPEC §2.7). An access token is not an id_token_hint.
+func TestAuthCode_LogoutRedirects(t *testing.T) {
+	e := newEnv(t)
+	e.fixture()
+	var p *oidc.Provider // the endpoints of SPEC §2, no discovery
+	web := e.config(p, "web", "/cb", oidc.ScopeOpenID, "read")
+	b := e.browser()
+	r := newRequest()
+	tok := e.exchange(web, r, b.authorize(r.url(web), "alice", alicePassword, "allow").code(t, r.state))
+	idHint, _ := tok.Extra("id_token").(string)
+	if idHint == "" {
+		t.Fatal("no id_token")
+	}
+	parts := strings.Split(idHint, ".")
+	forged := parts[0] + "." + parts[1] + "." + randString(256)
+	for _, tc := range []struct{ name, hint, uri string }{
+		{"unregistered URI", idHint, "https://evil.example/"},
+		{"another client's URI", idHint, e.appURL("/tool/cb")},
+		{"registered URI with a suffix", idHint, e.appURL("/cb/../evil")},
+		{"no id_token_hint", "", e.appURL("/cb")},
+		{"garbage id_token_hint", "not-a-token", e.appURL("/cb")},
+		{"badly signed id_token_hint", forged, e.appURL("/cb")},
+		{"access token as id_token_hint", tok.AccessToken, e.appURL("/cb")},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			b := e.browser()
+			r := newRequest()
+			b.authorize(r.url(web), "alice", alicePassword, "allow").code(t, r.state)
+			q := url.Values{"post_logout_redirect_uri": {tc.uri}, "state": {"s"}}
+			if tc.hint != "" {
+				q.Set("id_token_hint", tc.hint)
+			}
+			h := b.once(http.MethodGet, e.issuer+"/logout?"+q.Encode(), nil)
+			if loc := h.Header.Get("Location"); loc != "" {
+				t.Fatalf("redirected to %q, want the signed-out page", truncate(loc, 200))
+			}
+			if h.Status != http.StatusOK || !strings.HasPrefix(h.Header.Get("Content-Type"), "text/html") {
+				t.Errorf("status %d %s, want 200 and the signed-out page", h.Status, h.Header.Get("Content-Type"))
+			}
+			checkPageHeaders(t, "signed-out page", h, "")
+			if w := b.authorize(newRequest().url(web), "", "", ""); !w.SignIn {
+				t.Errorf("the session was not ended: %v", w.Hops)
+			}
+		})
+	}
+}
+
+// TestAuthCode_TokenConfusion: an ID token is not an access token: it opens
+// neither /userinfo nor the admin API, and introspects as inactive.
+func TestAuthCode_TokenConfusion(t *testing.T) {
+	e := newEnv(t)
+	e.fixture()
+	var p *oidc.Provider // the endpoints of SPEC §2, no discovery
+	web := e.config(p, "web", "/cb", oidc.ScopeOpenID, "read")
+	r := newRequest()
+	tok := e.exchange(web, r, e.browser().authorize(r.url(web), "alice", alicePassword, "allow").code(t, r.state))
+	id, _ := tok.Extra("id_token").(string)
+	for _, path := range []string{"/userinfo", "/admin/api/users"} {
+		req, _ := http.NewRequestWithContext(t.Context(), http.MethodGet, e.issuer+path, nil)
+		req.Header.Set("Authorization", "Bearer "+id)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusUnauthorized {
+			t.Errorf("GET %s with the ID token as a bearer token: %d, want 401", path, resp.StatusCode)
+		}
+	}
+	if a := e.tokenPath("/introspect", "web", map[string]string{"token": id}); a.Status != http.StatusOK || a.Body["active"] != false {
+		t.Errorf("introspection of the ID token: %d %s, want inactive", a.Status, a.Raw)
+	}
+}
+
+// TestAuthCode_CodeOfDisabledUser: a code whose user was disabled before
+// the exchange gives no tokens.
+func TestAuthCode_CodeOfDisabledUser(t *testing.T) {
+	e := newEnv(t)
+	e.fixture()
+	e.addUser("eve", "eve's long password")
+	var p *oidc.Provider // the endpoints of SPEC §2, no discovery
+	web := e.config(p, "web", "/cb", oidc.ScopeOpenID, "read")
+	r := newRequest()
+	code := e.browser().authorize(r.url(web), "eve", "eve's long password", "allow").code(t, r.state)
+	e.cli("", "user", "disable", "eve")
+	a := e.token("web", map[string]string{"grant_type": "authorization_code", "code": code, "redirect_uri": web.RedirectURL, "code_verifier": r.verifier})
+	if a.Status != http.StatusBadRequest || a.Str("error") != "invalid_grant" {
+		t.Errorf("exchange after the user was disabled: %d %s, want 400 invalid_grant", a.Status, a.Raw)
+	}
 }
