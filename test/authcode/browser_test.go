@@ -217,3 +217,34 @@ func TestAuthCode_Browser(t *testing.T) {
 		t.Errorf("browser: %s", pr)
 	}
 }
+
+// TestAuthCode_BrowserFraming: a page of another origin that frames the
+// sign-in page gets nothing: Chromium refuses the frame for the page's
+// frame-ancestors 'none' (clickjacking, SPEC §2.6).
+func TestAuthCode_BrowserFraming(t *testing.T) {
+	c := newChromium(t)
+	e := newEnv(t)
+	e.fixture()
+	web := e.config(nil, "web", "/cb", oidc.ScopeOpenID, "read")
+	src := newRequest().url(web)
+	c.do("open the app's page that frames the sign-in page", chromedp.Navigate(e.appURL("/frame?src="+url.QueryEscape(src))))
+	c.waitFor("the framing page", `document.readyState === "complete"`)
+	refused := func() bool {
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		for _, m := range c.messages {
+			if strings.Contains(m.Text, "frame-ancestors") {
+				return true
+			}
+		}
+		return false
+	}
+	for deadline := time.Now().Add(15 * time.Second); !refused() && time.Now().Before(deadline); {
+		time.Sleep(50 * time.Millisecond)
+	}
+	if !refused() {
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		t.Fatalf("Chromium reported no frame-ancestors refusal; console: %v", c.messages)
+	}
+}

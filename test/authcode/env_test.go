@@ -52,6 +52,12 @@ func newEnv(t *testing.T, args ...string) *env {
 	issuer := fmt.Sprintf("http://127.0.0.1:%d", port)
 	p := authdtest.Start(t, bin, authdtest.Options{DB: db, Port: port, Args: append([]string{"--issuer", issuer}, args...)})
 	app := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/frame" {
+			// A page of the app that frames src (the framing test).
+			w.Header().Set("Content-Type", "text/html; charset=utf-8")
+			fmt.Fprintf(w, `<!doctype html><title>frame</title><iframe id="f" src="%s" width="600" height="400"></iframe>`, html.EscapeString(r.URL.Query().Get("src")))
+			return
+		}
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		fmt.Fprintf(w, "app: %s\n", r.URL.Path)
 	}))
