@@ -525,6 +525,34 @@ func ListAllFamilies(ctx context.Context, l FamilyLister, filter FamilyFilter) (
 	}
 }
 
+// ConsentLister lists consents one page at a time (Storage.ListConsents).
+type ConsentLister interface {
+	ListConsents(ctx context.Context, filter ConsentFilter, page Page) ([]Consent, string, error)
+}
+
+// ListAllConsents reads every page of l's consents matching filter, one
+// after the other (not from one snapshot, like ListAllFamilies). The
+// cursor is opaque, so it checks only that each page's cursor differs
+// from the one before.
+func ListAllConsents(ctx context.Context, l ConsentLister, filter ConsentFilter) ([]Consent, error) {
+	var all []Consent
+	page := Page{}
+	for {
+		cs, next, err := l.ListConsents(ctx, filter, page)
+		if err != nil {
+			return nil, err
+		}
+		all = append(all, cs...)
+		if next == "" {
+			return all, nil
+		}
+		if next == page.After {
+			return nil, fmt.Errorf("storage: list consents: cursor %q does not move on", next)
+		}
+		page.After = next
+	}
+}
+
 // SweepStats reports what one Sweep call removed.
 type SweepStats struct {
 	Tokens   int

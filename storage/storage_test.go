@@ -1,6 +1,8 @@
 package storage
 
 import (
+	"context"
+	"errors"
 	"reflect"
 	"testing"
 	"time"
@@ -144,12 +146,53 @@ func TestClient_Issued(t *testing.T) {
 // TestValueTypes_NoCodec: the value types are the contract, not a storage
 // format; each backend keeps its own encoding (storage/bolt's codec.go).
 func TestValueTypes_NoCodec(t *testing.T) {
-	for _, v := range []any{User{}, Client{}, Family{}, RefreshToken{}, Key{}} {
+	for _, v := range []any{User{}, Client{}, Family{}, RefreshToken{}, Key{}, LoginSession{}, AuthCode{}, Consent{}} {
 		typ := reflect.TypeOf(v)
 		for i := range typ.NumField() {
 			if f := typ.Field(i); f.Tag != "" {
 				t.Errorf("%s.%s has tag %q: encodings belong to the backends", typ.Name(), f.Name, f.Tag)
 			}
 		}
+	}
+}
+
+// consentPages is a ConsentLister serving fixed pages keyed by cursor.
+type consentPages map[string]struct {
+	items []Consent
+	next  string
+	err   error
+}
+
+func (p consentPages) ListConsents(_ context.Context, f ConsentFilter, page Page) ([]Consent, string, error) {
+	pg := p[f.UserID+"|"+page.After]
+	return pg.items, pg.next, pg.err
+}
+
+func TestListAllConsents(t *testing.T) {
+	a, b, c := Consent{UserID: "u", ClientID: "a"}, Consent{UserID: "u", ClientID: "b"}, Consent{UserID: "u", ClientID: "c"}
+	errBroken := errors.New("broken")
+	tests := []struct {
+		name    string
+		pages   consentPages
+		want    []Consent
+		wantErr bool
+	}{
+		{"one page", consentPages{"u|": {items: []Consent{a, b}}}, []Consent{a, b}, false},
+		{"pages, opaque cursors in any order", consentPages{"u|": {items: []Consent{a}, next: "z"}, "u|z": {items: []Consent{b}, next: "A"}, "u|A": {items: []Consent{c}}},
+			[]Consent{a, b, c}, false},
+		{"an empty last page", consentPages{"u|": {items: []Consent{a}, next: "x"}, "u|x": {}}, []Consent{a}, false},
+		{"an error", consentPages{"u|": {items: []Consent{a}, next: "x"}, "u|x": {err: errBroken}}, nil, true},
+		{"a cursor that does not move on", consentPages{"u|": {items: []Consent{a}, next: "x"}, "u|x": {items: []Consent{b}, next: "x"}}, nil, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := ListAllConsents(t.Context(), tt.pages, ConsentFilter{UserID: "u"})
+			if (err != nil) != tt.wantErr || !reflect.DeepEqual(got, tt.want) {
+				t.Errorf("ListAllConsents: got %v, %v, want %v (error: %v)", got, err, tt.want, tt.wantErr)
+			}
+			if tt.name == "an error" && !errors.Is(err, errBroken) {
+				t.Errorf("error: got %v, want the lister's", err)
+			}
+		})
 	}
 }

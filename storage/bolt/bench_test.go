@@ -85,6 +85,27 @@ func BenchmarkUpdateRefresh(b *testing.B) {
 	})
 }
 
+// BenchmarkRedeemCode measures one code exchange with fsync (the code
+// spent, a family and its first token created: one durable commit), to
+// set beside BenchmarkUpdateRefresh/sequential. Creating each code is left
+// out of the time.
+func BenchmarkRedeemCode(b *testing.B) {
+	db, _ := openTemp(b, nil)
+	i := 0
+	for b.Loop() {
+		b.StopTimer()
+		i++
+		code := testCode(i)
+		if err := db.CreateCode(b.Context(), code); err != nil {
+			b.Fatal(err)
+		}
+		b.StartTimer()
+		if err := db.RedeemCode(b.Context(), code.Hash, exchangeCode(i)); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
 func BenchmarkGetRefreshToken(b *testing.B) {
 	db, _ := openTemp(b, &bolt.Options{NoSync: true})
 	const n = 10000
