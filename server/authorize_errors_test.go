@@ -1,9 +1,12 @@
 package server
 
 import (
+	"context"
+	"errors"
 	"net/http"
 	"net/url"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/authd/authd/storage"
@@ -238,5 +241,98 @@ func TestAuthorize_POST(t *testing.T) {
 	v.Set("response_type", "token")
 	if q := e.ua().post("/authorize", v).redirected(t, appRedirect+"?"); q.Get("error") != "unsupported_response_type" {
 		t.Errorf("got %v", q)
+	}
+}
+
+// failingAuthStore fails the storage of the code flow on demand.
+type failingAuthStore struct {
+	storage.Storage
+	mu   sync.Mutex
+	fail map[string]bool
+}
+
+var errStoreDown = errors.New("test: store down")
+
+func (f *failingAuthStore) failing(m string) bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.fail[m]
+}
+
+func (f *failingAuthStore) set(m string, on bool) {
+	f.mu.Lock()
+	f.fail[m] = on
+	f.mu.Unlock()
+}
+
+func (f *failingAuthStore) GetLoginSession(ctx context.Context, hash string) (storage.LoginSession, error) {
+	if f.failing("GetLoginSession") {
+		return storage.LoginSession{}, errStoreDown
+	}
+	return f.Storage.GetLoginSession(ctx, hash)
+}
+
+func (f *failingAuthStore) CreateLoginSession(ctx context.Context, s storage.LoginSession) error {
+	if f.failing("CreateLoginSession") {
+		return errStoreDown
+	}
+	return f.Storage.CreateLoginSession(ctx, s)
+}
+
+func (f *failingAuthStore) CreateCode(ctx context.Context, c storage.AuthCode) error {
+	if f.failing("CreateCode") {
+		return errStoreDown
+	}
+	return f.Storage.CreateCode(ctx, c)
+}
+
+func (f *failingAuthStore) GetConsent(ctx context.Context, userID, clientID string) (storage.Consent, error) {
+	if f.failing("GetConsent") {
+		return storage.Consent{}, errStoreDown
+	}
+	return f.Storage.GetConsent(ctx, userID, clientID)
+}
+
+// TestAuthorize_StorageFailure: a storage failure is authd's error page
+// with 503, never a 500, a redirect, or a half-done sign-in.
+func TestAuthorize_StorageFailure(t *testing.T) {
+	fs := &failingAuthStore{fail: map[string]bool{}}
+	e := newWrappedEnv(t, func(s storage.Storage) storage.Storage { fs.Storage = s; return fs })
+	e.addUser(aliceName, alicePassword, nil)
+	e.addClient("app", "", func(c *storage.Client) {
+		c.Grants = []string{grantAuthorizationCode}
+		c.Scopes = []string{"openid", "read"}
+		c.RedirectURIs = []string{appRedirect}
+	})
+	for _, m := range []string{"GetLoginSession", "CreateLoginSession", "CreateCode", "GetConsent"} {
+		t.Run(m, func(t *testing.T) {
+			b := e.ua()
+			p := b.authorize(nil)
+			switch m {
+			case "GetLoginSession":
+				// A browser with a session cookie.
+				b.follow(b.signIn(p, aliceName, alicePassword))
+				fs.set(m, true)
+				p = b.authorize(nil)
+			case "CreateCode":
+				p = b.follow(b.signIn(p, aliceName, alicePassword))
+				fs.set(m, true)
+				p = b.decide(p, "allow")
+			default:
+				fs.set(m, true)
+				p = b.signIn(p, aliceName, alicePassword)
+				if p.Status == http.StatusSeeOther && strings.HasPrefix(p.Location, "authorize?") {
+					p = b.follow(p)
+				}
+			}
+			fs.set(m, false)
+			if p.Status != http.StatusServiceUnavailable || p.Location != "" || !strings.Contains(p.Body, "unavailable") {
+				t.Fatalf("got %d %q %s", p.Status, p.Location, p.Body)
+			}
+			checkPageHeaders(t, p.Header)
+			if strings.Contains(p.Body, errStoreDown.Error()) {
+				t.Errorf("the cause is shown to the browser")
+			}
+		})
 	}
 }

@@ -51,7 +51,8 @@ func pageHeaders(c *gin.Context) {
 	h.Set("Pragma", "no-cache")
 	h.Set("Referrer-Policy", "no-referrer")
 	h.Set("X-Content-Type-Options", "nosniff")
-	h.Set("Cross-Origin-Opener-Policy", "same-origin")
+	// No Cross-Origin-Opener-Policy: apps that open the sign-in in a
+	// popup need their window.opener back when it returns to them.
 }
 
 // pages holds the parsed templates, one set per page, and the stylesheet.

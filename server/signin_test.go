@@ -13,6 +13,8 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"github.com/authd/authd/config"
+	"github.com/authd/authd/server/internal/timingtest"
+	"github.com/authd/authd/server/password"
 	"github.com/authd/authd/storage"
 )
 
@@ -373,4 +375,41 @@ func TestSignIn_Cookies(t *testing.T) {
 		!strings.HasPrefix(got[1], "__Host-authd_csrf=") {
 		t.Errorf("https cookies %q", got)
 	}
+}
+
+// TestSignIn_TimingEquality: through the sign-in page, an unknown user and
+// a disabled user take the same time as a wrong password (the paired,
+// randomly ordered comparison of package timingtest, as
+// TestPasswordGrant_TimingEquality does for the grant).
+func TestSignIn_TimingEquality(t *testing.T) {
+	if testing.Short() {
+		t.Skip("timing test")
+	}
+	e := newAuthEnv(t, withTrustedLoopback, func(c *Config) {
+		c.Hasher = password.New(password.Config{Params: timingParams, MaxConcurrent: 1, Wait: time.Minute})
+	})
+	e.addUser("off", "off-pw", func(u *storage.User) { u.Disabled = true })
+	b := e.ua()
+	form := b.authorize(nil).formOf(t)
+	n := 0
+	attempt := func(user, pw string) func() error {
+		return func() error {
+			n++
+			b.addr = fmt.Sprintf("198.18.%d.%d", n/250, n%250) // fresh addresses: no throttling delay
+			f := url.Values{}
+			for k, v := range form {
+				f[k] = v
+			}
+			f.Set("username", user)
+			f.Set("password", pw)
+			p := b.post("/authorize", f)
+			if p.Status != 400 || !strings.Contains(p.Body, msgWrongCredentials) {
+				return fmt.Errorf("%s: %d %s", user, p.Status, p.Body)
+			}
+			return nil
+		}
+	}
+	wrong := attempt(aliceName, "nope")
+	timingtest.Equal(t, "unknown user", "wrong password", attempt("nobody", "nope"), wrong, timingtest.Options{})
+	timingtest.Equal(t, "disabled user", "wrong password", attempt("off", "off-pw"), wrong, timingtest.Options{})
 }
