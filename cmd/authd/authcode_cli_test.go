@@ -1,10 +1,14 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"slices"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/authd/authd/storage"
 )
 
 // TestCLI_ClientRedirectURIs: client add and update take --redirect-uri
@@ -76,5 +80,106 @@ func TestCLI_ClientRedirectURIs(t *testing.T) {
 	}
 	if !slices.Equal(cl.RedirectURIs, []string{"https://web.example/new"}) || cl.FirstParty {
 		t.Errorf("client after the updates: %+v", cl)
+	}
+}
+
+// addConsents stores consents of alice and bob for web, and of alice for
+// spa, as the consent page does.
+func addConsents(t *testing.T, st storage.Storage) {
+	t.Helper()
+	ctx := context.Background()
+	now := time.Now().UTC()
+	for _, c := range []struct{ user, client, scope string }{{"alice", "web", "read"}, {"bob", "web", "read write"}, {"alice", "spa", "read"}} {
+		u, err := st.GetUser(ctx, c.user)
+		if err != nil {
+			t.Fatal(err)
+		}
+		cl, err := st.GetClient(ctx, c.client)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := st.PutConsent(ctx, storage.Consent{UserID: u.ID, ClientID: c.client, ClientInstance: cl.Instance,
+			Scopes: strings.Fields(c.scope), GrantedAt: now, UpdatedAt: now}); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// TestCLI_Consent: authd consent list and revoke (SPEC 1), with the same
+// results with and without a running server, and their usage errors.
+func TestCLI_Consent(t *testing.T) {
+	steps := []step{
+		{args: []string{"user", "add", "alice", "--password-stdin"}, stdin: "pw\n"},
+		{args: []string{"user", "add", "bob", "--password-stdin"}, stdin: "pw\n"},
+		{args: []string{"client", "add", "web", "--grant", "authorization_code", "--redirect-uri", "https://web.example/cb"}},
+		{args: []string{"client", "add", "spa", "--public", "--grant", "authorization_code", "--redirect-uri", "https://spa.example/cb"}},
+		{with: addConsents},
+		{args: []string{"consent", "list"}},
+		{args: []string{"consent", "list", "--user", "Alice", "--json"}},
+		{args: []string{"consent", "revoke", "--user", "alice", "--client", "web"}},
+		{args: []string{"consent", "revoke", "--user", "alice", "--client", "web"}},
+		{args: []string{"consent", "revoke", "--user", "nobody", "--client", "web"}},
+		{args: []string{"consent", "list", "--user", "nobody"}},
+		{args: []string{"consent", "list", "--json"}},
+		{args: []string{"consent"}},
+		{args: []string{"consent", "grant"}},
+		{args: []string{"consent", "revoke", "--user", "alice"}},
+		{args: []string{"consent", "revoke", "--client", "web"}},
+		{args: []string{"consent", "revoke"}},
+		{args: []string{"consent", "list", "alice"}},
+		{args: []string{"consent", "list", "--user", ""}},
+		{args: []string{"consent", "list", "--client", "web"}},
+	}
+	direct := runScenario(t, newDB(t), false, steps)
+	socket := runScenario(t, newDB(t), true, steps)
+	want := []struct {
+		code int
+		out  string
+	}{
+		{0, ""}, {0, ""}, {0, ""}, {0, ""},
+		{0, "alice spa read"},
+		{0, `"client": "spa"`},
+		{0, "revoked the consent of alice for client web and ended alice's sessions of that client"},
+		{1, `user "alice" has no consent for client "web"`},
+		{1, `user "nobody" not found`},
+		{1, `user "nobody" not found`},
+		{0, `"user": "bob"`},
+		{2, "consent needs a subcommand"},
+		{2, `unknown consent subcommand "grant"`},
+		{2, "needs --client ID"},
+		{2, "needs --user NAME"},
+		{2, "needs --user NAME and --client ID"},
+		{2, `unexpected argument "alice"`},
+		{2, "--user needs a username"},
+		{2, "unknown flag -client"},
+	}
+	for i := range want {
+		name := strings.Join(steps[i+1].args, " ") // steps[4] is the with step
+		if i < 4 {
+			name = strings.Join(steps[i].args, " ")
+		}
+		d, k := direct[i], socket[i]
+		if d.String() != k.String() {
+			t.Errorf("authd %s: outputs differ\ndirect: %v\nsocket: %v", name, d, k)
+		}
+		out := d.stdout
+		if want[i].code != 0 {
+			out = d.stderr
+		}
+		if d.code != want[i].code || !strings.Contains(out, want[i].out) && !strings.Contains(squeeze(out), squeeze(want[i].out)) {
+			t.Errorf("authd %s: %v\nwant exit %d and %q", name, d, want[i].code, want[i].out)
+		}
+	}
+	// The table lists every consent; the list after the revocation has
+	// alice's consent for spa and bob's for web.
+	if out := direct[4].stdout; !strings.Contains(out, "USER") || strings.Count(out, "\n") != 4 {
+		t.Errorf("consent list: %q, want a header and three rows", out)
+	}
+	var left []struct{ User, Client string }
+	if err := json.Unmarshal([]byte(direct[10].stdout), &left); err != nil {
+		t.Fatal(err)
+	}
+	if len(left) != 2 || left[0].User != "alice" || left[0].Client != "spa" || left[1].User != "bob" || left[1].Client != "web" {
+		t.Errorf("consents after the revocation: %+v", left)
 	}
 }

@@ -33,6 +33,9 @@ Commands:
   client list | show ID | delete ID
   keys list | rotate [--when-safe] | revoke KID
   session list [--user NAME] | revoke FAMILY_ID | revoke --user NAME
+  consent list [--user NAME] | revoke --user NAME --client ID
+                                           remembered consents of the authorization code
+                                           flow; revoking ends that client's sessions of the user
   backup FILE                              consistent copy of the database
   version
 
@@ -135,6 +138,8 @@ func (a *app) dispatch(ctx context.Context, args []string) error {
 		return a.keys(ctx, rest)
 	case "session":
 		return a.session(ctx, rest)
+	case "consent":
+		return a.consent(ctx, rest)
 	case "backup":
 		return a.backup(ctx, rest)
 	case "version":

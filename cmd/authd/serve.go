@@ -435,9 +435,11 @@ const (
 	devUsername = "demo"
 )
 
-// devSetup creates a demo confidential client and a demo user on an empty
-// database (no users, no clients but the built-in ones), through the admin
-// API, and prints them with a curl command for the password grant.
+// devSetup creates a demo confidential client, a demo user and a demo
+// public client of the authorization code flow on an empty database (no
+// users, no clients but the built-in ones), through the admin API, and
+// prints them with a curl command for the password grant, an
+// authorization URL and the curl command of its code exchange.
 func (a *app) devSetup(ctx context.Context, srv *server.Server, logger *slog.Logger, base string) error {
 	logger.Warn("development mode (--dev): do not use it in production")
 	c := inProcessClient(srv.AdminHandler())
@@ -466,6 +468,15 @@ func (a *app) devSetup(ctx context.Context, srv *server.Server, logger *slog.Log
 	}, &cl); err != nil {
 		return fmt.Errorf("create the demo client: %w", err)
 	}
+	if _, err := c.doJSON(ctx, http.MethodPost, "/admin/api/clients", admin.CreateClient{
+		ID:           devAppID,
+		Public:       true,
+		Grants:       []string{grantAuthorizationCode, server.GrantRefreshToken},
+		Scopes:       []string{"openid", "profile"},
+		RedirectURIs: []string{devAppRedirect},
+	}, nil); err != nil {
+		return fmt.Errorf("create the demo app: %w", err)
+	}
 	var b [18]byte
 	rand.Read(b[:])
 	pw := base64.RawURLEncoding.EncodeToString(b[:])
@@ -486,6 +497,7 @@ Get a token with the password grant:
   %s
 
 `, devClientID, cl.Secret, devUsername, pw, devCurl(base, cl.Secret, pw))
+	a.printDevAuthCode(base)
 	return nil
 }
 

@@ -67,6 +67,11 @@ export const sessions = {
   revoke: (id) => request('DELETE', `sessions/${seg(id)}`),
 };
 
+export const consents = {
+  list: (user) => request('GET', user ? `consents?user=${seg(user)}` : 'consents'),
+  revoke: (user, client) => request('DELETE', `consents/${seg(user)}/${seg(client)}`),
+};
+
 export const keys = {
   list: () => request('GET', 'keys'),
   rotate: (whenSafe) => request('POST', 'keys/rotate', { when_safe: whenSafe }),

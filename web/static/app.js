@@ -6,9 +6,10 @@ import { $, showError, clearNotices } from './ui.js';
 import * as users from './users.js';
 import * as clients from './clients.js';
 import * as sessions from './sessions.js';
+import * as consents from './consents.js';
 import * as keys from './keys.js';
 
-const views = { users, clients, sessions, keys };
+const views = { users, clients, sessions, consents, keys };
 
 function currentView() {
   const name = location.hash.slice(1);
@@ -49,13 +50,19 @@ async function load(name) {
   }
 }
 
-function showLogin(message) {
+// issuer is the server's issuer, from its metadata; until that is known,
+// the one the console's own address implies (it is served at
+// ISSUER/admin/).
+let issuer = new URL('..', document.baseURI).href.replace(/\/$/, '');
+
+function showLogin(message, error) {
   $('#app-view').hidden = true;
   $('#who').hidden = true;
   $('#login-view').hidden = false;
   $('#login-message').textContent = message || '';
-  $('#login-error').textContent = '';
-  $('#login-username').focus();
+  $('#login-error').textContent = error || '';
+  $('#login-form button[type=submit]').disabled = false;
+  $('#login-form button[type=submit]').focus();
 }
 
 function showApp() {
@@ -68,22 +75,17 @@ function showApp() {
   $(`#${currentView()}-title`).focus();
 }
 
+// onLogin leaves for authd's sign-in page (the authorization code flow);
+// the browser comes back to this page with a code.
 async function onLogin(event) {
   event.preventDefault();
-  const form = event.currentTarget;
-  const button = $('button[type=submit]', form);
-  const error = $('#login-error');
-  error.textContent = '';
+  const button = $('button[type=submit]', event.currentTarget);
+  $('#login-error').textContent = '';
   button.disabled = true;
   try {
-    await auth.login(form.elements.username.value.trim(), form.elements.password.value);
-    form.reset();
-    showApp();
+    await auth.beginLogin(issuer, location.hash.slice(1));
   } catch (err) {
-    form.elements.password.value = '';
-    error.textContent = err.message;
-    form.elements.password.focus();
-  } finally {
+    $('#login-error').textContent = `The sign-in could not start: ${err.message}`;
     button.disabled = false;
   }
 }
@@ -98,11 +100,34 @@ async function onLogout() {
 async function loadIssuer() {
   try {
     const md = await api.metadata();
+    if (typeof md.issuer === 'string' && md.issuer) issuer = md.issuer;
     $('#issuer-value').textContent = md.issuer;
     $('#issuer').hidden = false;
   } catch {
     // The header simply shows no issuer.
   }
+}
+
+// start finishes a sign-in if the page is the answer to one, and shows the
+// console or the sign-in view.
+async function start() {
+  $('#login-view').hidden = false;
+  $('#login-message').textContent = new URLSearchParams(location.search).has('code') ? 'Signing in…' : '';
+  $('#login-form button[type=submit]').disabled = true;
+  await loadIssuer();
+  let done;
+  try {
+    done = await auth.completeLogin(issuer);
+  } catch (err) {
+    showLogin('', err.message);
+    return;
+  }
+  if (!done) {
+    showLogin('');
+    return;
+  }
+  if (done.view && Object.hasOwn(views, done.view)) history.replaceState(null, '', `#${done.view}`);
+  showApp();
 }
 
 function init() {
@@ -117,8 +142,7 @@ function init() {
     });
   }
   auth.onSessionEnd(showLogin);
-  loadIssuer();
-  showLogin('');
+  start();
 }
 
 init();

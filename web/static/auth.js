@@ -1,7 +1,18 @@
 // Sign-in state of the console.
 //
+// The console signs in with the authorization code flow and PKCE (RFC 6749
+// §4.1, RFC 7636 S256) as the built-in public client authd-console, whose
+// redirect URI is ISSUER/admin/: beginLogin sends the browser to authd's
+// sign-in page, and completeLogin exchanges the code the browser comes back
+// with. The PKCE verifier and the state are the only things kept in
+// sessionStorage, and only across that one redirect: completeLogin removes
+// them before it does anything else, and the code leaves the address bar
+// at once.
+//
 // Tokens live in this module's memory only: never in web storage, cookies,
-// URLs or the DOM. A reload therefore signs the operator out.
+// URLs or the DOM. A reload therefore needs a new sign-in, which the
+// browser's authd sign-in session answers without a password while it
+// lasts.
 //
 // Access tokens are refreshed shortly before they expire and whenever the
 // admin API answers 401. Refresh tokens rotate on every use (SPEC §2.1), so
@@ -16,6 +27,10 @@ const EARLY_MS = 30_000;
 
 const tokenURL = new URL('../token', document.baseURI);
 const revokeURL = new URL('../revoke', document.baseURI);
+const authorizeURL = new URL('../authorize', document.baseURI);
+const logoutURL = new URL('../logout', document.baseURI);
+// PENDING is the sessionStorage key of the sign-in under way.
+const PENDING = 'authd-console-signin';
 
 let session = null; // {access, refresh, expiresAt, username}
 let inflight = null; // the refresh under way, if any
@@ -117,19 +132,102 @@ function accept(body, previous, name) {
   };
 }
 
-// login signs in with the password grant of the console's public client.
-export async function login(name, password) {
-  const body = await post(tokenURL, {
-    grant_type: 'password',
+function base64url(bytes) {
+  let s = '';
+  for (const b of bytes) s += String.fromCharCode(b);
+  return btoa(s).replace(/\+/g, '-').replace(/\//g, '_').replace(/=+$/, '');
+}
+
+function randomString(n) {
+  return base64url(crypto.getRandomValues(new Uint8Array(n)));
+}
+
+// redirectURI is the console's registered redirect URI: the issuer's
+// /admin/ (server.ConsoleRedirectURI).
+export function redirectURI(issuer) {
+  return `${String(issuer).replace(/\/$/, '')}/admin/`;
+}
+
+// beginLogin sends the browser to authd's authorization endpoint with a
+// fresh PKCE verifier's S256 challenge and a fresh state, kept in
+// sessionStorage for completeLogin. view is the console tab to come back
+// to. It does not return: the page is left.
+export async function beginLogin(issuer, view) {
+  const redirect = redirectURI(issuer);
+  if (new URL(redirect).origin !== location.origin) {
+    // The code can only come back to the issuer's own console.
+    location.assign(redirect);
+    return;
+  }
+  const verifier = randomString(32);
+  const state = randomString(16);
+  const digest = await crypto.subtle.digest('SHA-256', new TextEncoder().encode(verifier));
+  sessionStorage.setItem(PENDING, JSON.stringify({ verifier, state, view: view || '' }));
+  const u = new URL(authorizeURL);
+  u.search = new URLSearchParams({
+    response_type: 'code',
     client_id: CLIENT_ID,
+    redirect_uri: redirect,
     scope: SCOPE,
-    username: name,
-    password,
+    state,
+    code_challenge: base64url(new Uint8Array(digest)),
+    code_challenge_method: 'S256',
+  }).toString();
+  location.assign(u.href);
+}
+
+// takePending returns the sign-in under way and forgets it.
+function takePending() {
+  const raw = sessionStorage.getItem(PENDING);
+  sessionStorage.removeItem(PENDING);
+  try {
+    const p = JSON.parse(raw);
+    return p && typeof p.verifier === 'string' && typeof p.state === 'string' ? p : null;
+  } catch {
+    return null;
+  }
+}
+
+// completeLogin finishes a sign-in if the page is the authorization
+// response (RFC 6749 §4.1.2): it removes the response from the address bar
+// and the pending sign-in from sessionStorage at once, checks state and
+// iss (RFC 9207), and exchanges the code at the token endpoint. It returns
+// null when the page is no authorization response, else {view} of the
+// sign-in, and throws an AuthError when the sign-in failed.
+export async function completeLogin(issuer) {
+  const params = new URLSearchParams(location.search);
+  if (!params.has('code') && !params.has('error')) {
+    // A sign-in abandoned on authd's page leaves nothing behind.
+    sessionStorage.removeItem(PENDING);
+    return null;
+  }
+  history.replaceState(null, '', location.pathname + location.hash);
+  const pending = takePending();
+  if (!pending || params.get('state') !== pending.state) {
+    throw new AuthError('invalid_state', 'The sign-in answer does not belong to a sign-in of this console. Please sign in again.', 0);
+  }
+  if (params.has('iss') && params.get('iss') !== issuer) {
+    throw new AuthError('invalid_issuer', 'The sign-in answer comes from another server. Please sign in again.', 0);
+  }
+  if (params.has('error')) {
+    const desc = params.get('error_description');
+    const message = params.get('error') === 'access_denied'
+      ? 'The sign-in was cancelled.'
+      : desc ? sentence(desc) : `The sign-in failed (${params.get('error')}).`;
+    throw new AuthError(params.get('error'), message, 0);
+  }
+  const body = await post(tokenURL, {
+    grant_type: 'authorization_code',
+    client_id: CLIENT_ID,
+    code: params.get('code'),
+    redirect_uri: redirectURI(issuer),
+    code_verifier: pending.verifier,
   });
   const old = session;
-  accept(body, null, name);
+  accept(body, null, '');
   inflight = null;
   if (old) revokeAll(old);
+  return { view: pending.view };
 }
 
 function end(message) {
@@ -206,15 +304,31 @@ function revokeAll(s) {
   return Promise.allSettled(jobs);
 }
 
+// endSignIn ends the browser's authd sign-in session (SPEC 2.7 /logout),
+// so that the next sign-in asks for the password again.
+async function endSignIn() {
+  const res = await fetch(logoutURL, {
+    method: 'POST',
+    credentials: 'same-origin',
+    cache: 'no-store',
+    redirect: 'manual',
+  });
+  if (!res.ok) throw new AuthError('logout_failed', 'The sign-in session could not be ended.', res.status);
+}
+
 // logout forgets the tokens at once, then revokes them (RFC 7009): the
-// refresh token with its whole family, the access token until it expires.
-// It resolves to true when the server confirmed both.
+// refresh token with its whole family, the access token until it expires;
+// and it ends the browser's sign-in session. It resolves to true when the
+// server confirmed all of it.
 export async function logout() {
   const s = session;
   session = null;
   inflight = null;
-  if (!s) return true;
-  const results = await revokeAll(s);
+  const jobs = [endSignIn()];
+  if (s) jobs.push(revokeAll(s).then((rs) => {
+    if (!rs.every((r) => r.status === 'fulfilled')) throw new Error('revocation failed');
+  }));
+  const results = await Promise.allSettled(jobs);
   return results.every((r) => r.status === 'fulfilled');
 }
 

@@ -11,10 +11,12 @@ export async function load() {
 function row(c) {
   return h('tr', {},
     th('Client ID', h('code', {}, c.id)),
-    td('Type', c.public ? 'public' : 'confidential', c.built_in ? [' ', badge('built-in', 'accent')] : null),
+    td('Type', c.public ? 'public' : 'confidential', c.built_in ? [' ', badge('built-in', 'accent')] : null,
+      c.first_party ? [' ', badge('first party')] : null),
     td('Grants', codeList(c.grants, 'none')),
     td('Scopes', codeList(c.scopes, 'none')),
     td('Audiences', codeList(c.audiences, 'server default')),
+    td('Redirect URIs', codeList(c.redirect_uris, 'none')),
     td('Created', time(c.created_at)),
     td('Actions', c.built_in
       ? h('span', { class: 'muted' }, 'cannot be deleted')
@@ -50,12 +52,19 @@ function add() {
     async submit(form) {
       const grants = [...form.querySelectorAll('input[name=grants]:checked')].map((i) => i.value);
       if (grants.length === 0) throw new Error('Choose at least one grant.');
+      // One URI a line: a redirect URI may hold a comma, never white space.
+      const redirectURIs = form.elements.redirectURIs.value.split(/\s+/).filter(Boolean);
+      if (grants.includes('authorization_code') && redirectURIs.length === 0) {
+        throw new Error('The authorization_code grant needs at least one redirect URI.');
+      }
       const c = await api.clients.create({
         id: form.elements.id.value.trim(),
         public: form.elements.type.value === 'public',
         grants,
         scopes: splitList(form.elements.scopes.value),
         audiences: splitList(form.elements.audiences.value),
+        redirect_uris: redirectURIs,
+        first_party: form.elements.firstParty.checked,
       });
       await guard(load);
       if (c.secret) {
