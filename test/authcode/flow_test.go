@@ -96,7 +96,7 @@ func TestAuthCode_GoLibraries(t *testing.T) {
 		Claims            []string `json:"claims_supported"`
 		AuthMethods       []string `json:"token_endpoint_auth_methods_supported"`
 		ISSParameter      bool     `json:"authorization_response_iss_parameter_supported"`
-		RevocationEnpoint string   `json:"revocation_endpoint"`
+		RevocationEndpoint string   `json:"revocation_endpoint"`
 	}
 	if err := p.Claims(&disc); err != nil {
 		t.Fatal(err)
@@ -104,7 +104,7 @@ func TestAuthCode_GoLibraries(t *testing.T) {
 	for name, got := range map[string]string{
 		"issuer": disc.Issuer, "authorization_endpoint": disc.Authorization, "token_endpoint": disc.Token,
 		"userinfo_endpoint": disc.UserInfo, "jwks_uri": disc.JWKS, "end_session_endpoint": disc.EndSession,
-		"revocation_endpoint": disc.RevocationEnpoint,
+		"revocation_endpoint": disc.RevocationEndpoint,
 	} {
 		want := map[string]string{
 			"issuer": e.issuer, "authorization_endpoint": e.issuer + "/authorize", "token_endpoint": e.issuer + "/token",
