@@ -81,21 +81,21 @@ func TestAuthCode_GoLibraries(t *testing.T) {
 
 	p := e.provider()
 	var disc struct {
-		Issuer            string   `json:"issuer"`
-		Authorization     string   `json:"authorization_endpoint"`
-		Token             string   `json:"token_endpoint"`
-		UserInfo          string   `json:"userinfo_endpoint"`
-		JWKS              string   `json:"jwks_uri"`
-		EndSession        string   `json:"end_session_endpoint"`
-		ResponseTypes     []string `json:"response_types_supported"`
-		SubjectTypes      []string `json:"subject_types_supported"`
-		IDAlgs            []string `json:"id_token_signing_alg_values_supported"`
-		Challenge         []string `json:"code_challenge_methods_supported"`
-		Grants            []string `json:"grant_types_supported"`
-		Scopes            []string `json:"scopes_supported"`
-		Claims            []string `json:"claims_supported"`
-		AuthMethods       []string `json:"token_endpoint_auth_methods_supported"`
-		ISSParameter      bool     `json:"authorization_response_iss_parameter_supported"`
+		Issuer             string   `json:"issuer"`
+		Authorization      string   `json:"authorization_endpoint"`
+		Token              string   `json:"token_endpoint"`
+		UserInfo           string   `json:"userinfo_endpoint"`
+		JWKS               string   `json:"jwks_uri"`
+		EndSession         string   `json:"end_session_endpoint"`
+		ResponseTypes      []string `json:"response_types_supported"`
+		SubjectTypes       []string `json:"subject_types_supported"`
+		IDAlgs             []string `json:"id_token_signing_alg_values_supported"`
+		Challenge          []string `json:"code_challenge_methods_supported"`
+		Grants             []string `json:"grant_types_supported"`
+		Scopes             []string `json:"scopes_supported"`
+		Claims             []string `json:"claims_supported"`
+		AuthMethods        []string `json:"token_endpoint_auth_methods_supported"`
+		ISSParameter       bool     `json:"authorization_response_iss_parameter_supported"`
 		RevocationEndpoint string   `json:"revocation_endpoint"`
 	}
 	if err := p.Claims(&disc); err != nil {
