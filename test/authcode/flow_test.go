@@ -570,3 +570,46 @@ func TestAuthCode_DevDemo(t *testing.T) {
 		t.Errorf("exchange of the demo code: %d %s", a.Status, a.Raw)
 	}
 }
+
+// TestAuthCode_FamilyMachinery: a code's refresh tokens are a family like
+// a password login's (SPEC §2.6): listed as a session, rotated, a retry
+// within the grace gets the same successor, and outside it (grace 0) a
+// spent token revokes the family.
+func TestAuthCode_FamilyMachinery(t *testing.T) {
+	for _, grace := range []string{"10s", "0s"} {
+		t.Run("grace "+grace, func(t *testing.T) {
+			e := newEnv(t, "--refresh-reuse-grace", grace)
+			e.fixture()
+			var p *oidc.Provider // the endpoints of SPEC §2, no discovery
+			web := e.config(p, "web", "/cb", oidc.ScopeOpenID, "read")
+			r := newRequest()
+			tok := e.exchange(web, r, e.browser().authorize(r.url(web), "alice", alicePassword, "allow").code(t, r.state))
+			if at := jwtPart(t, tok.AccessToken, 1); at["client_id"] != "web" || at["auth_time"] == nil {
+				t.Errorf("access token client_id %v auth_time %v", at["client_id"], at["auth_time"])
+			}
+			if out := e.cli("", "session", "list", "--user", "alice"); !strings.Contains(out, "web") {
+				t.Errorf("authd session list --user alice does not show the code's family:\n%s", out)
+			}
+			refresh := func(rt string) authdtest.TokenAnswer {
+				return e.token("web", map[string]string{"grant_type": "refresh_token", "refresh_token": rt})
+			}
+			first := refresh(tok.RefreshToken)
+			if first.Status != http.StatusOK || first.Str("refresh_token") == "" || first.Str("refresh_token") == tok.RefreshToken {
+				t.Fatalf("refresh: %d %s", first.Status, first.Raw)
+			}
+			again := refresh(tok.RefreshToken)
+			if grace == "10s" {
+				if again.Status != http.StatusOK || again.Str("refresh_token") != first.Str("refresh_token") {
+					t.Errorf("retry within the grace: %d, want the same successor", again.Status)
+				}
+				return
+			}
+			if again.Status != http.StatusBadRequest || again.Str("error") != "invalid_grant" {
+				t.Fatalf("reuse with grace 0: %d %s, want invalid_grant", again.Status, again.Raw)
+			}
+			if next := refresh(first.Str("refresh_token")); next.Status != http.StatusBadRequest || next.Str("error") != "invalid_grant" {
+				t.Errorf("the successor after reuse: %d %s, want invalid_grant (family revoked)", next.Status, next.Raw)
+			}
+		})
+	}
+}
