@@ -971,3 +971,70 @@ func testAuthCodeCopies(t *testing.T, s storage.Storage) {
 	got, _ = s.GetConsent(ctx, "id-alice", "app")
 	check(t, "consent after editing copies", got, newConsent("id-alice", "app", "read", "write"))
 }
+
+// testConcurrentRedeemAndUserChange: goroutines exchange codes of one user
+// while the user's sessions end (SessionGen moves on). An exchange
+// decided on the user as it was must not commit after the change: the
+// families seen right after UpdateUser returns are all there will be. A
+// backend whose compare-and-swap does not cover the user it handed to fn
+// fails this.
+func testConcurrentRedeemAndUserChange(t *testing.T, s storage.Storage) {
+	ctx := context.WithoutCancel(t.Context())
+	u := newUser("alice")
+	u.SessionGen = 3 // newCode's UserGen
+	mustCreateUser(t, s, u)
+	if err := s.CreateClient(ctx, newClient("app")); err != nil {
+		t.Fatalf("CreateClient: %v", err)
+	}
+	const n = 200
+	codes := make(chan int, n)
+	for i := range n {
+		mustCreateCode(t, s, newCode(hash(fmt.Sprint("code-", i)), u.ID))
+		codes <- i
+	}
+	close(codes)
+
+	errDead := errors.New("user's sessions ended")
+	var (
+		mu        sync.Mutex
+		exchanges int
+		started   = make(chan struct{})
+	)
+	var wg sync.WaitGroup
+	for range 8 {
+		wg.Go(func() {
+			for i := range codes {
+				err := s.RedeemCode(ctx, hash(fmt.Sprint("code-", i)), func(st storage.CodeState) (storage.CodeChange, error) {
+					if st.User == nil || st.User.SessionGen != st.Code.UserGen {
+						return storage.CodeChange{}, errDead
+					}
+					return exchange(t0.Add(time.Second), fmt.Sprint("f-", i))(st)
+				})
+				switch {
+				case err == nil:
+					mu.Lock()
+					if exchanges++; exchanges == 5 {
+						close(started)
+					}
+					mu.Unlock()
+				case err == errDead:
+				default:
+					t.Errorf("RedeemCode: %v", err)
+					return
+				}
+			}
+		})
+	}
+	<-started
+	if _, err := s.UpdateUser(ctx, "alice", func(u storage.User) (storage.User, error) {
+		u.EndSessions(t0, "password changed")
+		return u, nil
+	}); err != nil {
+		t.Fatalf("UpdateUser: %v", err)
+	}
+	atChange := len(listAll(t, s, storage.FamilyFilter{UserID: u.ID}))
+	wg.Wait()
+	if final := len(listAll(t, s, storage.FamilyFilter{UserID: u.ID})); final != atChange {
+		t.Errorf("%d families when the user's sessions ended and %d at the end: exchanges committed after the change", atChange, final)
+	}
+}

@@ -81,6 +81,7 @@ func Run(t *testing.T, newStorage func(t *testing.T) storage.Storage, openBackup
 		{"RedeemCodeInvalidChange", testRedeemCodeInvalidChange},
 		{"RedeemCodeUserAndClient", testRedeemCodeUserAndClient},
 		{"ConcurrentRedeem", testConcurrentRedeem},
+		{"ConcurrentRedeemAndUserChange", testConcurrentRedeemAndUserChange},
 		{"ConsentCRUD", testConsentCRUD},
 		{"ListConsentsPages", testListConsentsPages},
 		{"RevokeConsent", testRevokeConsent},
