@@ -341,8 +341,10 @@ func (a *authorization) tooOld(si *signedIn) bool {
 	if a.ar.MaxAge < 0 {
 		return false
 	}
-	age := a.s.now().Sub(si.session.AuthTime)
-	return age >= time.Duration(a.ar.MaxAge)*time.Second
+	// In whole seconds: max_age may be far beyond what a time.Duration
+	// holds, which must not overflow into "too old".
+	age := int64(a.s.now().Sub(si.session.AuthTime) / time.Second)
+	return age >= a.ar.MaxAge
 }
 
 // issueCode stores a new code for the request and redirects the browser to

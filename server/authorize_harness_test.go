@@ -24,7 +24,7 @@ const (
 	appRedirect    = "https://app.example/cb"
 	loopbackCB     = "http://127.0.0.1/cb"
 	testVerifier   = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk" // RFC 7636 Appendix B
-	testChallenge  = "E9Melhoa2OwvFrEMTJguCHaoeq_PHxFjQlD0SZhgqLM"
+	testChallenge  = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM"
 	aliceName      = "alice"
 	alicePassword  = "alice-pw-123"
 	errNotRedirect = "not a redirect"

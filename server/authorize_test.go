@@ -15,6 +15,9 @@ import (
 // allow, 303 to the client with code, state and iss; the code is stored
 // only as its hash, with everything it is bound to.
 func TestAuthorize_Flow(t *testing.T) {
+	if s256(testVerifier) != testChallenge {
+		t.Fatalf("the test's PKCE pair is wrong: S256(%s) = %s", testVerifier, s256(testVerifier))
+	}
 	e := newAuthEnv(t)
 	b := e.ua()
 	p := b.authorize(map[string]string{"login_hint": "alice"})

@@ -74,6 +74,11 @@ func (a *authorization) consentPage(status int, u storage.User, scope []string, 
 // again, 400, nothing stored). allow remembers the union of the scopes
 // allowed before and now and goes on to the code; deny redirects with
 // access_denied.
+//
+// max_age is checked again here, prompt=login is not: the consent page is
+// reached only from a session that satisfied the request (prompt=login
+// itself is dropped by the 303 after signing in, afterSignInURL), and the
+// code carries the sign-in time (auth_time) for the client to check.
 func (a *authorization) consent(ctx context.Context, f form) {
 	s := a.s
 	si, err := s.currentSession(ctx, a.c.Request)

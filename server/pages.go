@@ -8,8 +8,6 @@ import (
 	"html/template"
 	"io/fs"
 	"net/http"
-	"strconv"
-	"time"
 
 	"github.com/gin-gonic/gin"
 
@@ -126,7 +124,7 @@ func (s *Server) errorPage(c *gin.Context, e *Error) {
 		s.log.Error("authorization request failed", "request_id", requestID(c), "error", e.Cause)
 	}
 	if e.RetryAfter > 0 {
-		c.Header("Retry-After", strconv.Itoa(int((e.RetryAfter+time.Second-1)/time.Second)))
+		c.Header("Retry-After", retryAfter(e.RetryAfter))
 	}
 	title := "This sign-in request cannot be served"
 	if e.Status >= 500 {

@@ -14,7 +14,7 @@ import (
 const (
 	msgWrongCredentials = "Wrong username or password."
 	msgMissingFields    = "Enter your username and password."
-	msgFormExpired      = "This form has expired or was not sent from this browser. Please try again."
+	msgFormExpired      = "This form has expired or was not sent from this browser (authd needs cookies). Please try again."
 	msgThrottled        = "Too many attempts. Please wait a moment and retry later."
 	msgBusy             = "authd is busy. Please try again in a moment."
 	msgSignInAgain      = "Please sign in again to continue."

@@ -269,8 +269,11 @@ func TestSignIn_PromptLoginAndMaxAge(t *testing.T) {
 		}
 		e.clock.Advance(11 * time.Minute)
 	}
-	// A max_age the sign-in is within: no page.
+	// A max_age the sign-in is within: no page; one too large for a
+	// time.Duration too.
 	b.authorize(map[string]string{"max_age": "3600"}).redirected(t, appRedirect+"?code=")
+	b.authorize(map[string]string{"max_age": "99999999999"}).redirected(t, appRedirect+"?code=")
+	b.authorize(map[string]string{"max_age": "9223372036854775807"}).redirected(t, appRedirect+"?code=")
 	// prompt=none with an exceeded max_age: login_required.
 	e.clock.Advance(2 * time.Hour)
 	b2 := e.signedInBrowser()
@@ -412,4 +415,48 @@ func TestSignIn_TimingEquality(t *testing.T) {
 	wrong := attempt(aliceName, "nope")
 	timingtest.Equal(t, "unknown user", "wrong password", attempt("nobody", "nope"), wrong, timingtest.Options{})
 	timingtest.Equal(t, "disabled user", "wrong password", attempt("off", "off-pw"), wrong, timingtest.Options{})
+}
+
+// TestSignIn_CheapChecksFirst: a sign-in form whose request is invalid,
+// or whose password is over the limit, is answered without a password
+// hash and without a failure counted.
+func TestSignIn_CheapChecksFirst(t *testing.T) {
+	e := newAuthEnv(t)
+	h := &countingHasher{PasswordHasher: e.srv.hasher}
+	e.srv.hasher = h
+	b := e.ua()
+	form := b.authorize(nil).formOf(t)
+	for _, tt := range []struct {
+		name   string
+		change map[string]string
+	}{
+		{"response_type", map[string]string{"response_type": "token"}},
+		{"plain PKCE", map[string]string{"code_challenge_method": "plain"}},
+		{"unregistered redirect", map[string]string{"redirect_uri": "https://evil.example/cb"}},
+		{"scope", map[string]string{"scope": "a\\b"}},
+		{"password too long", map[string]string{"password": strings.Repeat("p", 5000)}},
+		{"username impossible", map[string]string{"username": "Bad Name!"}},
+	} {
+		f := url.Values{}
+		for k, v := range form {
+			f[k] = v
+		}
+		f.Set("username", aliceName)
+		f.Set("password", "wrong")
+		for k, v := range tt.change {
+			f.Set(k, v)
+		}
+		logBefore := len(e.logBuf.String())
+		p := b.post("/authorize", f)
+		if p.Status == 200 || p.Status >= 500 {
+			t.Errorf("%s: %d", tt.name, p.Status)
+		}
+		if n := h.n.Load(); n != 0 || strings.Contains(e.logBuf.String()[logBefore:], "event=login_failed") {
+			t.Errorf("%s: %d hashes, or a failure counted", tt.name, n)
+		}
+	}
+	// The control: a wrong password costs one hash.
+	if p := b.signIn(b.authorize(nil), aliceName, "wrong"); p.Status != 400 || h.n.Load() != 1 {
+		t.Errorf("wrong password: %d, %d hashes", p.Status, h.n.Load())
+	}
 }
