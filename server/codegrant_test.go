@@ -44,7 +44,7 @@ type codeEnv struct {
 
 func newCodeEnv(t testing.TB, opts ...envOption) *codeEnv {
 	t.Helper()
-	e := &codeEnv{testEnv: newWrappedEnv(t, withMemCodes, opts...)}
+	e := &codeEnv{testEnv: newEnv(t, opts...)}
 	codeClient := func(uris ...string) func(*storage.Client) {
 		return func(c *storage.Client) {
 			c.Grants = []string{GrantAuthorizationCode, GrantRefreshToken}
@@ -150,9 +150,13 @@ func TestCodeGrant_Errors(t *testing.T) {
 			status: 400, code: "invalid_request", desc: "missing code", intact: true},
 		{name: "missing verifier", req: func(p params) url.Values { return url.Values{"code": {p.code}, "redirect_uri": {spaRedirect}} },
 			status: 400, code: "invalid_request", desc: "code_verifier", intact: true},
-		{name: "short verifier", req: func(p params) url.Values { return url.Values{"code": {p.code}, "code_verifier": {p.verifier[:42]}, "redirect_uri": {spaRedirect}} },
+		{name: "short verifier", req: func(p params) url.Values {
+			return url.Values{"code": {p.code}, "code_verifier": {p.verifier[:42]}, "redirect_uri": {spaRedirect}}
+		},
 			status: 400, code: "invalid_request", desc: "43 to 128", intact: true},
-		{name: "long verifier", req: func(p params) url.Values { return url.Values{"code": {p.code}, "code_verifier": {longVerifier}, "redirect_uri": {spaRedirect}} },
+		{name: "long verifier", req: func(p params) url.Values {
+			return url.Values{"code": {p.code}, "code_verifier": {longVerifier}, "redirect_uri": {spaRedirect}}
+		},
 			status: 400, code: "invalid_request", desc: "43 to 128", intact: true},
 		{name: "verifier with a character outside the unreserved set", req: func(p params) url.Values {
 			return url.Values{"code": {p.code}, "code_verifier": {p.verifier[:50] + "+"}, "redirect_uri": {spaRedirect}}

@@ -118,7 +118,9 @@ func redirectOrigin(uri string) (origin string, loopback, ok bool) {
 		return "", false, false
 	}
 	host := strings.ToLower(u.Hostname())
-	if scheme == "http" && (host == "127.0.0.1" || host == "::1") {
+	// Any port only where /authorize allows any port: a URI that begins
+	// with these very bytes (RFC 8252 §7.3; "localhost" is not one).
+	if strings.HasPrefix(uri, "http://127.0.0.1") && host == "127.0.0.1" || strings.HasPrefix(uri, "http://[::1]") && host == "::1" {
 		return scheme + "://" + hostPort(host, ""), true, true
 	}
 	return scheme + "://" + hostPort(host, nonDefaultPort(scheme, u.Port())), false, true

@@ -223,6 +223,9 @@ func TestRequestOrigin(t *testing.T) {
 		{"https://a.example/cb", "https://a.example?", false},
 		{"https://a.example/cb", "https://x@a.example", false},
 		{"com.example.app:/cb", "com.example.app:", false},
+		{"HTTP://127.0.0.1:3000/cb", "http://127.0.0.1:3000", true},
+		{"HTTP://127.0.0.1:3000/cb", "http://127.0.0.1:3001", false}, // /authorize compares it exactly
+		{"http://127.0.0.1.evil.example/cb", "http://127.0.0.1:80", false},
 	} {
 		o := &corsOrigins{exact: map[string]bool{}, loopback: map[string]bool{}}
 		if origin, loopback, ok := redirectOrigin(tc.redirect); ok {

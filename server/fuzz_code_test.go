@@ -65,3 +65,77 @@ func FuzzCodeGrant(f *testing.F) {
 		}
 	})
 }
+
+// FuzzRequestOrigin: the Origin header parser never panics, and what it
+// accepts is an http(s) origin in the normal form it compares (lower case,
+// no default port, no path), stable when parsed again.
+func FuzzRequestOrigin(f *testing.F) {
+	for _, s := range []string{"https://a.example", "http://127.0.0.1:8080", "http://[::1]:1", "HTTPS://A.EXAMPLE:443", "null", "", "https://a.example/",
+		"https://u@a.example", "https://a.example?", "https://a.example#", "com.example.app:", "http://[::1", "https://a.example:99999", "http://%41.example"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, h string) {
+		origin, loopback, ok := requestOrigin(h)
+		if !ok {
+			return
+		}
+		if !strings.HasPrefix(origin, "http://") && !strings.HasPrefix(origin, "https://") {
+			t.Fatalf("requestOrigin(%q) = %q: not http(s)", h, origin)
+		}
+		if origin != strings.ToLower(origin) || strings.HasSuffix(origin, ":443") && strings.HasPrefix(origin, "https:") || strings.Contains(strings.TrimPrefix(strings.TrimPrefix(origin, "http://"), "https://"), "/") {
+			t.Fatalf("requestOrigin(%q) = %q: not in normal form", h, origin)
+		}
+		again, loopback2, ok2 := requestOrigin(origin)
+		if !ok2 || again != origin || loopback2 != loopback {
+			t.Fatalf("requestOrigin(%q) = %q %q, parsed again %q %q %v", h, origin, loopback, again, loopback2, ok2)
+		}
+	})
+}
+
+// FuzzUserInfo drives /userinfo with arbitrary methods' headers and bodies:
+// never a 5xx but 503, never a panic, never a 200 without the one good
+// token, and every refusal a JSON error with a Bearer challenge on 401.
+func FuzzUserInfo(f *testing.F) {
+	e := newCodeEnv(f)
+	code, verifier := e.newCode(e.spa, nil)
+	good := e.redeem(e.spa, "", code, verifier).str("access_token")
+	for _, s := range []struct{ auth, ct, body string }{
+		{"Bearer " + good, "", ""},
+		{"", "application/x-www-form-urlencoded", "access_token=" + good},
+		{"Bearer " + good, "application/x-www-form-urlencoded", "access_token=" + good},
+		{"Bearer", "", ""},
+		{"Bearer  ", "", ""},
+		{"Basic YTpi", "", ""},
+		{"", "application/x-www-form-urlencoded", "access_token=x&access_token=y"},
+		{"", "application/x-www-form-urlencoded; charset=latin1", "access_token=x"},
+		{"bearer a.b.c", "text/plain", "%zz"},
+	} {
+		f.Add(s.auth, s.ct, s.body)
+	}
+	h := e.srv.Handler()
+	f.Fuzz(func(t *testing.T, auth, ct, body string) {
+		for _, method := range []string{http.MethodGet, http.MethodPost} {
+			req := httptest.NewRequest(method, "/userinfo", strings.NewReader(body))
+			if auth != "" {
+				req.Header.Set("Authorization", auth)
+			}
+			if ct != "" {
+				req.Header.Set("Content-Type", ct)
+			}
+			w := httptest.NewRecorder()
+			h.ServeHTTP(w, req)
+			if w.Code >= 500 && w.Code != 503 {
+				t.Fatalf("%s: status %d for %q %q %q", method, w.Code, auth, ct, body)
+			}
+			if w.Code == 200 && !strings.Contains(auth+body, good) {
+				t.Fatalf("%s: 200 without the good token: %q %q", method, auth, body)
+			}
+			if w.Code != 200 && !strings.Contains(w.Body.String(), `"error"`) {
+				t.Fatalf("%s: status %d without an error body", method, w.Code)
+			}
+			if w.Code == 401 && !strings.HasPrefix(w.Header().Get("WWW-Authenticate"), "Bearer ") {
+				t.Fatalf("%s: 401 without a Bearer challenge", method)
+			}
+		}
+	})
+}

@@ -35,7 +35,7 @@ type idTokenClaims struct {
 	Audience          string `json:"aud"`
 	Expiry            int64  `json:"exp"`
 	IssuedAt          int64  `json:"iat"`
-	AuthTime          int64  `json:"auth_time"`
+	AuthTime          int64  `json:"auth_time,omitempty"`
 	Nonce             string `json:"nonce,omitempty"`
 	AuthorizedParty   string `json:"azp"`
 	AccessTokenHash   string `json:"at_hash"`
@@ -69,8 +69,11 @@ func familyIDToken(fam storage.Family, scope []string) *idTokenSpec {
 func (s *Server) signIDToken(spec idTokenSpec, u storage.User, cl storage.Client, scope []string, at string, now time.Time) (string, error) {
 	claims := idTokenClaims{
 		Issuer: s.cfg.Issuer, Subject: u.ID, Audience: cl.ID,
-		Expiry: now.Add(s.cfg.AccessTTL).Unix(), IssuedAt: now.Unix(), AuthTime: spec.authTime.Unix(),
+		Expiry: now.Add(s.cfg.AccessTTL).Unix(), IssuedAt: now.Unix(),
 		Nonce: spec.nonce, AuthorizedParty: cl.ID, AccessTokenHash: atHash(at), SessionID: spec.sid,
+	}
+	if !spec.authTime.IsZero() {
+		claims.AuthTime = spec.authTime.Unix()
 	}
 	if slices.Contains(scope, ScopeProfile) {
 		claims.PreferredUsername = u.Username

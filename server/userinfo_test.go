@@ -215,12 +215,12 @@ func TestOpenIDConfiguration(t *testing.T) {
 		}
 	}
 	want := map[string]string{
-		"issuer":                 `"` + e.url + `"`,
-		"authorization_endpoint": `"` + e.url + `/authorize"`,
-		"token_endpoint":         `"` + e.url + `/token"`,
-		"userinfo_endpoint":      `"` + e.url + `/userinfo"`,
-		"jwks_uri":               `"` + e.url + `/.well-known/jwks.json"`,
-		"end_session_endpoint":   `"` + e.url + `/logout"`,
+		"issuer":                                         `"` + e.url + `"`,
+		"authorization_endpoint":                         `"` + e.url + `/authorize"`,
+		"token_endpoint":                                 `"` + e.url + `/token"`,
+		"userinfo_endpoint":                              `"` + e.url + `/userinfo"`,
+		"jwks_uri":                                       `"` + e.url + `/.well-known/jwks.json"`,
+		"end_session_endpoint":                           `"` + e.url + `/logout"`,
 		"response_types_supported":                       `["code"]`,
 		"subject_types_supported":                        `["public"]`,
 		"id_token_signing_alg_values_supported":          `["RS256"]`,
