@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/authd/authd/server/internal/httpapi"
+	"github.com/authd/authd/server/internal/redirecturi"
 	"github.com/authd/authd/storage"
 )
 
@@ -155,4 +156,16 @@ func TestBuiltins_NewAdminLeavesConsole(t *testing.T) {
 	checkConsole(t, e.store, "http://localhost:8080")
 	e.restart()
 	checkConsole(t, e.store, e.url)
+}
+
+// TestBuiltins_ConsoleRedirectURIRegistrable: the console's redirect URI
+// obeys the rule every registered redirect URI obeys, for the issuers
+// config accepts.
+func TestBuiltins_ConsoleRedirectURIRegistrable(t *testing.T) {
+	for _, iss := range []string{"http://localhost:8080", "http://127.0.0.1:9000", "http://[::1]:8080", "https://auth.example.com", "https://auth.example.com/sub/", "https://auth.example.com:8443/a/b"} {
+		u := ConsoleRedirectURI(iss)
+		if err := redirecturi.Check(u); err != nil || !strings.HasSuffix(u, "/admin/") || strings.Contains(u, "//admin") {
+			t.Errorf("ConsoleRedirectURI(%q) = %q: %v", iss, u, err)
+		}
+	}
 }

@@ -395,6 +395,27 @@ func TestConsole_Browser(t *testing.T) {
 	ctx := context.Background()
 	root := e.addUser("root", "correct horse battery staple", func(u *storage.User) { u.Admin = true })
 
+	// A forged authorization response (login CSRF: an attacker's code
+	// sent to the operator's browser) and one from another issuer are
+	// refused without a token request, and leave the address bar.
+	tokenCalls := func() int { return strings.Count(e.logBuf.String(), " path=/token ") }
+	b.do("a forged sign-in answer", chromedp.Navigate(e.url+"/admin/?code=attackers-code&state=guessed&iss="+url.QueryEscape(e.url)),
+		chromedp.WaitVisible(chromedp.CSS("#login-form")))
+	b.waitFor("the refusal", `document.querySelector('#login-error').textContent.includes('does not belong to a sign-in of this console')`)
+	if got := b.eval(`location.search`); got != "" {
+		t.Errorf("the forged answer stays in the address bar: %q", got)
+	}
+	b.eval(`(sessionStorage.setItem('authd-console-signin', JSON.stringify({verifier: 'v'.repeat(43), state: 'st', view: ''})), '')`)
+	b.do("an answer from another issuer", chromedp.Navigate(e.url+"/admin/?code=c&state=st&iss=https%3A%2F%2Fevil.example"),
+		chromedp.WaitVisible(chromedp.CSS("#login-form")))
+	b.waitFor("the refusal", `document.querySelector('#login-error').textContent.includes('another server')`)
+	if got := b.eval(`String(sessionStorage.length)`); got != "0" {
+		t.Errorf("sessionStorage holds %s items after a refused answer, want none", got)
+	}
+	if n := tokenCalls(); n != 0 {
+		t.Errorf("the console called the token endpoint %d times for refused answers", n)
+	}
+
 	// Sign in: the console sends the browser to authd's sign-in page, which
 	// sends it back with a code that the console exchanges.
 	b.do("open the console", chromedp.Navigate(e.url+"/admin#sessions"))
@@ -630,7 +651,6 @@ func TestConsole_Browser(t *testing.T) {
 	// and retrying. The second expiry shows that it kept the newest refresh
 	// token: presenting the spent one again would be reuse, which revokes
 	// the session.
-	tokenCalls := func() int { return strings.Count(e.logBuf.String(), " path=/token ") }
 	calls := tokenCalls()
 	for _, tab := range []string{"sessions", "users"} {
 		e.clock.Advance(16 * time.Minute)

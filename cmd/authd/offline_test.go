@@ -185,6 +185,7 @@ func TestCLI_OfflineReadsChangeNothing(t *testing.T) {
 		{"user", "list"}, {"user", "list", "--json"}, {"user", "show", "nobody"},
 		{"client", "list"}, {"client", "list", "--json"}, {"client", "show", "nobody"},
 		{"session", "list"}, {"session", "list", "--json"},
+		{"consent", "list"}, {"consent", "list", "--json"},
 		{"keys", "list"}, {"keys", "list", "--json"},
 		{"backup", "{dir}/backup.db"},
 	}
@@ -256,18 +257,37 @@ func TestCLI_OfflineWritesChangeOnlyWhatWasAsked(t *testing.T) {
 				args    []string
 				stdin   string
 				buckets []string // the buckets it may change
+				before  func(t *testing.T, db *bolt.DB)
 			}{
-				{[]string{"user", "add", "alice", "--password-stdin", "--scope", "read"}, "alice-password\n", []string{"user_ids", "users"}},
-				{[]string{"user", "passwd", "alice", "--password-stdin"}, "alice-password-2\n", []string{"users"}},
-				{[]string{"user", "disable", "alice"}, "", []string{"users"}},
-				{[]string{"user", "enable", "alice"}, "", []string{"users"}},
-				{[]string{"user", "import", importFile}, "", []string{"user_ids", "users"}},
-				{[]string{"session", "revoke", "--user", "alice"}, "", []string{"users"}},
-				{[]string{"client", "add", "web", "--scope", "read"}, "", []string{"clients"}},
-				{[]string{"client", "delete", "web"}, "", []string{"clients"}},
-				{[]string{"user", "delete", "dave"}, "", []string{"user_ids", "users"}},
+				{[]string{"user", "add", "alice", "--password-stdin", "--scope", "read"}, "alice-password\n", []string{"user_ids", "users"}, nil},
+				{[]string{"user", "passwd", "alice", "--password-stdin"}, "alice-password-2\n", []string{"users"}, nil},
+				{[]string{"user", "disable", "alice"}, "", []string{"users"}, nil},
+				{[]string{"user", "enable", "alice"}, "", []string{"users"}, nil},
+				{[]string{"user", "import", importFile}, "", []string{"user_ids", "users"}, nil},
+				{[]string{"session", "revoke", "--user", "alice"}, "", []string{"users"}, nil},
+				{[]string{"client", "add", "web", "--scope", "read", "--grant", "authorization_code", "--redirect-uri", "https://web.example/cb"}, "", []string{"clients"}, nil},
+				{[]string{"client", "update", "web", "--first-party"}, "", []string{"clients"}, nil},
+				{[]string{"consent", "revoke", "--user", "alice", "--client", "web"}, "", []string{"consents", "families"}, func(t *testing.T, db *bolt.DB) {
+					ctx := context.Background()
+					u, err := db.GetUser(ctx, "alice")
+					if err != nil {
+						t.Fatal(err)
+					}
+					cl, err := db.GetClient(ctx, "web")
+					if err != nil {
+						t.Fatal(err)
+					}
+					if err := db.PutConsent(ctx, storage.Consent{UserID: u.ID, ClientID: "web", ClientInstance: cl.Instance, Scopes: []string{"read"}, GrantedAt: time.Now(), UpdatedAt: time.Now()}); err != nil {
+						t.Fatal(err)
+					}
+				}},
+				{[]string{"client", "delete", "web"}, "", []string{"clients"}, nil},
+				{[]string{"user", "delete", "dave"}, "", []string{"user_ids", "users"}, nil},
 			}
 			for _, s := range steps {
+				if s.before != nil {
+					withStore(t, dbPath, func(db *bolt.DB) { s.before(t, db) })
+				}
 				before := dbRecords(t, dbPath)
 				r := cli(t, env, s.stdin, s.args...)
 				if r.code != 0 {

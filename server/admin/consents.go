@@ -76,31 +76,24 @@ func (h *handler) listConsents(c *gin.Context) *Error {
 		filter.UserID = u.ID
 		byID[u.ID] = &u
 	}
+	cs, err := storage.ListAllConsents(ctx, h.store, filter)
+	if err != nil {
+		return httpapi.ServerError(err)
+	}
 	out := []Consent{}
-	page := storage.Page{}
-	for {
-		cs, next, err := h.store.ListConsents(ctx, filter, page)
-		if err != nil {
-			return httpapi.ServerError(err)
+	for _, cn := range cs {
+		u, cl := byID[cn.UserID], clientByID[cn.ClientID]
+		if !consentCurrent(cn, u, cl) {
+			continue
 		}
-		for _, cn := range cs {
-			u, cl := byID[cn.UserID], clientByID[cn.ClientID]
-			if !consentCurrent(cn, u, cl) {
-				continue
-			}
-			out = append(out, Consent{
-				User:      u.Username,
-				UserID:    cn.UserID,
-				Client:    cn.ClientID,
-				Scopes:    orEmpty(cn.Scopes),
-				GrantedAt: cn.GrantedAt.UTC(),
-				UpdatedAt: cn.UpdatedAt.UTC(),
-			})
-		}
-		if next == "" || next == page.After {
-			break
-		}
-		page.After = next
+		out = append(out, Consent{
+			User:      u.Username,
+			UserID:    cn.UserID,
+			Client:    cn.ClientID,
+			Scopes:    orEmpty(cn.Scopes),
+			GrantedAt: cn.GrantedAt.UTC(),
+			UpdatedAt: cn.UpdatedAt.UTC(),
+		})
 	}
 	slices.SortFunc(out, func(a, b Consent) int {
 		return cmp.Or(strings.Compare(a.User, b.User), strings.Compare(a.Client, b.Client))
