@@ -63,6 +63,7 @@ func TestBenchSmoke(t *testing.T) {
 		"ceiling sign", "client_credentials", "ceiling verify", "introspect",
 		"ceiling sign+write@4", "refresh@4", "ceiling sign+write@1", "refresh@1",
 		"ceiling write", "revoke", "ceiling argon2id raw", argonReusedRow, "password@2", "password@4",
+		"ceiling sign×2+write", "code-exchange", "ceiling argon2id raw (round)", fmt.Sprintf("authcode-round@%d", 2*gomaxprocs()),
 		"flood: refresh, no flood", "flood: wrong passwords", "flood: refresh, in flood", "flood: valid logins",
 	}
 	rows := map[string]result{}

@@ -30,6 +30,7 @@ import (
 // throughput can be read as a fraction of what this machine allows.
 //
 //	POST /sign-write  one RS256 signature and one durable bbolt write
+//	POST /sign2-write two RS256 signatures (an access token and an ID token) and one durable bbolt write
 //	POST /sign        one RS256 signature
 //	POST /write       one durable bbolt write
 //	POST /verify      one RS256 verification of the form's token
@@ -48,6 +49,9 @@ type refServer struct {
 	db     *bbolt.DB
 	writes chan refWrite
 	wg     sync.WaitGroup
+
+	// idSigner signs ID tokens (typ JWT) with the same key.
+	idSigner jose.Signer
 
 	// verifyKeys are authd's published keys, to verify its tokens.
 	verifyKeys jose.JSONWebKeySet
@@ -78,6 +82,13 @@ func startRefServer(dir string, jwks []byte, jwksETag string, metadata []byte) (
 	if err != nil {
 		return nil, err
 	}
+	idSigner, err := jose.NewSigner(
+		jose.SigningKey{Algorithm: jose.RS256, Key: jose.JSONWebKey{Key: key, KeyID: "ref"}},
+		(&jose.SignerOptions{}).WithType("JWT"),
+	)
+	if err != nil {
+		return nil, err
+	}
 	var set jose.JSONWebKeySet
 	if err := json.Unmarshal(jwks, &set); err != nil {
 		return nil, fmt.Errorf("authd's JWKS: %w", err)
@@ -99,7 +110,7 @@ func startRefServer(dir string, jwks []byte, jwksETag string, metadata []byte) (
 		return nil, err
 	}
 	r := &refServer{
-		base: "http://" + ln.Addr().String(), signer: signer, db: db,
+		base: "http://" + ln.Addr().String(), signer: signer, idSigner: idSigner, db: db,
 		writes: make(chan refWrite, 256), verifyKeys: set,
 		jwks: jwks, jwksETag: jwksETag, metadata: metadata,
 	}
@@ -108,6 +119,7 @@ func startRefServer(dir string, jwks []byte, jwksETag string, metadata []byte) (
 	gin.SetMode(gin.ReleaseMode)
 	e := gin.New()
 	e.POST("/sign-write", r.handleSignWrite)
+	e.POST("/sign2-write", r.handleSign2Write)
 	e.POST("/sign", r.handleSign)
 	e.POST("/write", r.handleWrite)
 	e.POST("/verify", r.handleVerify)
@@ -192,6 +204,7 @@ type refClaims struct {
 
 type refTokenResponse struct {
 	AccessToken  string `json:"access_token"`
+	IDToken      string `json:"id_token,omitempty"`
 	TokenType    string `json:"token_type"`
 	ExpiresIn    int64  `json:"expires_in"`
 	RefreshToken string `json:"refresh_token,omitempty"`
@@ -247,6 +260,64 @@ func (r *refServer) handleSignWrite(c *gin.Context) {
 		return
 	}
 	r.respond(c, refTokenResponse{AccessToken: at, TokenType: "Bearer", ExpiresIn: 900, RefreshToken: "authd_rt_" + randomID(32), Scope: "api:read api:write"})
+}
+
+// refIDClaims mirror the claims of authd's ID tokens (SPEC §2.7).
+type refIDClaims struct {
+	Issuer            string `json:"iss"`
+	Subject           string `json:"sub"`
+	Audience          string `json:"aud"`
+	Expiry            int64  `json:"exp"`
+	IssuedAt          int64  `json:"iat"`
+	AuthTime          int64  `json:"auth_time"`
+	Nonce             string `json:"nonce,omitempty"`
+	AZP               string `json:"azp"`
+	ATHash            string `json:"at_hash"`
+	SID               string `json:"sid"`
+	PreferredUsername string `json:"preferred_username,omitempty"`
+}
+
+// signID makes an ID token like authd's for the access token at.
+func (r *refServer) signID(at string) (string, error) {
+	now := time.Now()
+	sum := sha256.Sum256([]byte(at))
+	payload, err := json.Marshal(refIDClaims{
+		Issuer: "http://127.0.0.1", Subject: randomID(16), Audience: "bench-web",
+		Expiry: now.Add(15 * time.Minute).Unix(), IssuedAt: now.Unix(), AuthTime: now.Unix(),
+		Nonce: randomID(12), AZP: "bench-web", ATHash: base64.RawURLEncoding.EncodeToString(sum[:16]),
+		SID: randomID(16), PreferredUsername: "bench-user-0",
+	})
+	if err != nil {
+		return "", err
+	}
+	obj, err := r.idSigner.Sign(payload)
+	if err != nil {
+		return "", err
+	}
+	return obj.CompactSerialize()
+}
+
+// handleSign2Write is the unavoidable work of a code exchange with scope
+// openid: an access token and an ID token signed, and one durable commit
+// (the code spent and the family created, in one transaction).
+func (r *refServer) handleSign2Write(c *gin.Context) {
+	if err := c.Request.ParseForm(); err != nil {
+		c.AbortWithStatus(http.StatusBadRequest)
+		return
+	}
+	at, err := r.sign()
+	var id string
+	if err == nil {
+		id, err = r.signID(at)
+	}
+	if err == nil {
+		err = r.write()
+	}
+	if err != nil {
+		c.AbortWithStatus(http.StatusInternalServerError)
+		return
+	}
+	r.respond(c, refTokenResponse{AccessToken: at, IDToken: id, TokenType: "Bearer", ExpiresIn: 900, RefreshToken: "authd_rt_" + randomID(32), Scope: "openid profile api:read"})
 }
 
 func (r *refServer) handleSign(c *gin.Context) {

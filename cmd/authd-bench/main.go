@@ -27,6 +27,7 @@
 //	run.go               one run: a seeded authd and a reference, every scenario beside its ceiling
 //	scenarios.go         the authd scenarios' workers (password, refresh, introspect, ...)
 //	flood.go             the login-flood scenario
+//	authcode.go          the authorization code scenarios: code exchange, a whole browserless sign-in
 //	scale.go, sweep.go   --scale: many live families; the server's own sweep under load
 //	load.go, hist.go     the closed-loop load generator and its latency histogram
 //	authd.go, seed.go    building, starting and stopping authd; seeding it

@@ -22,6 +22,9 @@ type env struct {
 	svcAuth string
 	pool    []string
 	log     func(format string, args ...any)
+
+	// codeAuth is codeClientID's Basic credentials (the code scenarios).
+	codeAuth string
 }
 
 // runOnce starts a fresh authd and reference server and measures every
@@ -142,17 +145,7 @@ func runOnce(ctx context.Context, cfg *config, logf func(string, ...any)) (*runR
 			return nil
 		}},
 		{"password", func() error {
-			workers := gomaxprocs()
-			argonLeg := func(name, note string, reuse bool) *leg {
-				return &leg{name: name, kind: "ceiling", conns: workers, note: note,
-					custom: func(ctx context.Context, s loadSpec) (loadResult, error) {
-						a, err := e.ref.argon2(ctx, ref.http, s.Duration, reuse)
-						if err != nil {
-							return loadResult{}, fmt.Errorf("argon2id ceiling: %w", err)
-						}
-						return loadResult{Requests: uint64(a.Rate*s.Duration.Seconds() + 0.5), Window: s.Duration}, nil
-					}}
-			}
+			argonLeg := func(name, note string, reuse bool) *leg { return e.argonLeg(ref, name, note, reuse) }
 			// The target's ceiling is x/crypto's argon2id (issue 16); the
 			// second one computes the hashes as authd does, in memory kept
 			// from one to the next, so that authd's ratio to it is what
@@ -181,6 +174,41 @@ func runOnce(ctx context.Context, cfg *config, logf func(string, ...any)) (*runR
 				}
 			}
 			return nil
+		}},
+		{"code-exchange", func() error {
+			if err := e.codeClient(ctx); err != nil {
+				return err
+			}
+			src, err := e.newCodeSource(ctx, base)
+			if err != nil {
+				return err
+			}
+			const cname = "ceiling sign×2+write"
+			cl := http1(cname, "ceiling", cfg.conns, refRequest(ref.http, http.MethodPost, ref.base+"/sign2-write", exchangeForm("x"), e.codeAuth, 200), "")
+			xl := http1("code-exchange", "authd", cfg.conns, e.codeExchangeWorker(base, src), cname)
+			xl.note = "codes made through /authorize with a session cookie before each slice, outside it"
+			// Codes for each slice, made before it, outside the window.
+			xl.prepare = func(ctx context.Context, s loadSpec) error {
+				return src.fill(ctx, codePoolSize(cl, s), cfg.conns)
+			}
+			xl.remaining = src.left
+			if err := group(cl, xl); err != nil {
+				return err
+			}
+			if r := rr.find("code-exchange"); r.Truncated {
+				r.Note = "the codes made for a slice ran out before its end: the rate is understated"
+			}
+			return nil
+		}},
+		{"authcode-round", func() error {
+			if err := e.codeClient(ctx); err != nil {
+				return err
+			}
+			workers := 2 * gomaxprocs()
+			const cname = "ceiling argon2id raw (round)"
+			return group(
+				e.argonLeg(ref, cname, "hashes/s on all cores, x/crypto/argon2, no HTTP", false),
+				http1(fmt.Sprintf("authcode-round@%d", workers), "authd", workers, e.roundWorker(base), cname))
 		}},
 		{"login-flood", func() error { return e.loginFlood(ctx, rr, base) }},
 		{"revoke", func() error {
@@ -257,6 +285,20 @@ func headETag(ctx context.Context, c client) (string, error) {
 	return etag, nil
 }
 
+// argonLeg is a ceiling leg: argon2id hashes on all cores in the
+// reference process (reuse: in memory kept from hash to hash, as authd
+// computes them).
+func (e *env) argonLeg(ref client, name, note string, reuse bool) *leg {
+	return &leg{name: name, kind: "ceiling", conns: gomaxprocs(), note: note,
+		custom: func(ctx context.Context, s loadSpec) (loadResult, error) {
+			a, err := e.ref.argon2(ctx, ref.http, s.Duration, reuse)
+			if err != nil {
+				return loadResult{}, fmt.Errorf("argon2id ceiling: %w", err)
+			}
+			return loadResult{Requests: uint64(a.Rate*s.Duration.Seconds() + 0.5), Window: s.Duration}, nil
+		}}
+}
+
 // argonReusedRow is the ceiling row of argon2id computed as authd does.
 const argonReusedRow = "ceiling argon2id reused memory"
 
@@ -279,6 +321,9 @@ type leg struct {
 	remaining func() int64
 	// custom replaces the HTTP load (the argon2id ceiling).
 	custom func(ctx context.Context, s loadSpec) (loadResult, error)
+	// prepare, if set, runs before each slice, outside its window (the
+	// codes a code-exchange slice spends).
+	prepare func(ctx context.Context, s loadSpec) error
 
 	fns      []requestFunc
 	res      loadResult
@@ -324,6 +369,11 @@ func (e *env) measureGroup(ctx context.Context, rr *runResult, legs ...*leg) err
 			s := loadSpec{Conns: l.conns, Warmup: cfg.warmup, Duration: cfg.duration / time.Duration(rounds)}
 			if k > 0 {
 				s.Warmup = cfg.warmup / 4
+			}
+			if l.prepare != nil {
+				if err := l.prepare(ctx, s); err != nil {
+					return fmt.Errorf("%s: prepare slice %d: %w", l.name, k+1, err)
+				}
 			}
 			if l.remaining != nil {
 				s.MaxRequests = l.remaining()
