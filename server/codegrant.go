@@ -38,18 +38,20 @@ func validCodeVerifier(v string) bool {
 }
 
 // checkCodeParams checks the parameters of an authorization_code token
-// request that need no storage (checkTokenParams): code and a well-formed
-// code_verifier are required (invalid_request).
+// request that need no storage (checkTokenParams): a missing code is
+// invalid_request; a missing or malformed code_verifier is invalid_grant,
+// as SPEC 2.6 says of a missing or mismatched one (a malformed verifier
+// matches no challenge), decided here without a storage read.
 func checkCodeParams(f form) *Error {
 	if f.get("code") == "" {
 		return invalidRequest("missing code")
 	}
 	v := f.get("code_verifier")
 	if v == "" {
-		return invalidRequest("missing code_verifier: PKCE is required")
+		return invalidGrant("missing code_verifier: PKCE is required")
 	}
 	if !validCodeVerifier(v) {
-		return invalidRequest("code_verifier must be 43 to 128 characters of A-Z, a-z, 0-9, '-', '.', '_' and '~' (RFC 7636)")
+		return invalidGrant("code_verifier must be 43 to 128 characters of A-Z, a-z, 0-9, '-', '.', '_' and '~' (RFC 7636)")
 	}
 	return nil
 }

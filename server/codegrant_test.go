@@ -149,21 +149,21 @@ func TestCodeGrant_Errors(t *testing.T) {
 		{name: "missing code", req: func(p params) url.Values { return url.Values{"code_verifier": {p.verifier}} },
 			status: 400, code: "invalid_request", desc: "missing code", intact: true},
 		{name: "missing verifier", req: func(p params) url.Values { return url.Values{"code": {p.code}, "redirect_uri": {spaRedirect}} },
-			status: 400, code: "invalid_request", desc: "code_verifier", intact: true},
+			status: 400, code: "invalid_grant", desc: "code_verifier", intact: true},
 		{name: "short verifier", req: func(p params) url.Values {
 			return url.Values{"code": {p.code}, "code_verifier": {p.verifier[:42]}, "redirect_uri": {spaRedirect}}
 		},
-			status: 400, code: "invalid_request", desc: "43 to 128", intact: true},
+			status: 400, code: "invalid_grant", desc: "43 to 128", intact: true},
 		{name: "long verifier", req: func(p params) url.Values {
 			return url.Values{"code": {p.code}, "code_verifier": {longVerifier}, "redirect_uri": {spaRedirect}}
 		},
-			status: 400, code: "invalid_request", desc: "43 to 128", intact: true},
+			status: 400, code: "invalid_grant", desc: "43 to 128", intact: true},
 		{name: "verifier with a character outside the unreserved set", req: func(p params) url.Values {
 			return url.Values{"code": {p.code}, "code_verifier": {p.verifier[:50] + "+"}, "redirect_uri": {spaRedirect}}
-		}, status: 400, code: "invalid_request", desc: "43 to 128", intact: true},
+		}, status: 400, code: "invalid_grant", desc: "43 to 128", intact: true},
 		{name: "verifier with a space", req: func(p params) url.Values {
 			return url.Values{"code": {p.code}, "code_verifier": {p.verifier[:50] + " x"}, "redirect_uri": {spaRedirect}}
-		}, status: 400, code: "invalid_request", desc: "43 to 128", intact: true},
+		}, status: 400, code: "invalid_grant", desc: "43 to 128", intact: true},
 		{name: "wrong verifier", req: func(p params) url.Values {
 			return url.Values{"code": {p.code}, "code_verifier": {strings.Repeat("w", 43)}, "redirect_uri": {spaRedirect}}
 		}, status: 400, code: "invalid_grant", desc: "PKCE verification failed", intact: true},

@@ -15,8 +15,8 @@ var verifierPattern = regexp.MustCompile(`^[A-Za-z0-9._~-]{43,128}$`)
 // FuzzCodeGrant drives the authorization_code grant's parameter handling
 // with arbitrary code, code_verifier and redirect_uri values (and a raw
 // tail of the body): never a 5xx but 503, never a panic, always a JSON
-// OAuth answer; a malformed verifier is invalid_request before any storage
-// access; a token is issued only for the one good code with its verifier
+// OAuth answer; a malformed verifier is invalid_grant (SPEC 2.6: it
+// matches no challenge) before any storage access; a token is issued only for the one good code with its verifier
 // and redirect URI.
 func FuzzCodeGrant(f *testing.F) {
 	e := newCodeEnv(f)
@@ -56,8 +56,8 @@ func FuzzCodeGrant(f *testing.F) {
 			t.Fatalf("a token for code %q verifier %q redirect_uri %q", c, v, redirect)
 		}
 		if v != "" && c != "" && tail == "" && !verifierPattern.MatchString(v) && cleanText(v) {
-			if w.Code != 400 || !strings.Contains(w.Body.String(), `"invalid_request"`) {
-				t.Fatalf("malformed verifier %q: %d %s, want invalid_request", v, w.Code, w.Body.String())
+			if w.Code != 400 || !strings.Contains(w.Body.String(), `"invalid_grant"`) {
+				t.Fatalf("malformed verifier %q: %d %s, want invalid_grant", v, w.Code, w.Body.String())
 			}
 		}
 		if validCodeVerifier(v) != verifierPattern.MatchString(v) {

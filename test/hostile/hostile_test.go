@@ -394,7 +394,7 @@ func (fx *fixture) corpus() []hcase {
 		post("empty query with body", "/token?", auth, login("demo", "x"), badLogin, ""),
 		post("missing grant_type", "/token", auth, "username=demo&password=x", bad, "invalid_request"),
 		post("unknown grant_type", "/token", auth, "grant_type=magic", bad, "unsupported_grant_type"),
-		post("authorization_code without code_verifier", "/token", auth, "grant_type=authorization_code&code=x", bad, "invalid_request"),
+		post("authorization_code without code_verifier", "/token", auth, "grant_type=authorization_code&code=x", bad, "invalid_grant"),
 		post("implicit-style grant", "/token", auth, "grant_type=token", bad, "unsupported_grant_type"),
 		post("missing password", "/token", auth, "grant_type=password&username=demo", bad, "invalid_request"),
 		post("password too long", "/token", auth, login("demo", strings.Repeat("p", 5000)), bad, "invalid_request"),
