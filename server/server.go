@@ -1,7 +1,10 @@
-// Package server is authd's HTTP face: the token endpoint (RFC 6749), token
-// revocation (RFC 7009), introspection (RFC 7662), server metadata (RFC
-// 8414), the JWKS route and health checks; it mounts the admin API of
-// package server/admin. With its subpackages it is the only part of authd
+// Package server is authd's HTTP face: the token endpoint (RFC 6749), the
+// authorization endpoint with its sign-in and consent pages (PKCE, RFC
+// 7636; the pages' templates come from package web), OpenID Connect
+// (ID tokens, UserInfo, Discovery, RP-initiated logout), token revocation
+// (RFC 7009), introspection (RFC 7662), server metadata (RFC 8414), the
+// JWKS route and health checks; it mounts the admin API of package
+// server/admin. With its subpackages it is the only part of authd
 // that imports gin.
 //
 // A Server is built once with New and is safe for concurrent use. Its
