@@ -1,0 +1,74 @@
+package server
+
+import (
+	"context"
+	"net/http"
+	"net/url"
+	"strings"
+	"testing"
+)
+
+// Hostile cases found by the attack review of the authorization code flow
+// (issue 14): each test names the hole it closes.
+
+// TestAuthorize_IssuerOriginRedirectExact: a redirect URI registered on
+// the issuer's own origin, the console's ISSUER/admin/ above all, is
+// matched exactly even when the issuer is a loopback IP. RFC 8252 §7.3's
+// any-port rule is for native apps listening on a port of their own; on
+// the issuer's origin it let any process on another local port receive
+// the console's code (first party: no consent page) and exchange it for an
+// authd:admin token, and let a page on any local port call /token with
+// CORS. The test environment's issuer is http://127.0.0.1:PORT.
+func TestAuthorize_IssuerOriginRedirectExact(t *testing.T) {
+	t.Parallel()
+	e := newAuthEnv(t)
+	if !strings.HasPrefix(e.url, "http://127.0.0.1:") {
+		t.Fatalf("issuer %s: the test needs a loopback IP issuer", e.url)
+	}
+	if err := e.srv.EnsureBuiltins(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	console := ConsoleRedirectURI(e.url)
+	u, _ := url.Parse(e.url)
+	otherPort := "1"
+	if u.Port() == otherPort {
+		otherPort = "2"
+	}
+	foreign := "http://127.0.0.1:" + otherPort + "/admin/"
+	b := e.signedInBrowser()
+	over := map[string]string{"client_id": ConsoleClientID, "scope": AdminScope, "nonce": ""}
+
+	for _, ru := range []string{foreign, "http://127.0.0.1/admin/"} {
+		over["redirect_uri"] = ru
+		p := b.authorize(over)
+		if p.Status != http.StatusBadRequest || p.Location != "" {
+			t.Errorf("console with redirect_uri %s: %d Location %q, want the error page (400) and no redirect", ru, p.Status, p.Location)
+		}
+	}
+	// The registered URI itself still works: alice is no admin, so the
+	// answer is an invalid_scope redirect to the console, not an error page.
+	over["redirect_uri"] = console
+	if p := b.authorize(over); p.Status != http.StatusSeeOther || !strings.HasPrefix(p.Location, console+"?") {
+		t.Errorf("console with its own redirect URI: %d Location %q, want a 303 to %s", p.Status, p.Location, console)
+	}
+	// Native apps on the loopback IP keep any port.
+	if p := b.authorize(map[string]string{"redirect_uri": "http://127.0.0.1:" + otherPort + "/cb"}); p.Status == http.StatusBadRequest {
+		t.Errorf("app's loopback URI on another port: %d, want it accepted", p.Status)
+	}
+
+	// CORS: the console's origin is the issuer's, not every local port
+	// (a server without newAuthEnv's app, whose http://127.0.0.1/cb
+	// rightly allows every local port).
+	e2 := newEnv(t)
+	if err := e2.srv.EnsureBuiltins(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	for _, route := range []struct{ method, path string }{{"POST", "/token"}, {"POST", "/revoke"}, {"GET", "/userinfo"}} {
+		if got := corsHeaders(e2.corsRequest(route.method, route.path, "http://127.0.0.1:"+otherPort, "").Header); got != "" {
+			t.Errorf("%s %s from another local port: CORS headers %s, want none (the console's origin is the issuer's)", route.method, route.path, got)
+		}
+		if got := corsHeaders(e2.corsRequest(http.MethodOptions, route.path, "http://127.0.0.1:"+otherPort, route.method).Header); got != "" {
+			t.Errorf("preflight of %s %s from another local port: CORS headers %s, want none", route.method, route.path, got)
+		}
+	}
+}
