@@ -6,6 +6,8 @@ import (
 	"net/url"
 	"strings"
 	"testing"
+
+	"github.com/authd/authd/storage"
 )
 
 // Hostile cases found by the attack review of the authorization code flow
@@ -70,5 +72,55 @@ func TestAuthorize_IssuerOriginRedirectExact(t *testing.T) {
 		if got := corsHeaders(e2.corsRequest(http.MethodOptions, route.path, "http://127.0.0.1:"+otherPort, route.method).Header); got != "" {
 			t.Errorf("preflight of %s %s from another local port: CORS headers %s, want none", route.method, route.path, got)
 		}
+	}
+}
+
+// TestCodeGrant_ConsentRevokedBeforeExchange: a code issued under a
+// consent that the user (or an operator) revoked before the client
+// exchanged it is invalid_grant and leaves no live family or usable access
+// token. Revoking ends the client's families (SPEC 2.5); without this
+// check, a code obtained up to 60 s earlier started a new, live one.
+func TestCodeGrant_ConsentRevokedBeforeExchange(t *testing.T) {
+	t.Parallel()
+	e := newAuthEnv(t)
+	ctx := context.Background()
+	b := e.ua()
+	p := b.follow(b.signIn(b.authorize(map[string]string{"scope": "openid read"}), aliceName, alicePassword))
+	code := b.decide(p, "allow").redirected(t, appRedirect+"?code=").Get("code")
+	alice, err := e.store.GetUser(ctx, aliceName)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := e.store.RevokeConsent(ctx, alice.ID, "app", e.clock.Now()); err != nil {
+		t.Fatal(err)
+	}
+	r := e.token(url.Values{"grant_type": {GrantAuthorizationCode}, "client_id": {"app"}, "code": {code},
+		"code_verifier": {testVerifier}, "redirect_uri": {appRedirect}}, "", "")
+	if r.Status != http.StatusBadRequest || r.str("error") != "invalid_grant" || r.str("access_token") != "" || r.str("refresh_token") != "" {
+		t.Fatalf("code exchanged after its consent was revoked: %d %s, want invalid_grant and no tokens", r.Status, r.Raw)
+	}
+	fams, err := storage.ListAllFamilies(ctx, e.store, storage.FamilyFilter{UserID: alice.ID})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range fams {
+		if f.ClientID == "app" && !f.Revoked() {
+			t.Errorf("family %s of app is live after the consent was revoked", f.ID)
+		}
+	}
+	if c := e.codeOf(code); c.AccessTokenID != "" {
+		if denied, err := e.store.AccessTokenDenied(ctx, c.AccessTokenID); err != nil || !denied {
+			t.Errorf("the access token signed for the exchange is not denied (%v, %v)", denied, err)
+		}
+	}
+
+	// With the consent given again (the page is shown again), a new code
+	// is exchanged as usual.
+	p = b.authorize(map[string]string{"scope": "openid read"})
+	code = b.decide(p, "allow").redirected(t, appRedirect+"?code=").Get("code")
+	r = e.token(url.Values{"grant_type": {GrantAuthorizationCode}, "client_id": {"app"}, "code": {code},
+		"code_verifier": {testVerifier}, "redirect_uri": {appRedirect}}, "", "")
+	if r.Status != http.StatusOK || r.str("refresh_token") == "" {
+		t.Errorf("code under a consent given again: %d %s", r.Status, r.Raw)
 	}
 }
