@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"sync/atomic"
 	"testing"
 
 	"github.com/authd/authd/storage"
@@ -122,5 +123,59 @@ func TestCodeGrant_ConsentRevokedBeforeExchange(t *testing.T) {
 		"code_verifier": {testVerifier}, "redirect_uri": {appRedirect}}, "", "")
 	if r.Status != http.StatusOK || r.str("refresh_token") == "" {
 		t.Errorf("code under a consent given again: %d %s", r.Status, r.Raw)
+	}
+}
+
+// countingLogins counts the sign-in session deletions the server asks of
+// its storage.
+type countingLogins struct {
+	storage.Storage
+	deletes atomic.Int64
+}
+
+func (c *countingLogins) DeleteLoginSession(ctx context.Context, hash string) error {
+	c.deletes.Add(1)
+	return c.Storage.DeleteLoginSession(ctx, hash)
+}
+
+// TestLogout_UnknownCookieWritesNothing: /logout with a session cookie of
+// the right form that names no session (anyone can make one up) answers
+// the signed-out page without a storage write; a write per request was a
+// durable commit that any unauthenticated flood could queue. A real
+// session is still ended.
+func TestLogout_UnknownCookieWritesNothing(t *testing.T) {
+	t.Parallel()
+	var counter *countingLogins
+	e := newWrappedEnv(t, func(s storage.Storage) storage.Storage {
+		counter = &countingLogins{Storage: s}
+		return counter
+	})
+	e.addUser(aliceName, alicePassword, nil)
+	forged := strings.Repeat("A", cookieValueLen)
+	for _, method := range []string{http.MethodGet, http.MethodPost} {
+		req, _ := http.NewRequest(method, e.url+"/logout", nil)
+		req.AddCookie(&http.Cookie{Name: sessionCookieHTTP, Value: forged})
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			t.Errorf("%s /logout with an unknown session cookie: %d, want the signed-out page", method, resp.StatusCode)
+		}
+	}
+	if n := counter.deletes.Load(); n != 0 {
+		t.Errorf("/logout with an unknown session cookie: %d storage deletions, want none", n)
+	}
+
+	b := e.signedInBrowser()
+	if p := b.get("/logout"); p.Status != http.StatusOK {
+		t.Fatalf("logout: %d", p.Status)
+	}
+	if n := counter.deletes.Load(); n != 1 {
+		t.Errorf("/logout of a live session: %d storage deletions, want 1", n)
+	}
+	if p := b.authorize(map[string]string{"client_id": "fp", "redirect_uri": "https://fp.example/cb", "prompt": "none"}); p.redirected(t, "https://fp.example/cb?").Get("error") != "login_required" {
+		t.Errorf("after logout: %q, want login_required", p.Location)
 	}
 }
