@@ -212,7 +212,7 @@ func (s *Server) authorizeClient(ctx context.Context, f form) (storage.Client, s
 		}
 		return cl, cl.RedirectURIs[0], false, nil
 	}
-	if _, ok := matchRedirectURI(cl.RedirectURIs, given); !ok {
+	if !s.redirectRegistered(cl.RedirectURIs, given) {
 		return storage.Client{}, "", false, invalidRequest("redirect_uri is not registered for this application")
 	}
 	// The answer goes where the request said: a loopback URI keeps the

@@ -223,6 +223,9 @@ func (s *Server) authorizationCodeGrant(ctx context.Context, f form, cl storage.
 	if signed.e != nil {
 		return nil, signed.e
 	}
+	if e := s.codeConsentHeld(ctx, spent, last.grant); e != nil {
+		return nil, e
+	}
 	resp := signed.resp
 	if spent.FamilyID != "" {
 		resp.RefreshToken = rt
@@ -285,4 +288,40 @@ func codeScope(code []string, u storage.User, cl storage.Client) ([]string, *Err
 		return nil, invalidGrant("authorization code revoked: none of its scope is granted any more")
 	}
 	return out, nil
+}
+
+// codeConsentHeld checks, after the exchange committed, that the user's
+// consent to the client still covers what it granted: a code is issued
+// only under a consent (unless the client is first-party), and revoking
+// the consent ends the client's families for the user (SPEC 2.5), so a
+// code issued before a revocation must not start a new one afterwards.
+// The check runs after the commit: a revocation that commits later ends
+// the new family itself; one that committed earlier is seen here, and the
+// family and access token just issued are revoked before anyone holds
+// them.
+func (s *Server) codeConsentHeld(ctx context.Context, c storage.AuthCode, g accessGrant) *Error {
+	if g.client.FirstParty {
+		return nil
+	}
+	con, err := s.store.GetConsent(ctx, c.UserID, g.client.ID)
+	switch {
+	case errors.Is(err, storage.ErrNotFound):
+	case err != nil:
+		return serverError(err)
+	case con.ClientInstance == g.client.Instance && subset(g.scope, con.Scopes):
+		return nil
+	}
+	now := s.now()
+	if c.FamilyID != "" {
+		if _, err := s.store.RevokeFamily(ctx, c.FamilyID, now, "consent revoked"); err != nil && !errors.Is(err, storage.ErrNotFound) {
+			return serverError(err)
+		}
+	}
+	if c.AccessTokenID != "" {
+		if err := s.store.DenyAccessToken(ctx, c.AccessTokenID, c.AccessTokenExpiresAt); err != nil {
+			return serverError(err)
+		}
+	}
+	s.log.Info("authorization code refused: consent revoked", "event", "code_consent_revoked", "user_id", c.UserID, "client_id", g.client.ID, "family_id", c.FamilyID)
+	return invalidGrant("authorization code revoked: the user's consent to this application was withdrawn")
 }

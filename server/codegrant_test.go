@@ -88,6 +88,14 @@ func (e *codeEnv) newCode(cl storage.Client, mod func(*storage.AuthCode)) (code,
 	if err := e.srv.store.CreateCode(context.Background(), c); err != nil {
 		e.t.Fatal(err)
 	}
+	if !cl.FirstParty {
+		// /authorize issues a third party's code only under the user's
+		// consent, which the exchange checks (codeConsentHeld). A code
+		// of a user who does not exist has none.
+		now := e.clock.Now()
+		_ = e.srv.store.PutConsent(context.Background(), storage.Consent{UserID: c.UserID, ClientID: cl.ID, ClientInstance: cl.Instance,
+			Scopes: c.Scope, GrantedAt: now, UpdatedAt: now})
+	}
 	return code, verifier
 }
 

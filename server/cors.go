@@ -92,6 +92,12 @@ func (s *Server) corsOrigins(ctx context.Context) (*corsOrigins, error) {
 			origin, loopback, ok := redirectOrigin(ru)
 			switch {
 			case !ok:
+			case loopback && s.onIssuerOrigin(ru):
+				// Compared exactly at /authorize (redirectRegistered):
+				// its own origin only, not every local port.
+				if exact, ok := exactOrigin(ru); ok {
+					o.exact[exact] = true
+				}
 			case loopback:
 				o.loopback[origin] = true
 			default:

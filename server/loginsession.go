@@ -185,7 +185,12 @@ func (s *Server) endSession(ctx context.Context, c *gin.Context) (storage.LoginS
 	}
 	hash := hashToken(v)
 	ls, err := s.store.GetLoginSession(ctx, hash)
-	if err != nil && !errors.Is(err, storage.ErrNotFound) {
+	if errors.Is(err, storage.ErrNotFound) {
+		// Nothing to end, and no write: anyone can send a cookie of
+		// the right form.
+		return storage.LoginSession{}, nil
+	}
+	if err != nil {
 		return storage.LoginSession{}, err
 	}
 	if err := s.store.DeleteLoginSession(ctx, hash); err != nil {

@@ -1,6 +1,9 @@
 package server
 
-import "strings"
+import (
+	"net/url"
+	"strings"
+)
 
 // Redirect URIs of the authorization code flow (SPEC 2.6) are compared as
 // strings, exactly (RFC 9700 §4.1.3): nothing is normalised, neither case,
@@ -13,6 +16,54 @@ import "strings"
 // in their port: the loopback IP literals over plain http ("localhost" is
 // not one, RFC 8252 §8.3).
 var loopbackPrefixes = [...]string{"http://127.0.0.1", "http://[::1]"}
+
+// A registered URI on the issuer's own origin (the console's ISSUER/admin/,
+// when the issuer is http://127.0.0.1:PORT) is no native app's: authd
+// itself listens on that port, and a code sent to the same path on another
+// port would reach whatever else listens there. It is compared exactly, and
+// CORS allows only its own origin (corsOrigins).
+
+// redirectRegistered reports whether given names one of a client's
+// registered redirect URIs: exactly, or by RFC 8252 §7.3's any-port rule
+// for a loopback URI that is not on the issuer's origin.
+func (s *Server) redirectRegistered(registered []string, given string) bool {
+	for _, r := range registered {
+		if r == given {
+			return true
+		}
+	}
+	var native []string
+	for _, r := range registered {
+		if !s.onIssuerOrigin(r) {
+			native = append(native, r)
+		}
+	}
+	_, ok := matchRedirectURI(native, given)
+	return ok
+}
+
+// onIssuerOrigin reports whether uri has the issuer's web origin.
+func (s *Server) onIssuerOrigin(uri string) bool {
+	o, ok := exactOrigin(uri)
+	io, iok := exactOrigin(s.cfg.Issuer)
+	return ok && iok && o == io
+}
+
+// exactOrigin is the web origin of an http(s) URI, port included:
+// scheme://host[:port], lower case, without a default port (the form of
+// requestOrigin's origin).
+func exactOrigin(uri string) (string, bool) {
+	u, err := url.Parse(uri)
+	if err != nil || u.Host == "" || u.Opaque != "" {
+		return "", false
+	}
+	scheme := strings.ToLower(u.Scheme)
+	if scheme != "http" && scheme != "https" {
+		return "", false
+	}
+	host := strings.ToLower(u.Hostname())
+	return scheme + "://" + hostPort(host, nonDefaultPort(scheme, u.Port())), true
+}
 
 // matchRedirectURI returns the registered URI that given names, and false
 // when it names none. given is the redirect_uri parameter as sent.
