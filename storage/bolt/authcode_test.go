@@ -2,6 +2,7 @@ package bolt_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"testing"
 	"time"
@@ -45,6 +46,30 @@ func TestDB_RedeemCode_OneCommit(t *testing.T) {
 	st := db.Stats()
 	if w, c := st.Writes-before.Writes, st.Commits-before.Commits; w != 1 || c != 1 {
 		t.Errorf("one exchange: %d writes in %d commits, want 1 in 1", w, c)
+	}
+}
+
+// TestDB_RedeemCode_UnknownCodeWritesNothing: a code that does not exist
+// (a guess, a typo) is answered from a read: it never takes a place in
+// the write queue, so a flood of guesses does not delay real writes.
+func TestDB_RedeemCode_UnknownCodeWritesNothing(t *testing.T) {
+	db, _ := openTemp(t, nil)
+	ctx := t.Context()
+	before := db.Stats()
+	called := false
+	err := db.RedeemCode(ctx, testCode(7).Hash, func(storage.CodeState) (storage.CodeChange, error) {
+		called = true
+		return storage.CodeChange{}, nil
+	})
+	if !errors.Is(err, storage.ErrNotFound) {
+		t.Fatalf("RedeemCode of an unknown code: %v, want ErrNotFound", err)
+	}
+	if called {
+		t.Error("fn called for an unknown code")
+	}
+	st := db.Stats()
+	if w := st.Writes - before.Writes; w != 0 {
+		t.Errorf("an unknown code took %d writes, want 0", w)
 	}
 }
 

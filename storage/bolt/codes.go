@@ -54,7 +54,18 @@ var errInvalidCodeChange = errors.New("invalid code change")
 // for the code's user and client; ErrExists if the family or the token
 // exists. Anything else is refused and nothing is written.
 func (db *DB) RedeemCode(ctx context.Context, hash string, fn storage.CodeFunc) error {
-	err := db.update(ctx, func(tx *bbolt.Tx) error {
+	// An unknown code (a guess, a typo) is answered from a read, without a
+	// place in the write queue: a flood of guesses from a public client
+	// must not delay real writes. A code that exists is read again in the
+	// write, which decides.
+	err := db.view(ctx, func(tx *bbolt.Tx) error {
+		_, err := getCode(tx, hash)
+		return err
+	})
+	if err != nil {
+		return wrapErr(err, "bolt: redeem code: %w")
+	}
+	err = db.update(ctx, func(tx *bbolt.Tx) error {
 		code, err := getCode(tx, hash)
 		if err != nil {
 			return err
