@@ -457,7 +457,7 @@ func (a *app) devSetup(ctx context.Context, srv *server.Server, logger *slog.Log
 		empty = empty && cl.BuiltIn
 	}
 	if !empty {
-		logger.Info("development mode: the database is not empty, so no demo client or user was created")
+		logger.Info("development mode: the database is not empty, so no demo client or user was created; for a fresh demo, start on a new database file (--db)", "db", a.db)
 		return nil
 	}
 	var cl admin.Client
