@@ -243,6 +243,10 @@ func (s *Server) handleAuthorize(c *gin.Context) {
 		s.redirectError(c, ar, unauthorizedClient("the client may not use the authorization code flow"))
 		return
 	}
+	if e := clientScope(cl, ar.Scope); e != nil {
+		s.redirectError(c, ar, e)
+		return
+	}
 	aud, e := s.audience(cl, ar.Resource, "")
 	if e != nil {
 		s.redirectError(c, ar, e)

@@ -169,6 +169,12 @@ func TestAuthorize_RedirectErrors(t *testing.T) {
 		{name: "client without the grant", over: map[string]string{"client_id": "pw-only", "redirect_uri": ""}, code: "unauthorized_client", prefix: "https://pw.example/cb?tenant=7&"},
 		{name: "scope beyond the client's", over: map[string]string{"scope": "admin-stuff"}, signedIn: true, code: "invalid_scope"},
 		{name: "authd:admin through a client", over: map[string]string{"scope": AdminScope}, signedIn: true, code: "invalid_scope"},
+		// What the client may never have is refused before the user is
+		// asked for a password that could not help, and before prompt=none
+		// would hide it behind login_required.
+		{name: "scope beyond the client's, signed out", over: map[string]string{"scope": "openid admin-stuff"}, code: "invalid_scope"},
+		{name: "authd:admin through a client, signed out", over: map[string]string{"scope": AdminScope}, code: "invalid_scope"},
+		{name: "scope beyond the client's, prompt=none", over: map[string]string{"scope": "admin-stuff", "prompt": "none"}, code: "invalid_scope"},
 		{name: "prompt=none without a session", over: map[string]string{"prompt": "none"}, code: "login_required"},
 		{name: "prompt=none needing consent", over: map[string]string{"prompt": "none"}, signedIn: true, code: "consent_required"},
 	}

@@ -121,3 +121,18 @@ func subset(a, b []string) bool {
 	}
 	return true
 }
+
+// clientScope checks the part of a requested scope that depends on the
+// client alone (clientMay), so that /authorize refuses what no sign-in
+// could grant before it asks the user for a password, and before
+// prompt=none would answer login_required instead. The scope is named:
+// the client's registration is its developer's to know, and scope values
+// hold no quote or backslash (RFC 6749 §3.3, scopes.Valid).
+func clientScope(cl storage.Client, requested []string) *Error {
+	for _, sc := range requested {
+		if !clientMay(cl, sc) {
+			return invalidScope(fmt.Sprintf("scope %s is not registered for this client", sc))
+		}
+	}
+	return nil
+}

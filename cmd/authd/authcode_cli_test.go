@@ -41,7 +41,7 @@ func TestCLI_ClientRedirectURIs(t *testing.T) {
 	}{
 		{0, "created confidential client web with grants authorization_code,refresh_token"},
 		{0, `"redirect_uris": ["https://spa.example/cb?a=1,2"]`},
-		{1, "the authorization_code grant needs at least one redirect URI"},
+		{2, "--grant authorization_code needs at least one --redirect-uri"}, // the flags the user typed, not the API's field
 		{1, "loopback"},
 		{1, "fragment"},
 		{0, "redirect URIs: https://web.example/cb http://127.0.0.1/cb"},

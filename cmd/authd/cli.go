@@ -23,7 +23,7 @@ Commands:
   serve [flags]                            run the server (authd serve -h for its flags)
   user add NAME [--password-stdin] [--scope S ...] [--admin]
   user list | show NAME | delete NAME | disable NAME | enable NAME
-  user passwd NAME [--password-stdin]      (revokes all of that user's refresh tokens)
+  user passwd NAME [--password-stdin]      (ends all of that user's sessions and sign-ins)
   user import FILE                         import bcrypt users (htpasswd or JSON lines; - for stdin)
   client add ID [--public] [--secret-stdin] [--grant G ...] [--scope S ...] [--audience A ...]
                 [--redirect-uri URI ...] [--first-party]

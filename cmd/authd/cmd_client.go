@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 
 	"github.com/authd/authd/server/admin"
@@ -29,7 +30,7 @@ func (a *app) client(ctx context.Context, args []string) error {
 	case "add":
 		fs.BoolVar(&public, "public", false, "a public client: no secret")
 		fs.BoolVar(&secretStdin, "secret-stdin", false, "read the client secret from stdin instead of generating one")
-		fs.Var(&grants, "grant", "a grant type: password, refresh_token, client_credentials (repeatable, comma-separated)")
+		fs.Var(&grants, "grant", "a grant type: authorization_code, refresh_token, client_credentials, password (repeatable, comma-separated)")
 		fs.Var(&scopes, "scope", "a scope the client may request (repeatable, comma-separated)")
 		fs.Var(&audiences, "audience", "an audience of the client's tokens; the first is the default (repeatable, comma-separated)")
 		fs.Var(&redirectURIs, "redirect-uri", "a redirect URI of the authorization code flow (repeatable; not split at commas)")
@@ -92,6 +93,11 @@ func (a *app) client(ctx context.Context, args []string) error {
 	case "add":
 		if err := wantArgs(pos, 1, "the client id"); err != nil {
 			return err
+		}
+		if slices.Contains(grants, grantAuthorizationCode) && len(redirectURIs) == 0 {
+			// SPEC 1, in the words of the flags the user typed (the
+			// admin API's message names its field, redirect_uris).
+			return usagef("--grant authorization_code needs at least one --redirect-uri")
 		}
 		req := admin.CreateClient{ID: pos[0], Public: public, Grants: grants, Scopes: scopes, Audiences: audiences,
 			RedirectURIs: redirectURIs, FirstParty: firstParty}

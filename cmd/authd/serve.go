@@ -78,7 +78,7 @@ func serveFlags(c *serveConfig) *flag.FlagSet {
 	fs.StringVar(&s.TLSCert, "tls-cert", s.TLSCert, "TLS certificate file (PEM)")
 	fs.StringVar(&s.TLSKey, "tls-key", s.TLSKey, "TLS private key file (PEM)")
 	fs.Var(&c.trustedProxies, "trusted-proxies", "CIDRs whose X-Forwarded-For is believed")
-	fs.BoolVar(&s.Dev, "dev", s.Dev, "on an empty database, create a demo client and user")
+	fs.BoolVar(&s.Dev, "dev", s.Dev, "on an empty database, create a demo client, a demo user and a demo app of the authorization code flow, and print how to use them")
 	fs.StringVar(&s.LogFormat, "log-format", s.LogFormat, "text or json")
 	fs.UintVar(&c.argonMemory, "argon2-memory", uint(s.Argon2.Memory), "argon2id memory per password hash, in KiB")
 	fs.UintVar(&c.argonTime, "argon2-time", uint(s.Argon2.Time), "argon2id passes per password hash")
@@ -457,7 +457,7 @@ func (a *app) devSetup(ctx context.Context, srv *server.Server, logger *slog.Log
 		empty = empty && cl.BuiltIn
 	}
 	if !empty {
-		logger.Info("development mode: the database is not empty, so no demo client or user was created")
+		logger.Info("development mode: the database is not empty, so no demo client or user was created; for a fresh demo, start on a new database file (--db)", "db", a.db)
 		return nil
 	}
 	var cl admin.Client

@@ -286,8 +286,8 @@ func TestAuthCode_ErrorsRedirected(t *testing.T) {
 		{"unknown method", url.Values{"code_challenge_method": {"S512"}}, []string{"invalid_request"}, false},
 		{"prompt=none without a session", url.Values{"prompt": {"none"}}, []string{"login_required"}, false},
 		{"odd state", url.Values{"state": {odd}, "response_type": {"token"}}, []string{"unsupported_response_type"}, false},
-		{"scope beyond the client", url.Values{"scope": {"openid write"}}, []string{"invalid_scope"}, true},
-		{"authd:admin", url.Values{"scope": {"authd:admin"}}, []string{"invalid_scope"}, true},
+		{"scope beyond the client", url.Values{"scope": {"openid write"}}, []string{"invalid_scope"}, false},
+		{"authd:admin", url.Values{"scope": {"authd:admin"}}, []string{"invalid_scope"}, false},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
