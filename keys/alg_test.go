@@ -453,7 +453,6 @@ func TestVerify_HeaderAlgMustBeTheKeys(t *testing.T) {
 	}
 }
 
-
 // cachingVerifier is a strict caching verifier (go-jose): it fetches the
 // JWKS when its copy is older than 2×max-age (max-age plus
 // stale-while-revalidate, the longest a conforming cache keeps it) and
