@@ -584,6 +584,9 @@ func TestManager_SwitchAlg(t *testing.T) {
 		if got := activeAlg(); got != prev {
 			t.Fatalf("restart with %s: the active key is %s, want still %s", alg, got, prev)
 		}
+		if got := m.SigningAlgs(); !slices.Equal(got, []string{prev, alg}) {
+			t.Errorf("during the change SigningAlgs = %v, want [%s %s]", got, prev, alg)
+		}
 		// The same settings again change nothing.
 		m = mustNew(t, cfg)
 		if _, w := s.snapshot(); w != writes {
@@ -598,6 +601,9 @@ func TestManager_SwitchAlg(t *testing.T) {
 		run(2 * step)
 		if got := activeAlg(); got != alg {
 			t.Fatalf("once published for the lead, the active key is %s, want %s", got, alg)
+		}
+		if got := m.SigningAlgs(); !slices.Equal(got, []string{alg}) {
+			t.Errorf("after the change SigningAlgs = %v, want [%s]", got, alg)
 		}
 		run(30 * time.Minute)
 	}
@@ -701,5 +707,37 @@ func TestNew_KeyBitsChange(t *testing.T) {
 	keys, _ = s.snapshot()
 	if k := storedKey(t, keys, byState(keys, storage.KeyNext)[0]); k.Bits != 3072 {
 		t.Errorf("key published after the change has %d bits, want 3072", k.Bits)
+	}
+}
+
+// TestManager_SignIDTokenWith: the claims are built for the alg of the key
+// that signs them.
+func TestManager_SignIDTokenWith(t *testing.T) {
+	for _, alg := range allAlgs {
+		t.Run(alg, func(t *testing.T) {
+			s, c := &memStore{}, newClock()
+			m := mustNew(t, algConfig(t, s, c, alg))
+			if got := m.SigningAlgs(); !slices.Equal(got, []string{alg}) {
+				t.Errorf("SigningAlgs = %v, want [%s]", got, alg)
+			}
+			var asked string
+			tok, err := m.SignIDTokenWith(func(a string) ([]byte, error) {
+				asked = a
+				return []byte(testClaims), nil
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if h := headerOf(t, tok); asked != alg || h["alg"] != alg || h["typ"] != "JWT" {
+				t.Errorf("claims built for %q, header %v; want %s", asked, h, alg)
+			}
+			if p, err := m.VerifyIDToken(tok); err != nil || string(p) != testClaims {
+				t.Errorf("VerifyIDToken: %q, %v", p, err)
+			}
+			errBuild := errors.New("build")
+			if _, err := m.SignIDTokenWith(func(string) ([]byte, error) { return nil, errBuild }); !errors.Is(err, errBuild) {
+				t.Errorf("a failing build: %v", err)
+			}
+		})
 	}
 }

@@ -73,6 +73,8 @@ type snapshot struct {
 	kids   []string             // the JWKS's kids, sorted
 	jwks   []byte
 	etag   string
+	// algs are the algorithms of the active and next keys (SigningAlgs).
+	algs []string
 	// event is when the key set is next due to change; hasEvent is false
 	// when nothing is scheduled.
 	event    time.Time
@@ -500,6 +502,20 @@ func (m *Manager) install(keys []storage.Key) error {
 		if !live[kid] && m.pending[kid] == nil {
 			delete(m.cache, kid)
 		}
+	}
+	if st.active != nil {
+		st.algs = []string{string(st.active.alg)}
+	}
+	for _, k := range keys {
+		if k.State != storage.KeyNext {
+			continue
+		}
+		if mat := published[k.ID]; mat != nil && !slices.Contains(st.algs, string(mat.alg)) {
+			st.algs = append(st.algs, string(mat.alg))
+		}
+	}
+	if old := m.state.Load(); old != nil && slices.Equal(old.algs, st.algs) {
+		st.algs = old.algs
 	}
 	st.kids = slices.Sorted(maps.Keys(published))
 	if old := m.state.Load(); old != nil && slices.Equal(old.kids, st.kids) {

@@ -49,11 +49,40 @@ func (m *Manager) SignIDToken(claims []byte) (string, error) {
 	return m.sign(claims, true)
 }
 
+// SignIDTokenWith is SignIDToken with claims that depend on the
+// algorithm of the key that signs (the at_hash of OpenID Connect Core 1.0
+// §3.1.3.6 is the left half of that algorithm's hash): claims is called
+// with the active key's alg, and its result is signed with that same key,
+// even if another key becomes active meanwhile.
+func (m *Manager) SignIDTokenWith(claims func(alg string) ([]byte, error)) (string, error) {
+	st := m.state.Load()
+	if st == nil || st.active == nil {
+		return "", ErrNotReady
+	}
+	b, err := claims(string(st.active.alg))
+	if err != nil {
+		return "", err
+	}
+	return m.signWith(st, b, true)
+}
+
+// SigningAlgs returns the algorithms of the keys that sign or will sign:
+// the active key's first, then the next key's when it is of another kind
+// (during a change of --signing-alg, SPEC 2.3). The slice is shared until
+// the key set changes, and must not be modified.
+func (m *Manager) SigningAlgs() []string {
+	return m.state.Load().algs
+}
+
 func (m *Manager) sign(claims []byte, idToken bool) (string, error) {
 	st := m.state.Load()
 	if st == nil || st.active == nil {
 		return "", ErrNotReady
 	}
+	return m.signWith(st, claims, idToken)
+}
+
+func (m *Manager) signWith(st *snapshot, claims []byte, idToken bool) (string, error) {
 	signer := st.active.signer
 	if idToken {
 		signer = st.active.idSigner

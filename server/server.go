@@ -76,8 +76,9 @@ type Server struct {
 	pages   *pages
 	csrfKey []byte
 
-	metadata         []byte
-	openIDMetadata   []byte
+	// metadataDocs are the metadata bodies for the signing algorithms in
+	// use (metadata.go).
+	metadataDocs     atomic.Pointer[metadataDocuments]
 	jwksCacheControl []string
 	jwksHeaders      atomic.Pointer[jwksHeaderValues]
 
@@ -159,8 +160,6 @@ func newServer(ctx context.Context, cfg Config, adminOnly bool) (*Server, error)
 	s.clientThrottle = throttle.New(throttle.Config{Now: cfg.Now, User: throttle.Off})
 	s.secrets = password.NewSecretVerifier(s.hasher, password.Params{})
 	s.metrics = newMetrics(s)
-	s.metadata = metadataDocument(cfg.Issuer)
-	s.openIDMetadata = openIDDocument(cfg.Issuer)
 	s.jwksCacheControl = cacheControl(cfg.JWKSMaxAge)
 	if !adminOnly {
 		if err := s.ensureBuiltins(ctx); err != nil {
