@@ -19,6 +19,7 @@ import (
 	"net"
 	"net/netip"
 	"net/url"
+	"slices"
 	"time"
 
 	"github.com/authd/authd/server/password"
@@ -59,6 +60,10 @@ type Settings struct {
 	KeyRotation time.Duration
 	// KeyBits is the RSA modulus size of new keys: 2048, 3072 or 4096.
 	KeyBits int
+	// SigningAlg is the JWS algorithm of new keys: "RS256" (RSA of
+	// KeyBits), "ES256" (P-256) or "EdDSA" (Ed25519). A change goes through
+	// the next → active schedule (SPEC 2.3).
+	SigningAlg string
 	// JWKSMaxAge is the Cache-Control max-age of the JWKS.
 	JWKSMaxAge time.Duration
 	// KEKFile names the file of the 32-byte key that encrypts private keys
@@ -84,6 +89,10 @@ type Settings struct {
 	HashWait time.Duration
 }
 
+// SigningAlgs are the values of --signing-alg, the JWS algorithms of
+// authd's keys.
+var SigningAlgs = []string{"RS256", "ES256", "EdDSA"}
+
 // Default returns the default settings: the table of SPEC §1 and the
 // password hashing defaults.
 func Default() Settings {
@@ -97,6 +106,7 @@ func Default() Settings {
 		LoginSessionIdleTTL: time.Hour,
 		KeyRotation:         24 * time.Hour,
 		KeyBits:             2048,
+		SigningAlg:          "RS256",
 		JWKSMaxAge:          5 * time.Minute,
 		LogFormat:           "text",
 		Argon2:              password.DefaultParams,
@@ -113,6 +123,9 @@ func (s Settings) Validate() error {
 	case 2048, 3072, 4096:
 	default:
 		add("--key-bits must be 2048, 3072 or 4096, not %d", s.KeyBits)
+	}
+	if !slices.Contains(SigningAlgs, s.SigningAlg) {
+		add("--signing-alg must be RS256, ES256 or EdDSA, not %q", s.SigningAlg)
 	}
 	for _, d := range []struct {
 		flag string

@@ -29,6 +29,7 @@ func TestDefault(t *testing.T) {
 		{"--login-session-idle-ttl", d.LoginSessionIdleTTL, time.Hour},
 		{"--key-rotation", d.KeyRotation, 24 * time.Hour},
 		{"--key-bits", d.KeyBits, 2048},
+		{"--signing-alg", d.SigningAlg, "RS256"},
 		{"--jwks-max-age", d.JWKSMaxAge, 5 * time.Minute},
 		{"--key-encryption-key-file", d.KEKFile, ""},
 		{"--tls-cert", d.TLSCert, ""},
@@ -67,6 +68,11 @@ func TestSettings_Validate(t *testing.T) {
 		{"4096 bits", func(s *Settings) { s.KeyBits = 4096 }, nil},
 		{"proxies", func(s *Settings) { s.TrustedProxies = []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8")} }, nil},
 		{"tls pair", func(s *Settings) { s.TLSCert, s.TLSKey = "c.pem", "k.pem" }, nil},
+		{"ES256", func(s *Settings) { s.SigningAlg = "ES256" }, nil},
+		{"EdDSA", func(s *Settings) { s.SigningAlg = "EdDSA" }, nil},
+		{"signing alg", func(s *Settings) { s.SigningAlg = "HS256" }, []string{`--signing-alg must be RS256, ES256 or EdDSA, not "HS256"`}},
+		{"signing alg case", func(s *Settings) { s.SigningAlg = "es256" }, []string{`--signing-alg must be RS256, ES256 or EdDSA, not "es256"`}},
+		{"no signing alg", func(s *Settings) { s.SigningAlg = "" }, []string{`--signing-alg must be RS256, ES256 or EdDSA, not ""`}},
 		{"key bits", func(s *Settings) { s.KeyBits = 1024 }, []string{"--key-bits must be 2048, 3072 or 4096, not 1024"}},
 		{"zero access ttl", func(s *Settings) { s.AccessTTL = 0 }, []string{"--access-ttl must be positive"}},
 		{"negative refresh ttl", func(s *Settings) { s.RefreshTTL = -time.Second }, []string{"--refresh-ttl must be positive"}},
@@ -128,7 +134,7 @@ func TestSettings_ValidateZero(t *testing.T) {
 	if err == nil {
 		t.Fatal("Settings{}.Validate() = nil, want problems")
 	}
-	for _, w := range []string{"--key-bits", "--access-ttl", "--refresh-ttl", "--refresh-idle-ttl", "--key-rotation", "--jwks-max-age", "--log-format", "argon2", "--hash-wait"} {
+	for _, w := range []string{"--key-bits", "--signing-alg", "--access-ttl", "--refresh-ttl", "--refresh-idle-ttl", "--key-rotation", "--jwks-max-age", "--log-format", "argon2", "--hash-wait"} {
 		if !strings.Contains(err.Error(), w) {
 			t.Errorf("Settings{}.Validate() = %q, does not mention %s", err, w)
 		}

@@ -7,6 +7,7 @@ type Info struct {
 	ID          string    `json:"kid"`
 	State       string    `json:"state"` // next, active, retired, revoked
 	Bits        int       `json:"bits"`
+	Alg         string    `json:"alg"` // RS256, ES256 or EdDSA
 	Encrypted   bool      `json:"encrypted"`
 	CreatedAt   time.Time `json:"created_at"`
 	PublishedAt time.Time `json:"published_at,omitzero"`

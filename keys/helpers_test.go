@@ -295,7 +295,7 @@ func (h *jwksHistory) check(tok issued, maxAge, ttl time.Duration) error {
 
 func kidOf(t *testing.T, token string) string {
 	t.Helper()
-	obj, err := jose.ParseSignedCompact(token, []jose.SignatureAlgorithm{jose.RS256})
+	obj, err := jose.ParseSignedCompact(token, signingAlgs)
 	if err != nil {
 		t.Fatal(err)
 	}

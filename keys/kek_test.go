@@ -3,6 +3,7 @@ package keys
 import (
 	"bytes"
 	"crypto/rand"
+	"crypto/rsa"
 	"encoding/base64"
 	"encoding/hex"
 	"errors"
@@ -35,7 +36,7 @@ func privateExponents(t *testing.T, m *Manager, keys []storage.Key) (b64 []strin
 		if !ok {
 			t.Fatalf("key %s not loaded", k.ID)
 		}
-		d := mat.priv.D.Bytes()
+		d := mat.priv.(*rsa.PrivateKey).D.Bytes()
 		b64 = append(b64, base64.RawURLEncoding.EncodeToString(d))
 		raw = append(raw, d)
 	}

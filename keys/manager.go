@@ -4,7 +4,7 @@ import (
 	"bytes"
 	"cmp"
 	"context"
-	"crypto/rsa"
+	"crypto"
 	"crypto/sha256"
 	"encoding/base64"
 	"errors"
@@ -55,9 +55,11 @@ type Manager struct {
 	// earlier than the moment they are served. Guarded by mu.
 	pending map[string]*material
 
-	// spare is a key generated ahead of time by Run; guarded by spareMu.
-	spareMu sync.Mutex
-	spare   *rsa.PrivateKey
+	// spare is a key generated ahead of time by Run, of algorithm
+	// spareAlg; guarded by spareMu.
+	spareMu  sync.Mutex
+	spare    crypto.Signer
+	spareAlg string
 
 	// signSlots bounds concurrent signatures to GOMAXPROCS (see Sign).
 	signSlots chan struct{}
@@ -71,6 +73,8 @@ type snapshot struct {
 	kids   []string             // the JWKS's kids, sorted
 	jwks   []byte
 	etag   string
+	// algs are the algorithms of the active and next keys (SigningAlgs).
+	algs []string
 	// event is when the key set is next due to change; hasEvent is false
 	// when nothing is scheduled.
 	event    time.Time
@@ -123,7 +127,7 @@ func New(ctx context.Context, cfg Config) (*Manager, error) {
 			return nil, fmt.Errorf("keys: encrypt stored keys: %w", err)
 		}
 	}
-	if err := m.tick(ctx); err != nil {
+	if err := m.tickWith(ctx, func(p *plan) error { return p.switchAlg() }); err != nil {
 		return nil, err
 	}
 	st := m.state.Load()
@@ -176,16 +180,21 @@ func (m *Manager) Tick(ctx context.Context) error {
 }
 
 func (m *Manager) tick(ctx context.Context) error {
+	return m.tickWith(ctx, func(p *plan) error { return p.advance() })
+}
+
+// tickWith reloads the key set and applies fn if it changes anything (mu
+// held).
+func (m *Manager) tickWith(ctx context.Context, fn func(*plan) error) error {
 	stored, err := m.store.ListKeys(ctx)
 	if err != nil {
 		return fmt.Errorf("keys: list keys: %w", err)
 	}
-	advance := func(p *plan) error { return p.advance() }
-	need, changed := m.dryRun(stored, advance)
+	need, changed := m.dryRun(stored, fn)
 	if !changed {
 		return m.install(stored)
 	}
-	_, err = m.update(ctx, need, advance)
+	_, err = m.update(ctx, need, fn)
 	return err
 }
 
@@ -270,6 +279,7 @@ func (m *Manager) info(keys []storage.Key, kid string) Info {
 		ID:          k.ID,
 		State:       string(k.State),
 		Bits:        k.Bits,
+		Alg:         algOf(k),
 		Encrypted:   k.Encrypted,
 		CreatedAt:   k.CreatedAt,
 		PublishedAt: k.PublishedAt,
@@ -329,7 +339,7 @@ func (m *Manager) update(ctx context.Context, need int, fn func(*plan) error) ([
 		for i, mat := range fresh {
 			delete(m.pending, mat.kid)
 			if i >= pl.used {
-				m.putSpare(mat.priv)
+				m.putSpare(string(mat.alg), mat.priv)
 			}
 		}
 	}()
@@ -403,22 +413,23 @@ func (m *Manager) abort(err error) error {
 // prepare makes a fresh key, from the spare or generated now, and publishes
 // it in the JWKS before it is committed (mu held).
 func (m *Manager) prepare() (storage.Key, *material, error) {
-	priv := m.takeSpare()
+	alg := m.cfg.SigningAlg
+	priv := m.takeSpare(alg)
 	if priv == nil {
 		var err error
-		if priv, err = generate(m.cfg.KeyBits); err != nil {
+		if priv, err = generate(alg, m.cfg.KeyBits); err != nil {
 			return storage.Key{}, nil, err
 		}
 	}
-	kid, err := thumbprint(&priv.PublicKey)
+	kid, err := thumbprint(priv.Public())
 	if err != nil {
 		return storage.Key{}, nil, err
 	}
-	mat, err := newMaterial(kid, priv)
+	mat, err := newMaterial(kid, alg, priv)
 	if err != nil {
 		return storage.Key{}, nil, err
 	}
-	private, encrypted, err := seal(kid, priv, m.cfg.KEK)
+	private, encrypted, err := seal(kid, alg, priv, m.cfg.KEK)
 	if err != nil {
 		return storage.Key{}, nil, err
 	}
@@ -436,7 +447,8 @@ func (m *Manager) prepare() (storage.Key, *material, error) {
 		ID:        kid,
 		Private:   private,
 		Encrypted: encrypted,
-		Bits:      priv.N.BitLen(),
+		Bits:      keyBits(priv),
+		Alg:       alg,
 		CreatedAt: m.cfg.Now(),
 	}
 	return k, mat, nil
@@ -451,7 +463,7 @@ func (m *Manager) material(k storage.Key) (*material, error) {
 	if err != nil {
 		return nil, err
 	}
-	mat, err := newMaterial(k.ID, priv)
+	mat, err := newMaterial(k.ID, algOf(k), priv)
 	if err != nil {
 		return nil, err
 	}
@@ -490,6 +502,20 @@ func (m *Manager) install(keys []storage.Key) error {
 		if !live[kid] && m.pending[kid] == nil {
 			delete(m.cache, kid)
 		}
+	}
+	if st.active != nil {
+		st.algs = []string{string(st.active.alg)}
+	}
+	for _, k := range keys {
+		if k.State != storage.KeyNext {
+			continue
+		}
+		if mat := published[k.ID]; mat != nil && !slices.Contains(st.algs, string(mat.alg)) {
+			st.algs = append(st.algs, string(mat.alg))
+		}
+	}
+	if old := m.state.Load(); old != nil && slices.Equal(old.algs, st.algs) {
+		st.algs = old.algs
 	}
 	st.kids = slices.Sorted(maps.Keys(published))
 	if old := m.state.Load(); old != nil && slices.Equal(old.kids, st.kids) {
@@ -532,6 +558,8 @@ func (m *Manager) logEvents(events []event) {
 			m.log.Warn("signing key had no removal time; set one", "kid", e.kid, "remove_at", e.at)
 		case "scheduled":
 			m.log.Info("signing key rotation scheduled", "kid", e.kid, "at", e.at)
+		case "replaced":
+			m.log.Info("next signing key replaced by one of the configured --signing-alg; the active key signs until the new one has been published for the usual lead", "kid", e.kid, "alg", e.alg, "signing_alg", m.cfg.SigningAlg)
 		case "retired":
 			m.log.Info("signing key retired", "kid", e.kid, "remove_at", e.at)
 		default:
@@ -542,32 +570,38 @@ func (m *Manager) logEvents(events []event) {
 
 // fillSpare generates the spare key if there is none.
 func (m *Manager) fillSpare() {
+	alg := m.cfg.SigningAlg
 	m.spareMu.Lock()
-	have := m.spare != nil
+	have := m.spare != nil && m.spareAlg == alg
 	m.spareMu.Unlock()
 	if have {
 		return
 	}
-	priv, err := generate(m.cfg.KeyBits)
+	priv, err := generate(alg, m.cfg.KeyBits)
 	if err != nil {
 		m.log.Error("keys: generate spare key", "err", err)
 		return
 	}
-	m.putSpare(priv)
+	m.putSpare(alg, priv)
 }
 
-func (m *Manager) takeSpare() *rsa.PrivateKey {
+// takeSpare returns the spare key if it is one for alg (and of KeyBits for
+// RS256), or nil.
+func (m *Manager) takeSpare(alg string) crypto.Signer {
 	m.spareMu.Lock()
 	defer m.spareMu.Unlock()
 	priv := m.spare
+	if priv == nil || m.spareAlg != alg || (alg == algRS256 && keyBits(priv) != m.cfg.KeyBits) {
+		return nil
+	}
 	m.spare = nil
 	return priv
 }
 
-func (m *Manager) putSpare(priv *rsa.PrivateKey) {
+func (m *Manager) putSpare(alg string, priv crypto.Signer) {
 	m.spareMu.Lock()
 	defer m.spareMu.Unlock()
-	if m.spare == nil {
-		m.spare = priv
+	if m.spare == nil || m.spareAlg != alg {
+		m.spare, m.spareAlg = priv, alg
 	}
 }

@@ -40,8 +40,9 @@ func (p *pool) take() (storage.Key, error) {
 
 // event is one change a plan made, logged after it is committed.
 type event struct {
-	what string // published, activated, retired, removed, revoked, scheduled, repaired
+	what string // published, activated, retired, removed, revoked, scheduled, repaired, replaced
 	kid  string
+	alg  string    // for replaced: the algorithm of the withdrawn key
 	at   time.Time // for scheduled: when; for retired and revoked: RemoveAt
 	// early is set on an activation that happened before the key had been
 	// published for 2×JWKSMaxAge, and on the revocation of the active key:
@@ -299,6 +300,36 @@ func (p *plan) revoke(kid string) error {
 	return nil
 }
 
+// switchAlg is New's plan for a changed --signing-alg (SPEC 2.3): after
+// advance, every next key of another algorithm is withdrawn (a next key has
+// signed nothing, so no token needs it) and a fresh next key of
+// p.cfg.SigningAlg is published in its place. It becomes active on the
+// usual schedule: not before it has been published for 2×JWKSMaxAge, so a
+// verifier that caches the JWKS has it before it meets a token it signed.
+// The active key keeps signing until then. A next key of the right
+// algorithm is kept whatever its size: --key-bits applies to keys generated
+// from now on.
+func (p *plan) switchAlg() error {
+	if err := p.advance(); err != nil {
+		return err
+	}
+	kept := p.keys[:0:0]
+	for _, k := range p.keys {
+		if k.State == storage.KeyNext && algOf(k) != p.cfg.SigningAlg {
+			p.note(event{what: "replaced", kid: k.ID, alg: algOf(k)})
+			continue
+		}
+		kept = append(kept, k)
+	}
+	p.keys = kept
+	if candidate(p.keys) < 0 {
+		if _, err := p.publish(); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // encrypt is New's migration plan: every unencrypted key is sealed with kek.
 func (p *plan) encrypt(kek []byte) error {
 	for i, k := range p.keys {
@@ -309,7 +340,7 @@ func (p *plan) encrypt(kek []byte) error {
 		if err != nil {
 			return err
 		}
-		private, encrypted, err := seal(k.ID, priv, kek)
+		private, encrypted, err := seal(k.ID, algOf(k), priv, kek)
 		if err != nil {
 			return err
 		}

@@ -1,6 +1,7 @@
 package keys
 
 import (
+	"crypto/rsa"
 	"reflect"
 	"testing"
 )
@@ -19,7 +20,7 @@ func TestManager_LoadedKeyPrecomputed(t *testing.T) {
 	if active == nil {
 		t.Fatal("no active key")
 	}
-	fips := reflect.ValueOf(active.priv.Precomputed).FieldByName("fips")
+	fips := reflect.ValueOf(active.priv.(*rsa.PrivateKey).Precomputed).FieldByName("fips")
 	if !fips.IsValid() {
 		t.Skip("crypto/rsa no longer keeps Precomputed.fips; nothing to check")
 	}

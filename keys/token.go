@@ -25,12 +25,15 @@ var ErrNotReady = errors.New("keys: no active signing key")
 var ErrInvalidToken = errors.New("keys: invalid token")
 
 // signingAlgs is the explicit list of algorithms Verify accepts (RFC 8725
-// §3.1).
-var signingAlgs = []jose.SignatureAlgorithm{jose.RS256}
+// §3.1): those of authd's keys. A token must moreover carry the algorithm of
+// the key its kid names (verify), so that no key is used with an algorithm
+// it was not made for.
+var signingAlgs = []jose.SignatureAlgorithm{jose.RS256, jose.ES256, jose.EdDSA}
 
 // Sign signs claims, a JSON object the caller has built, as a compact JWS
 // with the active key. The protected header is exactly
-// {"alg":"RS256","kid":...,"typ":"at+jwt"} (RFC 9068 §2.1). It uses only the
+// {"alg":ALG,"kid":...,"typ":"at+jwt"} (RFC 9068 §2.1), ALG the active
+// key's algorithm (RS256, ES256 or EdDSA). It uses only the
 // in-memory active key: no storage access, no lock. ErrNotReady if no key is
 // active.
 func (m *Manager) Sign(claims []byte) (string, error) {
@@ -39,11 +42,36 @@ func (m *Manager) Sign(claims []byte) (string, error) {
 
 // SignIDToken signs claims as an OpenID Connect ID token: like Sign, with
 // the same active key and the same bound on concurrent signatures, but the
-// protected header is exactly {"alg":"RS256","kid":...,"typ":"JWT"}, so that
+// protected header is exactly {"alg":ALG,"kid":...,"typ":"JWT"}, so that
 // an ID token is never taken for an access token (RFC 9068 §4, RFC 8725
 // §3.11) nor an access token for an ID token (VerifyIDToken).
 func (m *Manager) SignIDToken(claims []byte) (string, error) {
 	return m.sign(claims, true)
+}
+
+// SignIDTokenWith is SignIDToken with claims that depend on the
+// algorithm of the key that signs (the at_hash of OpenID Connect Core 1.0
+// §3.1.3.6 is the left half of that algorithm's hash): claims is called
+// with the active key's alg, and its result is signed with that same key,
+// even if another key becomes active meanwhile.
+func (m *Manager) SignIDTokenWith(claims func(alg string) ([]byte, error)) (string, error) {
+	st := m.state.Load()
+	if st == nil || st.active == nil {
+		return "", ErrNotReady
+	}
+	b, err := claims(string(st.active.alg))
+	if err != nil {
+		return "", err
+	}
+	return m.signWith(st, b, true)
+}
+
+// SigningAlgs returns the algorithms of the keys that sign or will sign:
+// the active key's first, then the next key's when it is of another kind
+// (during a change of --signing-alg, SPEC 2.3). The slice is shared until
+// the key set changes, and must not be modified.
+func (m *Manager) SigningAlgs() []string {
+	return m.state.Load().algs
 }
 
 func (m *Manager) sign(claims []byte, idToken bool) (string, error) {
@@ -51,6 +79,10 @@ func (m *Manager) sign(claims []byte, idToken bool) (string, error) {
 	if st == nil || st.active == nil {
 		return "", ErrNotReady
 	}
+	return m.signWith(st, claims, idToken)
+}
+
+func (m *Manager) signWith(st *snapshot, claims []byte, idToken bool) (string, error) {
 	signer := st.active.signer
 	if idToken {
 		signer = st.active.idSigner
@@ -74,7 +106,8 @@ func (m *Manager) sign(claims []byte, idToken bool) (string, error) {
 }
 
 // Verify checks token, a compact JWS, and returns its payload. It accepts
-// only RS256, a typ header of "at+jwt" or "application/at+jwt" (any case,
+// only the algorithm of the key the kid names (RS256, ES256 or EdDSA),
+// a typ header of "at+jwt" or "application/at+jwt" (any case,
 // RFC 9068 §4), and a kid naming a published, unrevoked key that is or was
 // active (a next key has signed nothing). It does not look at the claims.
 // Every error wraps ErrInvalidToken.
@@ -114,7 +147,10 @@ func (m *Manager) verify(token, want string) ([]byte, error) {
 	if key == nil {
 		return nil, fmt.Errorf("%w: unknown kid %q", ErrInvalidToken, h.KeyID)
 	}
-	payload, err := obj.Verify(&key.priv.PublicKey)
+	if h.Algorithm != string(key.alg) {
+		return nil, fmt.Errorf("%w: alg %q, but key %s is %s", ErrInvalidToken, h.Algorithm, h.KeyID, key.alg)
+	}
+	payload, err := obj.Verify(key.pub)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrInvalidToken, err)
 	}

@@ -98,7 +98,7 @@ func newTokenFixture(t testing.TB) tokenFixture {
 		revokedIDToken: revokedIDToken,
 	}
 	m.mu.Lock()
-	f.active, f.next, f.revoked = m.cache[f.activeKID].priv, m.cache[f.nextKID].priv, m.cache[f.revokedKID].priv
+	f.active, f.next, f.revoked = m.cache[f.activeKID].priv.(*rsa.PrivateKey), m.cache[f.nextKID].priv.(*rsa.PrivateKey), m.cache[f.revokedKID].priv.(*rsa.PrivateKey)
 	m.mu.Unlock()
 	if _, err := m.Revoke(t.Context(), f.revokedKID); err != nil {
 		t.Fatal(err)
@@ -134,7 +134,7 @@ func TestManager_SignVerify(t *testing.T) {
 			t.Errorf("Verify = %s, %v; want %s", payload, err, testClaims)
 		}
 	})
-	attacker, err := generate(2048)
+	attacker, err := generateRSA(2048)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -275,7 +275,7 @@ func TestManager_SignVerifyIDToken(t *testing.T) {
 		}
 	})
 
-	attacker, err := generate(2048)
+	attacker, err := generateRSA(2048)
 	if err != nil {
 		t.Fatal(err)
 	}

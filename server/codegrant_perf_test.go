@@ -23,8 +23,8 @@ type signalKeys struct {
 	signed chan struct{}
 }
 
-func (k *signalKeys) SignIDToken(claims []byte) (string, error) {
-	tok, err := k.Keys.SignIDToken(claims)
+func (k *signalKeys) SignIDTokenWith(claims func(alg string) ([]byte, error)) (string, error) {
+	tok, err := k.Keys.SignIDTokenWith(claims)
 	k.once.Do(func() { close(k.signed) })
 	return tok, err
 }

@@ -11,15 +11,24 @@ import (
 // implements it.
 type Keys interface {
 	// Sign signs the JSON claims as an RFC 9068 access token (header
-	// {"alg":"RS256","typ":"at+jwt","kid":...}) with the active key.
+	// {"alg":ALG,"typ":"at+jwt","kid":...}, ALG the active key's) with the
+	// active key.
 	Sign(claims []byte) (string, error)
-	// Verify checks an RS256 compact JWS against the published, unrevoked
+	// Verify checks a compact JWS (RS256, ES256 or EdDSA: the alg of the
+	// key its kid names) against the published, unrevoked
 	// keys (explicit algorithm list, typ at+jwt) and returns its payload.
 	// It does not check claims such as exp.
 	Verify(token string) (payload []byte, err error)
 	// SignIDToken signs the JSON claims as an OpenID Connect ID token
-	// (header {"alg":"RS256","typ":"JWT","kid":...}) with the active key.
+	// (header {"alg":ALG,"typ":"JWT","kid":...}) with the active key.
 	SignIDToken(claims []byte) (string, error)
+	// SignIDTokenWith is SignIDToken with claims built for the alg of the
+	// key that signs them (at_hash depends on it).
+	SignIDTokenWith(claims func(alg string) ([]byte, error)) (string, error)
+	// SigningAlgs are the algorithms of the keys that sign or will sign
+	// (active, and next during a change of --signing-alg); shared, not to
+	// be modified, the same slice until the key set changes.
+	SigningAlgs() []string
 	// VerifyIDToken is Verify for ID tokens: typ JWT, never at+jwt.
 	VerifyIDToken(token string) (payload []byte, err error)
 	// JWKS returns the pre-serialised JWKS document and its ETag (quoted).

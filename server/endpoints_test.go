@@ -295,3 +295,21 @@ func TestHealth(t *testing.T) {
 		t.Errorf("readyz with the database closed: %d, want 503", resp.StatusCode)
 	}
 }
+
+// TestMetadata_CacheLifetime: both metadata documents may be cached for
+// --jwks-max-age, no longer: they list the signing algorithms of the next
+// key, which is published 2 × --jwks-max-age before it signs, so a client
+// that caches them learns of a new algorithm before it meets a token of it.
+func TestMetadata_CacheLifetime(t *testing.T) {
+	e := newEnv(t, func(c *Config) { c.JWKSMaxAge = 7 * time.Minute })
+	for _, p := range []string{"/.well-known/oauth-authorization-server", "/.well-known/openid-configuration"} {
+		resp, err := http.Get(e.url + p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if got, want := resp.Header.Get("Cache-Control"), "public, max-age=420"; got != want {
+			t.Errorf("%s: Cache-Control %q, want %q", p, got, want)
+		}
+	}
+}

@@ -2,8 +2,10 @@ package server
 
 import (
 	"crypto/sha256"
+	"crypto/sha512"
 	"encoding/base64"
 	"encoding/json"
+	"fmt"
 	"slices"
 	"time"
 
@@ -70,7 +72,7 @@ func (s *Server) signIDToken(spec idTokenSpec, u storage.User, cl storage.Client
 	claims := idTokenClaims{
 		Issuer: s.cfg.Issuer, Subject: u.ID, Audience: cl.ID,
 		Expiry: now.Add(s.cfg.AccessTTL).Unix(), IssuedAt: now.Unix(),
-		Nonce: spec.nonce, AuthorizedParty: cl.ID, AccessTokenHash: atHash(at), SessionID: spec.sid,
+		Nonce: spec.nonce, AuthorizedParty: cl.ID, SessionID: spec.sid,
 	}
 	if !spec.authTime.IsZero() {
 		claims.AuthTime = spec.authTime.Unix()
@@ -78,18 +80,32 @@ func (s *Server) signIDToken(spec idTokenSpec, u storage.User, cl storage.Client
 	if slices.Contains(scope, ScopeProfile) {
 		claims.PreferredUsername = u.Username
 	}
-	payload, err := json.Marshal(claims)
-	if err != nil {
-		return "", err
-	}
-	return s.keys.SignIDToken(payload)
+	// at_hash depends on the alg of the key that signs: the keys tell it
+	// and sign with that key.
+	return s.keys.SignIDTokenWith(func(alg string) ([]byte, error) {
+		h, err := atHash(alg, at)
+		if err != nil {
+			return nil, err
+		}
+		claims.AccessTokenHash = h
+		return json.Marshal(claims)
+	})
 }
 
 // atHash is the at_hash of an access token (OpenID Connect Core 1.0
 // §3.1.3.6): the left half of its hash with the hash function of the ID
-// token's alg, base64url. authd signs with RS256 only (keys), whose hash
-// is SHA-256; a key of another kind would need its own hash here.
-func atHash(at string) string {
-	sum := sha256.Sum256([]byte(at))
-	return base64.RawURLEncoding.EncodeToString(sum[:len(sum)/2])
+// token's alg, base64url. SHA-256 for RS256 and ES256; SHA-512 for EdDSA
+// with Ed25519, as clients compute it: go-oidc's IDToken.VerifyAccessToken
+// (github.com/coreos/go-oidc/v3/oidc/oidc.go) hashes the access token of an
+// EdDSA ID token with sha512.New() and compares the left half.
+func atHash(alg, at string) (string, error) {
+	switch alg {
+	case "RS256", "ES256":
+		sum := sha256.Sum256([]byte(at))
+		return base64.RawURLEncoding.EncodeToString(sum[:len(sum)/2]), nil
+	case "EdDSA":
+		sum := sha512.Sum512([]byte(at))
+		return base64.RawURLEncoding.EncodeToString(sum[:len(sum)/2]), nil
+	}
+	return "", fmt.Errorf("server: no at_hash for signing algorithm %q", alg)
 }

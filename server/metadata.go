@@ -3,16 +3,13 @@ package server
 import (
 	"encoding/json"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/gin-gonic/gin"
 )
-
-// signingAlg is the algorithm of authd's signatures, access and ID tokens
-// alike: that of the active key. The keys package signs with RS256 only.
-const signingAlg = "RS256"
 
 // metadata is the RFC 8414 authorization server metadata document.
 type metadata struct {
@@ -31,7 +28,8 @@ type metadata struct {
 	CodeChallengeMethods []string `json:"code_challenge_methods_supported"`
 	// RFC 9207: the authorization response carries iss.
 	AuthorizationResponseIssParameter bool `json:"authorization_response_iss_parameter_supported"`
-	// RFC 9068 access tokens are signed with the active key.
+	// RFC 9068 access tokens are signed with the active key: its
+	// algorithm, and the next key's during a change (SPEC 2.3).
 	AccessTokenSigningAlgs []string `json:"access_token_signing_alg_values_supported"`
 }
 
@@ -48,8 +46,9 @@ type openIDMetadata struct {
 	ClaimsSupported       []string `json:"claims_supported"`
 }
 
-// oauthMetadata is the RFC 8414 document's content.
-func oauthMetadata(issuer string) metadata {
+// oauthMetadata is the RFC 8414 document's content; algs are the signing
+// algorithms in use (keys: SigningAlgs).
+func oauthMetadata(issuer string, algs []string) metadata {
 	base := strings.TrimSuffix(issuer, "/")
 	return metadata{
 		Issuer:                            issuer,
@@ -65,25 +64,52 @@ func oauthMetadata(issuer string) metadata {
 		IntrospectionEndpointAuthMethods:  []string{"client_secret_basic", "client_secret_post"},
 		CodeChallengeMethods:              []string{"S256"},
 		AuthorizationResponseIssParameter: true,
-		AccessTokenSigningAlgs:            []string{signingAlg},
+		AccessTokenSigningAlgs:            algs,
 	}
 }
 
-// metadataDocument builds the RFC 8414 metadata body once; it changes only
-// with the configuration.
-func metadataDocument(issuer string) []byte {
-	return marshalDocument(oauthMetadata(issuer))
+// metadataDocuments are the two metadata bodies, built for one list of
+// signing algorithms: once at start and again when the list changes (a
+// change of --signing-alg), never per request.
+type metadataDocuments struct {
+	algs          []string // as the keys returned it (shared)
+	oauth, openID []byte
 }
 
-// openIDDocument builds the OpenID Provider metadata body once.
-func openIDDocument(issuer string) []byte {
+// documents returns the metadata bodies for the signing algorithms in use,
+// building them only when the keys' list has changed.
+func (s *Server) documents() *metadataDocuments {
+	algs := s.keys.SigningAlgs()
+	d := s.metadataDocs.Load()
+	if d != nil && slices.Equal(d.algs, algs) {
+		return d
+	}
+	d = &metadataDocuments{
+		algs:   algs,
+		oauth:  metadataDocument(s.cfg.Issuer, algs),
+		openID: openIDDocument(s.cfg.Issuer, algs),
+	}
+	s.metadataDocs.Store(d)
+	return d
+}
+
+// metadataDocument builds the RFC 8414 metadata body.
+func metadataDocument(issuer string, algs []string) []byte {
+	return marshalDocument(oauthMetadata(issuer, algs))
+}
+
+// openIDDocument builds the OpenID Provider metadata body. ID tokens are
+// signed with the active key, so id_token_signing_alg_values_supported
+// lists the algorithms in use, without RS256 when no RSA key signs or will
+// sign (SPEC 2.3, a documented departure from Discovery 1.0 §3).
+func openIDDocument(issuer string, algs []string) []byte {
 	base := strings.TrimSuffix(issuer, "/")
 	return marshalDocument(openIDMetadata{
-		metadata:              oauthMetadata(issuer),
+		metadata:              oauthMetadata(issuer, algs),
 		UserInfoEndpoint:      base + "/userinfo",
 		EndSessionEndpoint:    base + "/logout",
 		SubjectTypesSupported: []string{"public"},
-		IDTokenSigningAlgs:    []string{signingAlg},
+		IDTokenSigningAlgs:    algs,
 		ScopesSupported:       []string{ScopeOpenID, ScopeProfile},
 		ClaimsSupported: []string{"iss", "sub", "aud", "exp", "iat", "auth_time", "nonce", "azp", "at_hash", "sid",
 			"preferred_username"},
@@ -98,14 +124,16 @@ func marshalDocument(v any) []byte {
 	return append(b, '\n')
 }
 
+// The metadata documents may be cached for --jwks-max-age: they list the
+// next key's algorithm, published 2 × --jwks-max-age before it signs.
 func (s *Server) handleMetadata(c *gin.Context) {
-	c.Header("Cache-Control", "public, max-age=3600")
-	c.Data(http.StatusOK, "application/json", s.metadata)
+	c.Writer.Header()["Cache-Control"] = s.metadataCacheControl
+	c.Data(http.StatusOK, "application/json", s.documents().oauth)
 }
 
 func (s *Server) handleOpenIDMetadata(c *gin.Context) {
-	c.Header("Cache-Control", "public, max-age=3600")
-	c.Data(http.StatusOK, "application/json", s.openIDMetadata)
+	c.Writer.Header()["Cache-Control"] = s.metadataCacheControl
+	c.Data(http.StatusOK, "application/json", s.documents().openID)
 }
 
 // handleJWKS serves the pre-built JWKS with caching headers and answers a

@@ -22,6 +22,7 @@ import (
 	"log/slog"
 	"net/http"
 	"runtime"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -76,10 +77,13 @@ type Server struct {
 	pages   *pages
 	csrfKey []byte
 
-	metadata         []byte
-	openIDMetadata   []byte
+	// metadataDocs are the metadata bodies for the signing algorithms in
+	// use (metadata.go).
+	metadataDocs     atomic.Pointer[metadataDocuments]
 	jwksCacheControl []string
-	jwksHeaders      atomic.Pointer[jwksHeaderValues]
+	// metadataCacheControl: public, max-age=--jwks-max-age.
+	metadataCacheControl []string
+	jwksHeaders          atomic.Pointer[jwksHeaderValues]
 
 	// cors holds the origins allowed to call /token, /revoke and
 	// /userinfo from a browser (cors.go).
@@ -159,9 +163,8 @@ func newServer(ctx context.Context, cfg Config, adminOnly bool) (*Server, error)
 	s.clientThrottle = throttle.New(throttle.Config{Now: cfg.Now, User: throttle.Off})
 	s.secrets = password.NewSecretVerifier(s.hasher, password.Params{})
 	s.metrics = newMetrics(s)
-	s.metadata = metadataDocument(cfg.Issuer)
-	s.openIDMetadata = openIDDocument(cfg.Issuer)
 	s.jwksCacheControl = cacheControl(cfg.JWKSMaxAge)
+	s.metadataCacheControl = []string{"public, max-age=" + strconv.Itoa(int(cfg.JWKSMaxAge/time.Second))}
 	if !adminOnly {
 		if err := s.ensureBuiltins(ctx); err != nil {
 			return nil, err

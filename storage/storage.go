@@ -337,6 +337,9 @@ type Key struct {
 	Private   []byte
 	Encrypted bool
 	Bits      int
+	// Alg is the key's JWS algorithm: "RS256", "ES256" or "EdDSA". Empty
+	// in keys stored before authd had other algorithms: RS256.
+	Alg       string
 	CreatedAt time.Time
 	// PublishedAt: first in the JWKS. ActivatedAt: first signed.
 	// RetiredAt: stopped signing. RemoveAt: leaves the JWKS.

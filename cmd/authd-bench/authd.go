@@ -65,6 +65,9 @@ type authd struct {
 	cmd     *exec.Cmd
 	exited  chan struct{}
 	Startup time.Duration
+
+	// signingAlg, if set, is the server's --signing-alg.
+	signingAlg string
 }
 
 func newAuthd(bin, dir string) (*authd, error) {
@@ -124,9 +127,11 @@ func (a *authd) start(ctx context.Context) error {
 		return err
 	}
 	defer logf.Close()
-	a.cmd = exec.Command(a.bin, "--db", a.db, "serve",
-		"--addr", fmt.Sprintf("127.0.0.1:%d", a.port),
-		"--issuer", a.base)
+	args := []string{"--db", a.db, "serve", "--addr", fmt.Sprintf("127.0.0.1:%d", a.port), "--issuer", a.base}
+	if a.signingAlg != "" {
+		args = append(args, "--signing-alg", a.signingAlg)
+	}
+	a.cmd = exec.Command(a.bin, args...)
 	a.cmd.Env = childEnv()
 	a.cmd.Stdout, a.cmd.Stderr = logf, logf
 	// If this tool dies without cleaning up, the kernel ends the server.

@@ -65,6 +65,8 @@ func TestBenchSmoke(t *testing.T) {
 		"ceiling write", "revoke", "ceiling argon2id raw", argonReusedRow, "password@2", "password@4",
 		"ceiling sign×2+write", "code-exchange", "ceiling argon2id raw (round)", fmt.Sprintf("authcode-round@%d", 2*gomaxprocs()),
 		"flood: refresh, no flood", "flood: wrong passwords", "flood: refresh, in flood", "flood: valid logins",
+		"ES256 ceiling sign", "ES256 client_credentials", "ES256 ceiling sign+write@4", "ES256 refresh@4",
+		"EdDSA ceiling sign", "EdDSA client_credentials", "EdDSA ceiling sign+write@4", "EdDSA refresh@4",
 	}
 	rows := map[string]result{}
 	for _, r := range s.Rows {

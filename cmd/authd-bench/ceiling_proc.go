@@ -35,9 +35,10 @@ type refProc struct {
 }
 
 // startRefProc writes authd's JWKS and metadata into dir and starts the
-// reference child on them.
-func startRefProc(ctx context.Context, dir string, jwks []byte, etag string, metadata []byte) (*refProc, error) {
-	for name, b := range map[string][]byte{"jwks.json": jwks, "jwks.etag": []byte(etag), "metadata.json": metadata} {
+// reference child on them, signing with a key for alg (RS256, ES256 or
+// EdDSA: authd's --signing-alg).
+func startRefProc(ctx context.Context, dir string, jwks []byte, etag string, metadata []byte, alg string) (*refProc, error) {
+	for name, b := range map[string][]byte{"jwks.json": jwks, "jwks.etag": []byte(etag), "metadata.json": metadata, "signing.alg": []byte(alg)} {
 		if err := os.WriteFile(filepath.Join(dir, name), b, 0o600); err != nil {
 			return nil, err
 		}

@@ -2,6 +2,9 @@ package main
 
 import (
 	"context"
+	"crypto/ecdsa"
+	"crypto/ed25519"
+	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/rsa"
 	"crypto/sha256"
@@ -29,9 +32,9 @@ import (
 // tool, that do only the work a request cannot avoid, so that authd's
 // throughput can be read as a fraction of what this machine allows.
 //
-//	POST /sign-write  one RS256 signature and one durable bbolt write
-//	POST /sign2-write two RS256 signatures (an access token and an ID token) and one durable bbolt write
-//	POST /sign        one RS256 signature
+//	POST /sign-write  one signature and one durable bbolt write
+//	POST /sign2-write two signatures (an access token and an ID token) and one durable bbolt write
+//	POST /sign        one signature
 //	POST /write       one durable bbolt write
 //	POST /verify      one RS256 verification of the form's token
 //	GET  /jwks        fixed bytes (authd's own JWKS body)
@@ -69,21 +72,34 @@ var refBucket = []byte("tokens")
 
 // startRefServer starts the reference on a free loopback port. jwks and
 // metadata are the bodies authd serves, so the fixed-bytes reference
-// answers with exactly as many bytes.
-func startRefServer(dir string, jwks []byte, jwksETag string, metadata []byte) (*refServer, error) {
-	key, err := rsa.GenerateKey(rand.Reader, 2048)
+// answers with exactly as many bytes. Its signatures are alg's (RS256 with
+// RSA-2048, ES256 with P-256, EdDSA with Ed25519), as authd's with that
+// --signing-alg.
+func startRefServer(dir string, jwks []byte, jwksETag string, metadata []byte, alg string) (*refServer, error) {
+	var key any
+	var err error
+	switch alg {
+	case "RS256":
+		key, err = rsa.GenerateKey(rand.Reader, 2048)
+	case "ES256":
+		key, err = ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	case "EdDSA":
+		_, key, err = ed25519.GenerateKey(rand.Reader)
+	default:
+		err = fmt.Errorf("no reference key for signing algorithm %q", alg)
+	}
 	if err != nil {
 		return nil, err
 	}
 	signer, err := jose.NewSigner(
-		jose.SigningKey{Algorithm: jose.RS256, Key: jose.JSONWebKey{Key: key, KeyID: "ref"}},
+		jose.SigningKey{Algorithm: jose.SignatureAlgorithm(alg), Key: jose.JSONWebKey{Key: key, KeyID: "ref"}},
 		(&jose.SignerOptions{}).WithType("at+jwt"),
 	)
 	if err != nil {
 		return nil, err
 	}
 	idSigner, err := jose.NewSigner(
-		jose.SigningKey{Algorithm: jose.RS256, Key: jose.JSONWebKey{Key: key, KeyID: "ref"}},
+		jose.SigningKey{Algorithm: jose.SignatureAlgorithm(alg), Key: jose.JSONWebKey{Key: key, KeyID: "ref"}},
 		(&jose.SignerOptions{}).WithType("JWT"),
 	)
 	if err != nil {
@@ -406,10 +422,11 @@ func refServerMain(dir string) error {
 	jwks, err1 := os.ReadFile(filepath.Join(dir, "jwks.json"))
 	etag, err2 := os.ReadFile(filepath.Join(dir, "jwks.etag"))
 	metadata, err3 := os.ReadFile(filepath.Join(dir, "metadata.json"))
-	if err := errors.Join(err1, err2, err3); err != nil {
+	alg, err4 := os.ReadFile(filepath.Join(dir, "signing.alg"))
+	if err := errors.Join(err1, err2, err3, err4); err != nil {
 		return err
 	}
-	r, err := startRefServer(dir, jwks, string(etag), metadata)
+	r, err := startRefServer(dir, jwks, string(etag), metadata, string(alg))
 	if err != nil {
 		return err
 	}

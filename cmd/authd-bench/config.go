@@ -35,7 +35,7 @@ type config struct {
 }
 
 // allScenarios in the order they run.
-var allScenarios = []string{"jwks", "jwks-304", "metadata", "client_credentials", "introspect", "refresh", "password", "code-exchange", "authcode-round", "login-flood", "revoke"}
+var allScenarios = []string{"jwks", "jwks-304", "metadata", "client_credentials", "introspect", "refresh", "password", "code-exchange", "authcode-round", "login-flood", "revoke", "es256", "eddsa"}
 
 func (c *config) wants(s string) bool { return slices.Contains(c.scenarios, s) }
 

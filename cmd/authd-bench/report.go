@@ -96,6 +96,12 @@ func targets(r *runResult) []target {
 	ratio("code exchange ≥ 0.8 of sign×2+write", "code-exchange", 0.8)
 	ratio("introspection ≥ 0.9 of verify", "introspect", 0.9)
 	ratio("JWKS ≥ 0.95 of fixed bytes", "jwks", 0.95)
+	// Issue 16's --signing-alg: with a cheap signature the durable write
+	// and the HTTP path are the limit.
+	for _, alg := range []string{"ES256", "EdDSA"} {
+		ratio(alg+" refresh ≥ 0.8 of "+alg+" sign+write", algRefreshRow(r, alg), 0.8)
+		ratio(alg+" client_credentials ≥ 0.9 of "+alg+" sign", algRow(alg, "client_credentials"), 0.9)
+	}
 	ratio("JWKS 304 at least as fast as 200", "jwks-304", 1.0)
 	// The password grant at every number of concurrent clients: the same
 	// throughput and the same memory, bounded by the hashes in flight and
@@ -133,6 +139,17 @@ func targets(r *runResult) []target {
 func refreshRow(r *runResult) string {
 	for _, x := range r.Results {
 		if strings.HasPrefix(x.Scenario, "refresh@") && x.Scenario != "refresh@1" {
+			return x.Scenario
+		}
+	}
+	return ""
+}
+
+// algRefreshRow is the name of the refresh row of the --signing-alg alg
+// scenario, or "".
+func algRefreshRow(r *runResult, alg string) string {
+	for _, x := range r.Results {
+		if strings.HasPrefix(x.Scenario, algRow(alg, "refresh@")) {
 			return x.Scenario
 		}
 	}

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"os"
 	"slices"
+	"strings"
 	"sync/atomic"
 	"time"
 )
@@ -64,7 +65,7 @@ func runOnce(ctx context.Context, cfg *config, logf func(string, ...any)) (*runR
 	}
 	metadata := slices.Clone(buf)
 
-	if e.ref, err = startRefProc(ctx, e.dir, jwks, etag, metadata); err != nil {
+	if e.ref, err = startRefProc(ctx, e.dir, jwks, etag, metadata, "RS256"); err != nil {
 		return nil, fmt.Errorf("reference server: %w", err)
 	}
 	defer e.ref.stop()
@@ -211,6 +212,8 @@ func runOnce(ctx context.Context, cfg *config, logf func(string, ...any)) (*runR
 				http1(fmt.Sprintf("authcode-round@%d", workers), "authd", workers, e.roundWorker(base), cname))
 		}},
 		{"login-flood", func() error { return e.loginFlood(ctx, rr, base) }},
+		{"es256", func() error { return algRows(ctx, cfg, rr, "ES256", logf) }},
+		{"eddsa", func() error { return algRows(ctx, cfg, rr, "EdDSA", logf) }},
 		{"revoke", func() error {
 			// The families to revoke are written while the server is
 			// stopped, so that every other scenario runs on a small file;
@@ -491,4 +494,68 @@ func seededEnv(ctx context.Context, cfg *config, prefix string, logf func(string
 	e.appAuth = basicAuth(appClient, e.seed.appSecret)
 	e.svcAuth = basicAuth(svcClient, e.seed.svcSecret)
 	return e, cleanup, nil
+}
+
+// algRow names a row of the --signing-alg scenarios: the algorithm first,
+// so that no row of it is taken for an RS256 one (refreshRow).
+func algRow(alg, name string) string { return alg + " " + name }
+
+// algRows measures authd started with --signing-alg alg, on its own fresh
+// database, against a reference whose signatures are alg's: client_credentials
+// against one signature, and the refresh grant at --conns against one
+// signature and one batched durable write (issue 16's targets).
+func algRows(ctx context.Context, cfg *config, rr *runResult, alg string, logf func(string, ...any)) error {
+	e, cleanup, err := seededEnv(ctx, cfg, "authd-bench-"+strings.ToLower(alg)+"-", logf)
+	if err != nil {
+		return err
+	}
+	defer cleanup()
+	e.authd.signingAlg = alg
+	if err := e.authd.start(ctx); err != nil {
+		return err
+	}
+	logf("authd --signing-alg %s pid %d ready in %v", alg, e.authd.pid(), e.authd.Startup.Round(time.Millisecond))
+	base := client{http: newClient(cfg.conns, nil), base: e.authd.base}
+	defer base.http.CloseIdleConnections()
+	buf := make([]byte, 0, 8192)
+	if err := base.get(ctx, "/.well-known/jwks.json", nil, http.StatusOK, &buf); err != nil {
+		return fmt.Errorf("get JWKS: %w", err)
+	}
+	jwks := slices.Clone(buf)
+	etag, err := headETag(ctx, base)
+	if err != nil {
+		return err
+	}
+	if err := base.get(ctx, "/.well-known/oauth-authorization-server", nil, http.StatusOK, &buf); err != nil {
+		return fmt.Errorf("get metadata: %w", err)
+	}
+	if !strings.Contains(string(buf), `"`+alg+`"`) {
+		return fmt.Errorf("authd --signing-alg %s: its metadata does not name %s: %s", alg, alg, truncate(string(buf), 300))
+	}
+	if e.ref, err = startRefProc(ctx, e.dir, jwks, etag, slices.Clone(buf), alg); err != nil {
+		return fmt.Errorf("reference server: %w", err)
+	}
+	defer e.ref.stop()
+	ref := client{http: newClient(cfg.conns, nil), base: e.ref.base}
+	defer ref.http.CloseIdleConnections()
+	micro, err := e.ref.micro(ctx, ref.http, 200)
+	if err != nil {
+		return fmt.Errorf("sign and commit costs: %w", err)
+	}
+	logf("one %s sign %v, one durable bbolt commit %v", alg, micro.Sign.Round(time.Microsecond), micro.Commit.Round(time.Microsecond))
+
+	leg := func(name, kind string, conns int, mk func(int) (requestFunc, error), ceiling string) *leg {
+		return &leg{name: name, kind: kind, conns: conns, mk: mk, ceiling: ceiling}
+	}
+	const refFormBody = "grant_type=refresh_token&refresh_token=authd_rt_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"
+	signRow := algRow(alg, "ceiling sign")
+	if err := e.measureGroup(ctx, rr,
+		leg(signRow, "ceiling", cfg.conns, refRequest(ref.http, http.MethodPost, ref.base+"/sign", "grant_type=client_credentials", e.svcAuth, 200), ""),
+		leg(algRow(alg, "client_credentials"), "authd", cfg.conns, e.clientCredentialsWorker(base), signRow)); err != nil {
+		return err
+	}
+	writeRow := algRow(alg, fmt.Sprintf("ceiling sign+write@%d", cfg.conns))
+	return e.measureGroup(ctx, rr,
+		leg(writeRow, "ceiling", cfg.conns, refRequest(ref.http, http.MethodPost, ref.base+"/sign-write", refFormBody, e.appAuth, 200), ""),
+		leg(algRow(alg, fmt.Sprintf("refresh@%d", cfg.conns)), "authd", cfg.conns, e.refreshWorker(ctx, base), writeRow))
 }

@@ -286,6 +286,20 @@ func (k *offlineKeys) SignIDToken(claims []byte) (string, error) {
 	return "", errKeysNotLoaded
 }
 
+func (k *offlineKeys) SignIDTokenWith(claims func(alg string) ([]byte, error)) (string, error) {
+	if m := k.manager(); m != nil {
+		return m.SignIDTokenWith(claims)
+	}
+	return "", errKeysNotLoaded
+}
+
+func (k *offlineKeys) SigningAlgs() []string {
+	if m := k.manager(); m != nil {
+		return m.SigningAlgs()
+	}
+	return nil
+}
+
 func (k *offlineKeys) VerifyIDToken(token string) ([]byte, error) {
 	if m := k.manager(); m != nil {
 		return m.VerifyIDToken(token)

@@ -48,6 +48,8 @@ func TestRun_ExitCodes(t *testing.T) {
 		{"keys revoke unknown kid after --", []string{"--db", dbPath, "keys", "revoke", "--", "-4LtY2Vsz_0Kone4Srjub9NotYGlnDWdK5r7WTMqEnI"}, "", nil, 1, "-4LtY2Vsz_0Kone4Srjub9NotYGlnDWdK5r7WTMqEnI"},
 		{"backup onto the database", []string{"--db", dbPath, "backup", dbPath}, "", nil, 2, "must not be the database"},
 		{"serve bad key bits", []string{"--db", dbPath, "serve", "--key-bits", "1024"}, "", nil, 2, "--key-bits must be 2048, 3072 or 4096"},
+		{"serve bad signing alg", []string{"--db", dbPath, "serve", "--signing-alg", "HS256"}, "", nil, 2, "--signing-alg must be RS256, ES256 or EdDSA"},
+		{"serve bad signing alg env", []string{"--db", dbPath, "serve"}, "", map[string]string{"AUTHD_SIGNING_ALG": "none"}, 2, "--signing-alg must be RS256, ES256 or EdDSA"},
 		{"serve bad log format", []string{"--db", dbPath, "serve", "--log-format", "xml"}, "", nil, 2, "--log-format must be text or json"},
 		{"serve http issuer off loopback", []string{"--db", dbPath, "serve", "--issuer", "http://auth.example.com"}, "", nil, 2, `--issuer: issuer "http://auth.example.com" must use https`},
 		{"serve tls cert without key", []string{"--db", dbPath, "serve", "--tls-cert", "c.pem"}, "", nil, 2, "--tls-cert and --tls-key must be given together"},
@@ -83,6 +85,7 @@ func TestServeConfig_EnvAndFlags(t *testing.T) {
 		"AUTHD_ADDR":                "0.0.0.0:9000",
 		"AUTHD_ACCESS_TTL":          "5m",
 		"AUTHD_KEY_BITS":            "4096",
+		"AUTHD_SIGNING_ALG":         "ES256",
 		"AUTHD_DEV":                 "true",
 		"AUTHD_TRUSTED_PROXIES":     "10.0.0.0/8, 192.168.1.1",
 		"AUTHD_REFRESH_REUSE_GRACE": "0s",
@@ -107,6 +110,9 @@ func TestServeConfig_EnvAndFlags(t *testing.T) {
 	}
 	if c.AccessTTL != 5*time.Minute {
 		t.Errorf("access ttl %v, want the environment's 5m", c.AccessTTL)
+	}
+	if c.SigningAlg != "ES256" {
+		t.Errorf("signing alg %q, want the environment's ES256", c.SigningAlg)
 	}
 	if !c.Dev {
 		t.Error("dev not set from AUTHD_DEV")

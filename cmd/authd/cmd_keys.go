@@ -45,9 +45,9 @@ func (a *app) keys(ctx context.Context, args []string) error {
 			if err != nil || asJSON {
 				return a.emit(raw, err, asJSON)
 			}
-			t := newTable(a.stdout, "KID", "STATE", "BITS", "ENCRYPTED", "CREATED", "ACTIVATED", "RETIRED", "REMOVE AT", "NEXT CHANGE")
+			t := newTable(a.stdout, "KID", "STATE", "ALG", "BITS", "ENCRYPTED", "CREATED", "ACTIVATED", "RETIRED", "REMOVE AT", "NEXT CHANGE")
 			for _, k := range ks {
-				t.row(k.ID, k.State, fmt.Sprint(k.Bits), yesNo(k.Encrypted), fmtTime(k.CreatedAt),
+				t.row(k.ID, k.State, k.Alg, fmt.Sprint(k.Bits), yesNo(k.Encrypted), fmtTime(k.CreatedAt),
 					fmtTime(k.ActivatedAt), fmtTime(k.RetiredAt), fmtTime(k.RemoveAt), fmtTime(k.NextRotation))
 			}
 			return t.flush()

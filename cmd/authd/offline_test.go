@@ -355,3 +355,29 @@ func TestCLI_OfflineKeysCommands(t *testing.T) {
 		}
 	}
 }
+
+// TestCLI_OfflineKeys_SigningAlg: management commands that open the keys
+// take --signing-alg from AUTHD_SIGNING_ALG as serve does: on RS256 keys,
+// keys rotate --when-safe with ES256 replaces the next key by an ES256 one
+// (scheduled, not yet signing: it was published just now), and keys list
+// shows each key's algorithm.
+func TestCLI_OfflineKeys_SigningAlg(t *testing.T) {
+	dbPath := newDB(t)
+	env := map[string]string{"AUTHD_DB": dbPath, "AUTHD_SIGNING_ALG": "ES256"}
+	r := mustCLI(t, env, "", "keys", "rotate", "--when-safe", "--json")
+	var k keys.Info
+	if err := json.Unmarshal([]byte(r.stdout), &k); err != nil || k.Alg != "ES256" || k.State != "next" {
+		t.Fatalf("keys rotate with ES256: %+v, %v (%v)", k, err, r)
+	}
+	algs := map[string]string{}
+	for _, sk := range storedKeys(t, dbPath) {
+		algs[string(sk.State)] = sk.Alg
+	}
+	if algs["active"] != "RS256" || algs["next"] != "ES256" {
+		t.Errorf("stored keys by state: %v, want the RS256 key active and an ES256 one next", algs)
+	}
+	r = mustCLI(t, env, "", "keys", "list")
+	if !strings.Contains(r.stdout, "ALG") || !strings.Contains(r.stdout, "ES256") || !strings.Contains(r.stdout, "RS256") {
+		t.Errorf("keys list does not show the algorithms:\n%s", r.stdout)
+	}
+}

@@ -73,6 +73,7 @@ func serveFlags(c *serveConfig) *flag.FlagSet {
 	fs.DurationVar(&s.RefreshReuseGrace, "refresh-reuse-grace", s.RefreshReuseGrace, "window in which a just-rotated refresh token gets the same answer")
 	fs.DurationVar(&s.KeyRotation, "key-rotation", s.KeyRotation, "how often a new signing key becomes active")
 	fs.IntVar(&s.KeyBits, "key-bits", s.KeyBits, "RSA key size (2048, 3072, 4096)")
+	fs.StringVar(&s.SigningAlg, "signing-alg", s.SigningAlg, "algorithm of new signing keys: RS256, ES256 (P-256) or EdDSA (Ed25519)")
 	fs.DurationVar(&s.JWKSMaxAge, "jwks-max-age", s.JWKSMaxAge, "Cache-Control max-age of the JWKS")
 	fs.StringVar(&s.KEKFile, "key-encryption-key-file", s.KEKFile, "file with a 32-byte key that encrypts private keys at rest")
 	fs.StringVar(&s.TLSCert, "tls-cert", s.TLSCert, "TLS certificate file (PEM)")

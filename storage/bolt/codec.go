@@ -533,6 +533,7 @@ type keyRecord struct {
 	Private     []byte           `json:"private"`
 	Encrypted   bool             `json:"encrypted"`
 	Bits        int              `json:"bits"`
+	Alg         string           `json:"alg,omitempty"`
 	CreatedAt   time.Time        `json:"created_at"`
 	PublishedAt time.Time        `json:"published_at,omitzero"`
 	ActivatedAt time.Time        `json:"activated_at,omitzero"`

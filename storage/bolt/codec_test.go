@@ -182,11 +182,15 @@ var (
 	goldenClientMin  = `{"id":"c-min","public":false,"grants":null,"created_at":"0001-01-01T00:00:00Z"}`
 	goldenClientFull = `{"id":"c-full","public":true,"secret_hash":"$argon2id$x","grants":["password","refresh_token"],"scopes":["read"],"audiences":["https://api.example"],"built_in":true,"created_at":"2030-01-02T03:04:05.000000006Z","instance":"inst","legacy_families":true}`
 	goldenKeys       = `[{"kid":"k-min","state":"","private":null,"encrypted":false,"bits":0,"created_at":"0001-01-01T00:00:00Z"},{"kid":"k-full","state":"retired","private":"eyJrdHkiOiJSU0EifQ==","encrypted":true,"bits":2048,"created_at":"2030-01-02T03:04:05.000000006Z","published_at":"2030-01-02T03:04:05.000000007Z","activated_at":"2030-01-02T03:04:05.000000008Z","retired_at":"2030-01-02T03:04:05.000000009Z","remove_at":"2030-01-02T03:04:05.00000001Z","revoked_at":"2030-01-02T03:04:05.000000011Z"}]`
-	goldenFamily2    = "0206662d66756c6c06752d66756c6c06632d66756c6c0204726561640577726974651368747470733a2f2f6170692e6578616d706c650707cad4ea8d0e08cad4ea8d0e09cad4ea8d0e07ca88a7900e0acad4ea8d0e066c6f676f757404696e7374"
-	goldenFamily3    = "0306662d66756c6c06752d66756c6c06632d66756c6c0204726561640577726974651368747470733a2f2f6170692e6578616d706c650707cad4ea8d0e08cad4ea8d0e09cad4ea8d0e07ca88a7900e0acad4ea8d0e066c6f676f757404696e737407ea8ceb8d0e"
-	goldenFamily     = "0406662d66756c6c06752d66756c6c06632d66756c6c0204726561640577726974651368747470733a2f2f6170692e6578616d706c650707cad4ea8d0e08cad4ea8d0e09cad4ea8d0e07ca88a7900e0acad4ea8d0e066c6f676f757404696e737407ea8ceb8d0e057369642d31"
-	goldenToken      = "0106662d66756c6c07cad4ea8d0e07ea8ceb8d0e07c2d5ea8d0e026832"
-	goldenDeny       = "07cad4ea8d0e"
+	// goldenKeysAlg is a key set as this binary writes it since keys carry
+	// their algorithm; goldenKeys (no alg) is one written before, and
+	// still as written now for RS256 keys that have no Alg.
+	goldenKeysAlg = `[{"kid":"k-es","state":"next","private":"e30=","encrypted":false,"bits":256,"alg":"ES256","created_at":"2030-01-02T03:04:05.000000006Z","published_at":"2030-01-02T03:04:05.000000007Z"},{"kid":"k-ed","state":"active","private":"e30=","encrypted":true,"bits":0,"alg":"EdDSA","created_at":"2030-01-02T03:04:05.000000006Z"}]`
+	goldenFamily2 = "0206662d66756c6c06752d66756c6c06632d66756c6c0204726561640577726974651368747470733a2f2f6170692e6578616d706c650707cad4ea8d0e08cad4ea8d0e09cad4ea8d0e07ca88a7900e0acad4ea8d0e066c6f676f757404696e7374"
+	goldenFamily3 = "0306662d66756c6c06752d66756c6c06632d66756c6c0204726561640577726974651368747470733a2f2f6170692e6578616d706c650707cad4ea8d0e08cad4ea8d0e09cad4ea8d0e07ca88a7900e0acad4ea8d0e066c6f676f757404696e737407ea8ceb8d0e"
+	goldenFamily  = "0406662d66756c6c06752d66756c6c06632d66756c6c0204726561640577726974651368747470733a2f2f6170692e6578616d706c650707cad4ea8d0e08cad4ea8d0e09cad4ea8d0e07ca88a7900e0acad4ea8d0e066c6f676f757404696e737407ea8ceb8d0e057369642d31"
+	goldenToken   = "0106662d66756c6c07cad4ea8d0e07ea8ceb8d0e07c2d5ea8d0e026832"
+	goldenDeny    = "07cad4ea8d0e"
 )
 
 // golden checks that decode(stored) is want and encode(want) is stored.
@@ -235,6 +239,10 @@ func TestCodec_Golden(t *testing.T) {
 		{ID: "k-full", State: storage.KeyRetired, Private: []byte(`{"kty":"RSA"}`), Encrypted: true, Bits: 2048, CreatedAt: at,
 			PublishedAt: at.Add(1), ActivatedAt: at.Add(2), RetiredAt: at.Add(3), RemoveAt: at.Add(4), RevokedAt: at.Add(5)},
 	}, decodeKeys, encodeKeys)
+	golden(t, "key set with algorithms", []byte(goldenKeysAlg), []storage.Key{
+		{ID: "k-es", State: storage.KeyNext, Private: []byte(`{}`), Bits: 256, Alg: "ES256", CreatedAt: at, PublishedAt: at.Add(1)},
+		{ID: "k-ed", State: storage.KeyActive, Private: []byte(`{}`), Encrypted: true, Alg: "EdDSA", CreatedAt: at},
+	}, decodeKeys, encodeKeys)
 	fam2 := storage.Family{ID: "f-full", UserID: "u-full", ClientID: "c-full",
 		Scope: []string{"read", "write"}, Audience: "https://api.example", UserGen: 7, AuthTime: at, CreatedAt: at.Add(1),
 		LastUsedAt: at.Add(2), ExpiresAt: at.Add(30 * 24 * time.Hour), RevokedAt: at.Add(3), RevokeReason: "logout", ClientInstance: "inst"}
@@ -271,7 +279,7 @@ func TestCodec_Golden(t *testing.T) {
 // FuzzDecodeRecords: no stored bytes make the JSON record decoders panic,
 // and what they accept is written the same way once read back.
 func FuzzDecodeRecords(f *testing.F) {
-	for _, s := range []string{goldenUserMin, goldenUserFull, goldenClientMin, goldenClientFull, goldenKeys, "null", "{}", "[]", `{"id":1}`} {
+	for _, s := range []string{goldenUserMin, goldenUserFull, goldenClientMin, goldenClientFull, goldenKeys, goldenKeysAlg, "null", "{}", "[]", `{"id":1}`} {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(func(t *testing.T, b []byte) {

@@ -1013,7 +1013,7 @@ func testKeys(t *testing.T, s storage.Storage) {
 		t.Fatalf("ListKeys on empty storage: got %v, %v, want none", keys, err)
 	}
 	k1 := storage.Key{ID: "k1", State: storage.KeyActive, Private: []byte(`{"kty":"RSA"}`), Bits: 2048, CreatedAt: t0, PublishedAt: t0, ActivatedAt: t0}
-	k2 := storage.Key{ID: "k2", State: storage.KeyNext, Private: []byte("eyJhbGciOi.x.y.z.w"), Encrypted: true, Bits: 2048, CreatedAt: t0, PublishedAt: t0}
+	k2 := storage.Key{ID: "k2", State: storage.KeyNext, Private: []byte("eyJhbGciOi.x.y.z.w"), Encrypted: true, Bits: 256, Alg: "ES256", CreatedAt: t0, PublishedAt: t0}
 	got, err := s.UpdateKeys(ctx, func(old []storage.Key) ([]storage.Key, error) {
 		return append(old, k1, k2), nil
 	})

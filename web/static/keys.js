@@ -17,11 +17,21 @@ function shortKid(kid) {
   return kid.length > 16 ? `${kid.slice(0, 16)}…` : kid;
 }
 
+// kind describes a key's algorithm and size: RSA for RS256 (older keys
+// have no alg and are RS256), P-256 for ES256, Ed25519 for EdDSA.
+function kind(k) {
+  switch (k.alg) {
+    case 'ES256': return 'P-256 (ES256)';
+    case 'EdDSA': return 'Ed25519 (EdDSA)';
+    default: return `RSA ${k.bits} (RS256)`;
+  }
+}
+
 function row(k) {
   return h('tr', { 'data-kid': k.kid },
     th('Key ID', h('code', { title: k.kid }, shortKid(k.kid))),
     td('State', badge(k.state, stateKind[k.state] || '')),
-    td('Size', `RSA ${k.bits}`),
+    td('Algorithm', kind(k)),
     td('Created', time(k.created_at)),
     td('Activated', time(k.activated_at)),
     td('Next change', time(k.next_rotation)),
